@@ -1,0 +1,65 @@
+// swift-tools-version:6.0
+// fsconf — FreeSWITCH run-time configuration served from PostgreSQL.
+//
+// Data flow, as the targets read:
+//   FreeSWITCH → lua shim → FSConfLua (the .so) → FSConfNode (pool, lookup) →
+//   FSConfStore (libpq, one query) → FSConfCore (request model, renderers) → XML
+import PackageDescription
+
+let package = Package(
+    name: "fsconf",
+    products: [
+        .executable(name: "fsconf", targets: ["fsconf"]),
+        // The node library that mod_lua loads: `libfsconf.so`, installed as `fsconf.so`.
+        .library(name: "fsconf-lua", type: .dynamic, targets: ["FSConfLua"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C libraries.
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq",
+                       providers: [.apt(["libpq-dev"])]),
+        // Lua headers only: the host process (mod_lua) provides the Lua symbols.
+        .systemLibrary(name: "CLua", providers: [.apt(["liblua5.3-dev"])]),
+        // The few Lua calls that may raise a Lua error run in C, under lua_pcall,
+        // so no longjmp ever crosses a Swift frame.
+        .target(name: "FSConfLuaGlue", dependencies: ["CLua"]),
+
+        // Pure logic: no I/O, no Foundation.
+        .target(name: "FSConfCore"),
+        // PostgreSQL over libpq. No Foundation: it is linked into the node library.
+        .target(name: "FSConfStore", dependencies: ["FSConfCore", "CLibPQ"]),
+        // The node's lookup engine: pool, one query per lookup, rendering.
+        .target(name: "FSConfNode", dependencies: ["FSConfCore", "FSConfStore"]),
+        // The thin Lua C module. Its linker flags must stay on this target only.
+        .target(
+            name: "FSConfLua",
+            dependencies: ["FSConfNode", "CLua", "FSConfLuaGlue"],
+            linkerSettings: [
+                .unsafeFlags(["-static-stdlib", "-Xlinker", "-z", "-Xlinker", "nodelete"]),
+            ]),
+
+        // Migration files from migrations/, embedded into the CLI at build time.
+        .executableTarget(name: "EmbedMigrationsTool"),
+        .plugin(name: "EmbedMigrations", capability: .buildTool(),
+                dependencies: ["EmbedMigrationsTool"]),
+        .target(name: "FSConfMigrationFiles", plugins: ["EmbedMigrations"]),
+
+        // The CLI.
+        .executableTarget(
+            name: "fsconf",
+            dependencies: [
+                "FSConfCore", "FSConfStore", "FSConfNode", "FSConfMigrationFiles",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+
+        // Tests.
+        .target(name: "FSConfTestSupport", dependencies: ["FSConfStore"], path: "Tests/Support"),
+        .testTarget(name: "FSConfCoreTests", dependencies: ["FSConfCore"]),
+        .testTarget(name: "FSConfStoreTests",
+                    dependencies: ["FSConfStore", "FSConfNode", "FSConfCore", "FSConfMigrationFiles", "FSConfTestSupport"]),
+        .testTarget(name: "NodeTests", dependencies: ["FSConfTestSupport", "FSConfCore"]),
+        .testTarget(name: "CLITests", dependencies: ["FSConfTestSupport"]),
+    ]
+)

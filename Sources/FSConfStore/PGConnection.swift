@@ -1,0 +1,217 @@
+import CLibPQ
+import Glibc
+
+/// One libpq connection. Owns its `PGconn` and frees it in `deinit`.
+/// Not thread-safe: one thread uses it at a time (the pool hands it out).
+public final class PGConnection {
+    let handle: OpaquePointer
+    private var prepared: Set<String> = []
+
+    /// Connects, blocking. `conninfo` may be empty: libpq then uses PGHOST,
+    /// PGDATABASE, PGSERVICE, ~/.pgpass... as every PostgreSQL tool does.
+    public init(conninfo: String) throws(PostgresError) {
+        guard let conn = PQconnectdb(conninfo) else {
+            throw PostgresError(kind: .connection, message: "out of memory")
+        }
+        guard PQstatus(conn) == CONNECTION_OK else {
+            let message = String(cString: PQerrorMessage(conn))
+            PQfinish(conn)
+            throw PostgresError(kind: .connection, message: message)
+        }
+        fsconf_pq_silence_notices(conn)
+        handle = conn
+    }
+
+    /// Connects without blocking past `deadline` (a MonotonicClock value): libpq's
+    /// own connect_timeout cannot go below 2 s, far too long for a SIP thread.
+    public init(conninfo: String, deadline: UInt64) throws(PostgresError) {
+        guard let conn = PQconnectStart(conninfo) else {
+            throw PostgresError(kind: .connection, message: "out of memory")
+        }
+        if PQstatus(conn) == CONNECTION_BAD {
+            let message = String(cString: PQerrorMessage(conn))
+            PQfinish(conn)
+            throw PostgresError(kind: .connection, message: message)
+        }
+        var state = PGRES_POLLING_WRITING
+        while true {
+            if state == PGRES_POLLING_OK { break }
+            if state == PGRES_POLLING_FAILED {
+                let message = String(cString: PQerrorMessage(conn))
+                PQfinish(conn)
+                throw PostgresError(kind: .connection, message: message)
+            }
+            let events = Int16(state == PGRES_POLLING_READING ? POLLIN : POLLOUT)
+            let ready = PGConnection.wait(socket: PQsocket(conn), events: events, deadline: deadline)
+            if !ready {
+                PQfinish(conn)
+                throw PostgresError(kind: .timeout, message: "connecting took longer than the deadline")
+            }
+            state = PQconnectPoll(conn)
+        }
+        fsconf_pq_silence_notices(conn)
+        handle = conn
+    }
+
+    deinit { PQfinish(handle) }
+
+    public var isOK: Bool { PQstatus(handle) == CONNECTION_OK }
+    /// Idle and connected: safe to hand to the next user.
+    public var isIdle: Bool { isOK && PQtransactionStatus(handle) == PQTRANS_IDLE }
+    public var serverVersion: Int { Int(PQserverVersion(handle)) }
+    public var backendPID: Int { Int(PQbackendPID(handle)) }
+    public var socket: Int32 { PQsocket(handle) }
+
+    // MARK: Blocking calls (the CLI)
+
+    /// Runs one statement with text parameters ($1, $2...). Values never enter the SQL text.
+    @discardableResult
+    public func query(_ sql: String, _ params: [String?] = []) throws(PostgresError) -> PGResult {
+        let result = PGConnection.withCStrings(params) { values in
+            PQexecParams(handle, sql, Int32(params.count), nil, values, nil, nil, 0)
+        }
+        return try check(result, sql: sql)
+    }
+
+    /// Runs a script of statements with no parameters (the simple query protocol).
+    @discardableResult
+    public func execute(_ sql: String) throws(PostgresError) -> PGResult {
+        try check(PQexec(handle, sql), sql: sql)
+    }
+
+    /// Prepares `sql` once per connection under `name`.
+    public func prepare(_ name: String, _ sql: String) throws(PostgresError) {
+        if prepared.contains(name) { return }
+        try check(PQprepare(handle, name, sql, 0, nil), sql: sql)
+        prepared.insert(name)
+    }
+
+    public func isPrepared(_ name: String) -> Bool { prepared.contains(name) }
+
+    // MARK: Calls with a deadline (the node)
+
+    /// Runs prepared statement `name` and waits at most until `deadline`.
+    /// On timeout the connection is left in an unknown state: drop it.
+    public func queryPrepared(_ name: String, _ params: [String?], deadline: UInt64) throws(PostgresError) -> PGResult {
+        let sent = PGConnection.withCStrings(params) { values in
+            PQsendQueryPrepared(handle, name, Int32(params.count), values, nil, nil, 0)
+        }
+        guard sent == 1 else { throw PostgresError.from(result: nil, connection: handle, sql: name) }
+        while true {
+            let flushed = PQflush(handle)
+            if flushed == 0 { break }
+            if flushed < 0 { throw PostgresError.from(result: nil, connection: handle, sql: name) }
+            guard PGConnection.wait(socket: socket, events: Int16(POLLOUT | POLLIN), deadline: deadline) else {
+                throw PostgresError(kind: .timeout, message: "query \(name) exceeded the deadline", sql: name)
+            }
+            if PQconsumeInput(handle) == 0 { throw PostgresError.from(result: nil, connection: handle, sql: name) }
+        }
+        var last: OpaquePointer?
+        while true {
+            while PQisBusy(handle) == 1 {
+                guard PGConnection.wait(socket: socket, events: Int16(POLLIN), deadline: deadline) else {
+                    if let last { PQclear(last) }
+                    throw PostgresError(kind: .timeout, message: "query \(name) exceeded the deadline", sql: name)
+                }
+                if PQconsumeInput(handle) == 0 {
+                    if let last { PQclear(last) }
+                    throw PostgresError.from(result: nil, connection: handle, sql: name)
+                }
+            }
+            guard let next = PQgetResult(handle) else { break }
+            if let last { PQclear(last) }
+            last = next
+        }
+        return try check(last, sql: name)
+    }
+
+    // MARK: Notifications
+
+    /// Reads pending input and returns the notifications received so far.
+    public func drainNotifications() throws(PostgresError) -> [(channel: String, payload: String)] {
+        if PQconsumeInput(handle) == 0 { throw PostgresError.from(result: nil, connection: handle, sql: nil) }
+        var out: [(String, String)] = []
+        while let n = PQnotifies(handle) {
+            out.append((String(cString: n.pointee.relname), String(cString: n.pointee.extra)))
+            PQfreemem(n)
+        }
+        return out
+    }
+
+    /// Waits until the socket is readable or `deadline` passes. True when readable.
+    public func waitReadable(deadline: UInt64) -> Bool {
+        PGConnection.wait(socket: socket, events: Int16(POLLIN), deadline: deadline)
+    }
+
+    // MARK: Helpers
+
+    private func check(_ result: OpaquePointer?, sql: String) throws(PostgresError) -> PGResult {
+        guard let result else { throw PostgresError.from(result: nil, connection: handle, sql: sql) }
+        switch PQresultStatus(result) {
+        case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY:
+            return PGResult(result)
+        default:
+            let error = PostgresError.from(result: result, connection: handle, sql: sql)
+            PQclear(result)
+            throw error
+        }
+    }
+
+    /// Escapes an identifier for the rare SQL that cannot take a parameter
+    /// (GRANT ... TO role, LISTEN channel).
+    public func quoteIdentifier(_ name: String) -> String {
+        guard let p = PQescapeIdentifier(handle, name, name.utf8.count) else { return "\"\"" }
+        defer { PQfreemem(p) }
+        return String(cString: p)
+    }
+
+    static func wait(socket: Int32, events: Int16, deadline: UInt64) -> Bool {
+        if socket < 0 { return false }
+        var fd = pollfd(fd: socket, events: events, revents: 0)
+        while true {
+            let timeout = MonotonicClock.remainingMilliseconds(deadline)
+            let n = poll(&fd, 1, timeout)
+            if n > 0 { return true }
+            if n == 0 { return false }
+            if errno != EINTR { return false }
+        }
+    }
+
+    static func withCStrings<R>(_ values: [String?], _ body: ([UnsafePointer<CChar>?]) -> R) -> R {
+        var owned: [UnsafeMutablePointer<CChar>?] = values.map { v in v.map { strdup($0) } }
+        defer { for p in owned { free(p) } }
+        return owned.withUnsafeMutableBufferPointer { buffer in
+            body(buffer.map { UnsafePointer($0) })
+        }
+    }
+}
+
+/// A query result. Owns its `PGresult` and frees it in `deinit`.
+public final class PGResult {
+    let handle: OpaquePointer
+    init(_ handle: OpaquePointer) { self.handle = handle }
+    deinit { PQclear(handle) }
+
+    public var rowCount: Int { Int(PQntuples(handle)) }
+    public var columnCount: Int { Int(PQnfields(handle)) }
+    public var affectedRows: Int { Int(String(cString: PQcmdTuples(handle))) ?? 0 }
+
+    public func isNull(_ row: Int, _ column: Int) -> Bool { PQgetisnull(handle, Int32(row), Int32(column)) == 1 }
+
+    public func string(_ row: Int, _ column: Int) -> String? {
+        if isNull(row, column) { return nil }
+        let length = Int(PQgetlength(handle, Int32(row), Int32(column)))
+        guard let p = PQgetvalue(handle, Int32(row), Int32(column)) else { return nil }
+        return p.withMemoryRebound(to: UInt8.self, capacity: length) {
+            String(decoding: UnsafeBufferPointer(start: $0, count: length), as: UTF8.self)
+        }
+    }
+
+    public func int(_ row: Int, _ column: Int) -> Int? { string(row, column).flatMap { Int($0) } }
+
+    public func bool(_ row: Int, _ column: Int) -> Bool? {
+        string(row, column).map { $0 == "t" || $0 == "true" }
+    }
+
+    public func columnName(_ column: Int) -> String { String(cString: PQfname(handle, Int32(column))) }
+}

@@ -1,0 +1,80 @@
+import ArgumentParser
+import FSConfCore
+import FSConfStore
+import Foundation
+
+@main
+struct Fsconf: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fsconf",
+        abstract: "FreeSWITCH run-time configuration served from PostgreSQL.",
+        discussion: """
+            Exit codes: 0 ok; 1 failed, or differences/pending found; 2 invalid input;
+            3 database unreachable; 4 not found; 5 conflict (see docs/cli.md).
+            """,
+        version: FSConfVersion.string,
+        subcommands: [Migrate.self, Grant.self])
+}
+
+enum FSConfVersion {
+    static let string = "0.1.0"
+}
+
+/// A command whose failures print one line on stderr and map to an exit code.
+protocol FsconfCommand: ParsableCommand {
+    func execute() throws
+}
+
+extension FsconfCommand {
+    func run() throws {
+        do {
+            try execute()
+        } catch let exit as ExitCode {
+            throw exit
+        } catch {
+            let failure = CLIFailure(error)
+            FileHandle.standardError.write(Data("fsconf: \(failure.message)\n".utf8))
+            if ProcessInfo.processInfo.environment["FSCONF_DEBUG"] != nil, let debug = failure.debug {
+                FileHandle.standardError.write(Data("\(debug)\n".utf8))
+            }
+            throw ExitCode(failure.code)
+        }
+    }
+}
+
+/// Maps any error to the message and exit code the CLI shows.
+struct CLIFailure: Error {
+    enum Code {
+        static let failed: Int32 = 1
+        static let invalid: Int32 = 2
+        static let unreachable: Int32 = 3
+        static let notFound: Int32 = 4
+        static let conflict: Int32 = 5
+    }
+    var message: String
+    var code: Int32
+    var debug: String?
+
+    init(_ message: String, code: Int32) { self.message = message; self.code = code }
+
+    init(_ error: Error) {
+        switch error {
+        case let e as CLIFailure: self = e
+        case let e as PostgresError:
+            self.init(e.description, code: e.kind == .query ? Code.failed : Code.unreachable)
+            debug = e.debugDescription
+        case let e as MigrationRunError:
+            self.init(e.description, code: Code.failed)
+            debug = e.debugDescription
+        case let e as MigrationError:
+            self.init(e.description, code: Code.invalid)
+        default:
+            self.init(String(describing: error), code: Code.failed)
+        }
+    }
+}
+
+func printErr(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}
+

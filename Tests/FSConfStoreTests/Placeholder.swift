@@ -1,0 +1,2 @@
+import XCTest
+final class FSConfStoreTestsPlaceholder: XCTestCase { func testNothing() {} }
