@@ -5,6 +5,22 @@ import Foundation
 
 @main
 struct Fsconf: ParsableCommand {
+    /// ArgumentParser's own entry point, with its usage-error code (64) mapped to
+    /// the documented 2.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            let code = exitCode(for: error)
+            let message = fullMessage(for: error)
+            if !message.isEmpty {
+                if code == .success { print(message) } else { printErr(message) }
+            }
+            Foundation.exit(code == .validationFailure ? CLIFailure.Code.invalid : code.rawValue)
+        }
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "fsconf",
         abstract: "FreeSWITCH run-time configuration served from PostgreSQL.",
@@ -67,7 +83,12 @@ struct CLIFailure: Error {
             self.init(e.description, code: Code.failed)
             debug = e.debugDescription
         case let e as MigrationError:
-            self.init(e.description, code: Code.invalid)
+            switch e {
+            case .drift, .missingFile, .outOfOrder, .irreversible, .unknownTarget:
+                self.init(e.description, code: Code.failed)
+            default:
+                self.init(e.description, code: Code.invalid)
+            }
         default:
             self.init(String(describing: error), code: Code.failed)
         }

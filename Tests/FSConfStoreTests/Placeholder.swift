@@ -1,2 +1,0 @@
-import XCTest
-final class FSConfStoreTestsPlaceholder: XCTestCase { func testNothing() {} }
