@@ -24,7 +24,7 @@ let package = Package(
         .systemLibrary(name: "CLua", providers: [.apt(["liblua5.3-dev"])]),
         // The few Lua calls that may raise a Lua error run in C, under lua_pcall,
         // so no longjmp ever crosses a Swift frame.
-        .target(name: "FSConfLuaGlue", dependencies: ["CLua"]),
+        .target(name: "FSConfLuaGlue"),
 
         // Pure logic: no I/O, no Foundation.
         .target(name: "FSConfCore"),
@@ -44,13 +44,13 @@ let package = Package(
         .executableTarget(name: "EmbedMigrationsTool"),
         .plugin(name: "EmbedMigrations", capability: .buildTool(),
                 dependencies: ["EmbedMigrationsTool"]),
-        .target(name: "FSConfMigrationFiles", plugins: ["EmbedMigrations"]),
+        .target(name: "FSConfEmbedded", plugins: ["EmbedMigrations"]),
 
         // The CLI.
         .executableTarget(
             name: "fsconf",
             dependencies: [
-                "FSConfCore", "FSConfStore", "FSConfNode", "FSConfMigrationFiles",
+                "FSConfCore", "FSConfStore", "FSConfNode", "FSConfEmbedded",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -58,7 +58,7 @@ let package = Package(
         .target(name: "FSConfTestSupport", dependencies: ["FSConfStore"], path: "Tests/Support"),
         .testTarget(name: "FSConfCoreTests", dependencies: ["FSConfCore"]),
         .testTarget(name: "FSConfStoreTests",
-                    dependencies: ["FSConfStore", "FSConfNode", "FSConfCore", "FSConfMigrationFiles", "FSConfTestSupport"]),
+                    dependencies: ["FSConfStore", "FSConfNode", "FSConfCore", "FSConfEmbedded", "FSConfTestSupport"]),
         .testTarget(name: "NodeTests", dependencies: ["FSConfTestSupport", "FSConfCore"]),
         .testTarget(name: "CLITests", dependencies: ["FSConfTestSupport"]),
     ]

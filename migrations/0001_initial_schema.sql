@@ -31,21 +31,27 @@ CREATE TABLE fsconf.global_variables (
 -- ---------------------------------------------------------------- directory
 CREATE TABLE fsconf.domains (
     id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    name       text NOT NULL UNIQUE CHECK (name <> ''),
+    name       text NOT NULL CHECK (name <> ''),
     -- NULL: users are not cacheable unless they say so; else the default
     -- `cacheable` attribute for this domain's users ("true" or milliseconds).
     cacheable  text CHECK (cacheable IS NULL OR cacheable ~ '^(true|[0-9]+)$'),
     position   integer NOT NULL DEFAULT 0,
     updated_at timestamptz NOT NULL DEFAULT now()
 );
+-- FreeSWITCH matches domain names, user ids, aliases and group names without
+-- regard to case (strcasecmp), so uniqueness and lookups use lower().
+CREATE UNIQUE INDEX domains_name_idx ON fsconf.domains (lower(name));
+-- Names holding $${var} references are expanded per node at fetch time; lookups
+-- fetch them as candidates through this (tiny) partial index.
+CREATE INDEX domains_reference_idx ON fsconf.domains (id) WHERE strpos(name, '$${') > 0;
 
 CREATE TABLE fsconf.groups (
     id        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     domain_id bigint NOT NULL REFERENCES fsconf.domains ON DELETE CASCADE,
     name      text NOT NULL CHECK (name <> ''),
-    position  integer NOT NULL DEFAULT 0,
-    UNIQUE (domain_id, name)
+    position  integer NOT NULL DEFAULT 0
 );
+CREATE UNIQUE INDEX groups_name_idx ON fsconf.groups (domain_id, lower(name));
 
 CREATE TABLE fsconf.users (
     id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -61,10 +67,11 @@ CREATE TABLE fsconf.users (
     -- Child elements FreeSWITCH modules read that fsconf stores verbatim
     -- (e.g. mod_skinny's <skinny>): well-formed XML, rendered as is.
     extra_xml     text,
-    updated_at    timestamptz NOT NULL DEFAULT now(),
-    UNIQUE (domain_id, user_id),
-    UNIQUE (domain_id, number_alias)
+    updated_at    timestamptz NOT NULL DEFAULT now()
 );
+CREATE UNIQUE INDEX users_id_idx ON fsconf.users (domain_id, lower(user_id));
+CREATE UNIQUE INDEX users_number_alias_idx ON fsconf.users (domain_id, lower(number_alias));
+CREATE INDEX users_reference_idx ON fsconf.users (domain_id) WHERE strpos(user_id, '$${') > 0;
 CREATE INDEX users_home_group_idx ON fsconf.users (home_group_id) WHERE home_group_id IS NOT NULL;
 
 CREATE TABLE fsconf.group_members (
@@ -109,6 +116,9 @@ CREATE TABLE fsconf.user_settings (
 -- purpose=network-list: the users of a domain that carry a cidr attribute.
 CREATE INDEX user_settings_cidr_idx ON fsconf.user_settings (user_id)
     WHERE kind = 'attribute' AND name = 'cidr';
+-- Lookups by another attribute (key=mailbox...).
+CREATE INDEX user_settings_attribute_idx ON fsconf.user_settings (name, lower(value))
+    WHERE kind = 'attribute';
 
 -- Gateways: per user (<user><gateways>) or per domain (<domain><gateways>).
 CREATE TABLE fsconf.gateways (
@@ -267,6 +277,8 @@ GRANT USAGE ON SCHEMA fsconf TO fsconf_reader, fsconf_writer;
 GRANT SELECT ON ALL TABLES IN SCHEMA fsconf TO fsconf_reader;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA fsconf TO fsconf_writer;
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA fsconf TO fsconf_writer;
+-- Only `fsconf migrate` (the schema owner) records migrations.
+REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON fsconf.schema_migrations FROM fsconf_writer;
 
 -- migrate:down
 

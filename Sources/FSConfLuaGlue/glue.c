@@ -1,2 +1,158 @@
 #include "fsconf_glue.h"
-int fsconf_glue_placeholder(void) { return 0; }
+#include <lua5.3/lua.h>
+#include <lua5.3/lauxlib.h>
+#include <string.h>
+
+// Stack of a protected call: 1 = lightuserdata (the request), then its inputs.
+
+static void read_string(lua_State *L, int anchor, int *slot, fsconf_str *out) {
+    // The value is on top of the stack; anchor it so the pointer stays valid.
+    out->ptr = NULL;
+    out->len = 0;
+    int t = lua_type(L, -1);
+    if (t == LUA_TSTRING || t == LUA_TNUMBER) {
+        lua_pushvalue(L, -1);
+        lua_rawseti(L, anchor, ++*slot);
+        out->ptr = lua_tolstring(L, -1, &out->len);  // converts a number in place
+        if (t == LUA_TNUMBER) { lua_pushvalue(L, -1); lua_rawseti(L, anchor, ++*slot); }
+    } else if (t == LUA_TBOOLEAN) {
+        out->ptr = lua_toboolean(L, -1) ? "true" : "false";
+        out->len = strlen(out->ptr);
+    }
+    lua_pop(L, 1);
+}
+
+static int read_args(lua_State *L) {
+    fsconf_args *args = (fsconf_args *)lua_touserdata(L, 1);
+    // 2 = XML_REQUEST, 3 = params, 4 = config
+    lua_createtable(L, 16, 0);
+    int anchor = lua_gettop(L), slot = 0;
+    fsconf_str *fields[4] = {&args->section, &args->tag_name, &args->key_name, &args->key_value};
+    const char *names[4] = {"section", "tag_name", "key_name", "key_value"};
+    for (int i = 0; i < 4; i++) {
+        if (lua_type(L, 2) == LUA_TTABLE) {
+            lua_pushstring(L, names[i]);
+            lua_rawget(L, 2);
+        } else {
+            lua_pushnil(L);
+        }
+        read_string(L, anchor, &slot, fields[i]);
+    }
+    for (int i = 0; i < args->config_count; i++) {
+        if (lua_type(L, 4) == LUA_TTABLE) {
+            lua_pushstring(L, args->config_names[i]);
+            lua_rawget(L, 4);
+        } else {
+            lua_pushnil(L);
+        }
+        read_string(L, anchor, &slot, &args->config_values[i]);
+    }
+    args->has_params = !lua_isnoneornil(L, 3);
+    for (int i = 0; i < args->header_count; i++) {
+        args->header_values[i].ptr = NULL;
+        args->header_values[i].len = 0;
+        if (!args->has_params) continue;
+        // params:getHeader(name): goes through the event's metatable, may raise.
+        lua_getfield(L, 3, "getHeader");
+        lua_pushvalue(L, 3);
+        lua_pushstring(L, args->header_names[i]);
+        lua_call(L, 2, 1);
+        if (lua_type(L, -1) == LUA_TSTRING) {
+            read_string(L, anchor, &slot, &args->header_values[i]);
+        } else {
+            lua_pop(L, 1);
+        }
+    }
+    lua_settop(L, anchor);
+    return 1;
+}
+
+int fsconf_glue_read_args(lua_State *L, fsconf_args *args) {
+    if (!lua_checkstack(L, 8)) return -1;
+    lua_pushcclosure(L, read_args, 0);  // no allocation for a light C function
+    lua_pushlightuserdata(L, args);
+    lua_pushvalue(L, 1);
+    lua_pushvalue(L, 2);
+    lua_pushvalue(L, 3);
+    return lua_pcallk(L, 4, 1, 0, 0, NULL);
+}
+
+static int global_variable(lua_State *L) {
+    const char *name = (const char *)lua_touserdata(L, 1);
+    if (lua_getglobal(L, "freeswitch") != LUA_TTABLE) { lua_pushnil(L); return 1; }
+    if (lua_getfield(L, -1, "getGlobalVariable") != LUA_TFUNCTION) { lua_pushnil(L); return 1; }
+    lua_pushstring(L, name);
+    lua_call(L, 1, 1);
+    if (lua_type(L, -1) != LUA_TSTRING) { lua_pop(L, 1); lua_pushnil(L); }
+    return 1;
+}
+
+int fsconf_glue_global_variable(lua_State *L, const char *name) {
+    if (!lua_checkstack(L, 4)) return -1;
+    lua_pushcclosure(L, global_variable, 0);
+    lua_pushlightuserdata(L, (void *)name);
+    return lua_pcallk(L, 1, 1, 0, 0, NULL);
+}
+
+struct log_request { const char *level; const char *message; };
+
+static int console_log(lua_State *L) {
+    struct log_request *r = (struct log_request *)lua_touserdata(L, 1);
+    if (lua_getglobal(L, "freeswitch") != LUA_TTABLE) return 0;
+    if (lua_getfield(L, -1, "consoleLog") != LUA_TFUNCTION) return 0;
+    lua_pushstring(L, r->level);
+    lua_pushfstring(L, "%s\n", r->message);
+    lua_call(L, 2, 0);
+    return 0;
+}
+
+int fsconf_glue_log(lua_State *L, const char *level, const char *message) {
+    if (!lua_checkstack(L, 4)) return -1;
+    struct log_request r = {level, message};
+    lua_pushcclosure(L, console_log, 0);
+    lua_pushlightuserdata(L, &r);
+    int status = lua_pcallk(L, 1, 0, 0, 0, NULL);
+    if (status != 0) lua_pop(L, 1);
+    return status;
+}
+
+struct push_request { const char *xml; size_t len; const char *message; };
+
+static int push_result(lua_State *L) {
+    struct push_request *r = (struct push_request *)lua_touserdata(L, 1);
+    if (r->xml) lua_pushlstring(L, r->xml, r->len); else lua_pushnil(L);
+    if (r->message) { lua_pushstring(L, r->message); return 2; }
+    return 1;
+}
+
+int fsconf_glue_push_result(lua_State *L, const char *xml, size_t xml_len, const char *message) {
+    if (!lua_checkstack(L, 4)) return -1;
+    struct push_request r = {xml, xml_len, message};
+    int base = lua_gettop(L);
+    lua_pushcclosure(L, push_result, 0);
+    lua_pushlightuserdata(L, &r);
+    if (lua_pcallk(L, 1, LUA_MULTRET, 0, 0, NULL) != 0) { lua_settop(L, base); return -1; }
+    return lua_gettop(L) - base;
+}
+
+struct open_request { int (*handle)(lua_State *); const char *version; };
+
+static int open_module(lua_State *L) {
+    struct open_request *r = (struct open_request *)lua_touserdata(L, 1);
+    lua_createtable(L, 0, 4);
+    lua_pushstring(L, "fsconf");
+    lua_setfield(L, -2, "_NAME");
+    lua_pushstring(L, r->version);
+    lua_setfield(L, -2, "_VERSION");
+    lua_pushcclosure(L, r->handle, 0);
+    lua_setfield(L, -2, "handle");
+    return 1;
+}
+
+int fsconf_glue_open(lua_State *L, int (*handle)(lua_State *), const char *version) {
+    if (!lua_checkstack(L, 4)) return -1;
+    struct open_request r = {handle, version};
+    lua_pushcclosure(L, open_module, 0);
+    lua_pushlightuserdata(L, &r);
+    return lua_pcallk(L, 1, 1, 0, 0, NULL);
+}

@@ -24,10 +24,17 @@ public final class PGConnection {
 
     /// Connects without blocking past `deadline` (a MonotonicClock value): libpq's
     /// own connect_timeout cannot go below 2 s, far too long for a SIP thread.
-    public init(conninfo: String, deadline: UInt64) throws(PostgresError) {
-        guard let conn = PQconnectStart(conninfo) else {
-            throw PostgresError(kind: .connection, message: "out of memory")
+    /// `settings` are libpq keywords applied over `conninfo` (e.g. application_name).
+    public init(conninfo: String, settings: [(String, String)] = [], deadline: UInt64) throws(PostgresError) {
+        let keywords = ["dbname"] + settings.map(\.0)
+        let values = [conninfo] + settings.map(\.1)
+        let started: OpaquePointer? = PGConnection.withCStrings(keywords.map { $0 }) { k in
+            PGConnection.withCStrings(values.map { $0 }) { v in
+                var kk = k + [nil], vv = v + [nil]
+                return PQconnectStartParams(&kk, &vv, 1)
+            }
         }
+        guard let conn = started else { throw PostgresError(kind: .connection, message: "out of memory") }
         if PQstatus(conn) == CONNECTION_BAD {
             let message = String(cString: PQerrorMessage(conn))
             PQfinish(conn)
@@ -97,32 +104,58 @@ public final class PGConnection {
             PQsendQueryPrepared(handle, name, Int32(params.count), values, nil, nil, 0)
         }
         guard sent == 1 else { throw PostgresError.from(result: nil, connection: handle, sql: name) }
+        return try awaitResult(deadline: deadline, label: name)
+    }
+
+    /// Prepares `sql` as `name` on this connection, waiting at most until `deadline`.
+    public func prepare(_ name: String, _ sql: String, deadline: UInt64) throws(PostgresError) {
+        if prepared.contains(name) { return }
+        guard PQsendPrepare(handle, name, sql, 0, nil) == 1 else {
+            throw PostgresError.from(result: nil, connection: handle, sql: sql)
+        }
+        _ = try awaitResult(deadline: deadline, label: name)
+        prepared.insert(name)
+    }
+
+    /// Runs `sql` (no parameters) waiting at most until `deadline`.
+    @discardableResult
+    public func execute(_ sql: String, deadline: UInt64) throws(PostgresError) -> PGResult {
+        guard PQsendQuery(handle, sql) == 1 else { throw PostgresError.from(result: nil, connection: handle, sql: sql) }
+        return try awaitResult(deadline: deadline, label: sql)
+    }
+
+    /// Flushes the request and collects the last result, never waiting past `deadline`.
+    private func awaitResult(deadline: UInt64, label: String) throws(PostgresError) -> PGResult {
         while true {
             let flushed = PQflush(handle)
             if flushed == 0 { break }
-            if flushed < 0 { throw PostgresError.from(result: nil, connection: handle, sql: name) }
+            if flushed < 0 { throw PostgresError.from(result: nil, connection: handle, sql: label) }
             guard PGConnection.wait(socket: socket, events: Int16(POLLOUT | POLLIN), deadline: deadline) else {
-                throw PostgresError(kind: .timeout, message: "query \(name) exceeded the deadline", sql: name)
+                throw PostgresError(kind: .timeout, message: "no answer within the deadline", sql: label)
             }
-            if PQconsumeInput(handle) == 0 { throw PostgresError.from(result: nil, connection: handle, sql: name) }
+            if PQconsumeInput(handle) == 0 { throw PostgresError.from(result: nil, connection: handle, sql: label) }
         }
         var last: OpaquePointer?
         while true {
             while PQisBusy(handle) == 1 {
                 guard PGConnection.wait(socket: socket, events: Int16(POLLIN), deadline: deadline) else {
                     if let last { PQclear(last) }
-                    throw PostgresError(kind: .timeout, message: "query \(name) exceeded the deadline", sql: name)
+                    throw PostgresError(kind: .timeout, message: "no answer within the deadline", sql: label)
                 }
                 if PQconsumeInput(handle) == 0 {
                     if let last { PQclear(last) }
-                    throw PostgresError.from(result: nil, connection: handle, sql: name)
+                    throw PostgresError.from(result: nil, connection: handle, sql: label)
                 }
             }
             guard let next = PQgetResult(handle) else { break }
-            if let last { PQclear(last) }
+            if let last {
+                // Keep the first error if several results came back.
+                if PQresultStatus(last) == PGRES_FATAL_ERROR { PQclear(next); continue }
+                PQclear(last)
+            }
             last = next
         }
-        return try check(last, sql: name)
+        return try check(last, sql: label)
     }
 
     // MARK: Notifications

@@ -33,6 +33,7 @@ extension Fsconf {
                 GRANT SELECT ON ALL TABLES IN SCHEMA fsconf TO fsconf_reader;
                 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA fsconf TO fsconf_writer;
                 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA fsconf TO fsconf_writer;
+                REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON fsconf.schema_migrations FROM fsconf_writer;
                 """)
             print("granted \(group) to \(role)")
         }

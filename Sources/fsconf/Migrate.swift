@@ -1,6 +1,6 @@
 import ArgumentParser
 import FSConfCore
-import FSConfMigrationFiles
+import FSConfEmbedded
 import FSConfStore
 import Foundation
 

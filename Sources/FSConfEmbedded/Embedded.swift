@@ -4,14 +4,16 @@ import FSConfCore
 public enum BundledMigrations {
     public static func load() throws(MigrationError) -> [MigrationFile] {
         var out: [MigrationFile] = []
-        for file in EmbeddedMigrations.files {
+        for file in EmbeddedFiles.files where file.filename.hasSuffix(".sql") {
             out.append(try MigrationFile(filename: file.filename, contents: file.contents))
         }
         return out
     }
+}
 
-    /// The schema version this build expects: the highest bundled migration.
-    public static var latestVersion: Int {
-        EmbeddedMigrations.files.compactMap { MigrationFile.parseFilename($0.filename)?.0 }.max() ?? 0
+/// Templates compiled into this binary (from `lua/` at build time).
+public enum BundledTemplates {
+    public static func named(_ filename: String) -> String? {
+        EmbeddedFiles.files.first { $0.filename == filename }?.contents
     }
 }

@@ -1,0 +1,198 @@
+/// Renders directory answers in the shape FreeSWITCH searches (switch_xml.c):
+/// `domain/groups/group/users/user` for users defined in a group, `domain/user`
+/// for the others, so that FreeSWITCH's own merge (user over group over domain)
+/// and its group_call, network-list and gateway walks all find what they expect.
+public enum DirectoryRenderer {
+    public static func render(_ query: DirectoryQuery, _ data: DirectoryData,
+                              node: @escaping (String) -> String? = { _ in nil }) -> String {
+        var expander = VariableExpander(globals: data.globals, node: node)
+        var w = XMLWriter(capacity: 2048)
+        switch query {
+        case .none:
+            return FreeSWITCHDocument.notFound
+
+        case .gateways(let wanted):
+            let domains = data.domains.filter { d in
+                wanted.map { same(expander.expand(d.name), $0) } ?? true
+            }
+            if domains.isEmpty { return FreeSWITCHDocument.notFound }
+            FreeSWITCHDocument.begin(&w, section: "directory")
+            for domain in domains {
+                openDomain(&w, domain, &expander)
+                if !domain.gateways.isEmpty {
+                    // Stored for completeness: FreeSWITCH 1.10 reads gateways only inside users.
+                    w.open("gateways")
+                    for gateway in domain.gateways { renderGateway(&w, gateway, &expander) }
+                    w.close("gateways")
+                }
+                renderUsers(&w, domain, domain.users, &expander, settings: false)
+                w.close("domain")
+            }
+            FreeSWITCHDocument.end(&w)
+
+        case .user(let name, let user, let key):
+            guard let domain = pick(name, data, &expander) else { return FreeSWITCHDocument.notFound }
+            let users = domain.users.filter { u in
+                switch key {
+                case "id": return same(expander.expand(u.userID), user) || u.numberAlias.map { same($0, user) } == true
+                case "number-alias": return u.numberAlias.map { same($0, user) } == true
+                default: return true  // matched on the attribute by the query
+                }
+            }
+            FreeSWITCHDocument.begin(&w, section: "directory")
+            openDomain(&w, domain, &expander)
+            renderSettings(&w, domain.settings, &expander)
+            renderUsers(&w, domain, users, &expander, settings: true)
+            w.close("domain")
+            FreeSWITCHDocument.end(&w)
+
+        case .group(let name, let groupName):
+            guard let domain = pick(name, data, &expander) else { return FreeSWITCHDocument.notFound }
+            FreeSWITCHDocument.begin(&w, section: "directory")
+            openDomain(&w, domain, &expander)
+            renderSettings(&w, domain.settings, &expander)
+            if let group = domain.groups.first(where: { same($0.name, groupName) }) {
+                w.open("groups")
+                w.open("group", [("name", expander.expand(group.name))])
+                renderSettings(&w, group.settings, &expander)
+                w.open("users")
+                for user in domain.users where user.homeGroup == group.id {
+                    renderUser(&w, domain, user, &expander, settings: true)
+                }
+                for (pointer, _) in group.pointers {
+                    w.empty("user", [("id", expander.expand(pointer)), ("type", "pointer")])
+                }
+                w.close("users")
+                w.close("group")
+                w.close("groups")
+            }
+            w.close("domain")
+            FreeSWITCHDocument.end(&w)
+
+        case .domain(let name, let mode):
+            guard let domain = pick(name, data, &expander) else { return FreeSWITCHDocument.notFound }
+            FreeSWITCHDocument.begin(&w, section: "directory")
+            openDomain(&w, domain, &expander)
+            renderSettings(&w, domain.settings, &expander)
+            switch mode {
+            case .none: break
+            case .cidr: renderUsers(&w, domain, domain.users, &expander, settings: true)
+            case .all:
+                // mod_voicemail's publish-vm searches only the domain's direct <user> children.
+                for user in domain.users { renderUser(&w, domain, user, &expander, settings: true) }
+            }
+            w.close("domain")
+            FreeSWITCHDocument.end(&w)
+        }
+        return w.string
+    }
+
+    /// FreeSWITCH compares names with strcasecmp (ASCII case folding).
+    static func same(_ a: String, _ b: String) -> Bool {
+        let x = a.utf8, y = b.utf8
+        guard x.count == y.count else { return false }
+        for (p, q) in zip(x, y) where p != q {
+            let lp = p >= 65 && p <= 90 ? p + 32 : p
+            let lq = q >= 65 && q <= 90 ? q + 32 : q
+            if lp != lq { return false }
+        }
+        return true
+    }
+
+    /// The stored domain whose (expanded) name is `name`: exact names first.
+    static func pick(_ name: String, _ data: DirectoryData, _ expander: inout VariableExpander) -> DirectoryDomain? {
+        if let exact = data.domains.first(where: { same($0.name, name) }) { return exact }
+        return data.domains.first { VariableExpander.hasReference($0.name) && same(expander.expand($0.name), name) }
+    }
+
+    static func openDomain(_ w: inout XMLWriter, _ domain: DirectoryDomain, _ expander: inout VariableExpander) {
+        var attributes = [("name", expander.expand(domain.name))]
+        for s in domain.settings where s.kind == .attribute {
+            attributes.append((s.name, expander.expand(s.value)))
+        }
+        w.open("domain", attributes)
+    }
+
+    /// Users in their home groups (in group order), then the domain's direct users.
+    static func renderUsers(_ w: inout XMLWriter, _ domain: DirectoryDomain, _ users: [DirectoryUser],
+                            _ expander: inout VariableExpander, settings: Bool) {
+        let grouped = domain.groups.filter { g in users.contains { $0.homeGroup == g.id } }
+        if !grouped.isEmpty {
+            w.open("groups")
+            for group in grouped {
+                w.open("group", [("name", expander.expand(group.name))])
+                if settings { renderSettings(&w, group.settings, &expander) }
+                w.open("users")
+                for user in users where user.homeGroup == group.id {
+                    renderUser(&w, domain, user, &expander, settings: settings)
+                }
+                w.close("users")
+                w.close("group")
+            }
+            w.close("groups")
+        }
+        let groupIDs = Set(domain.groups.map(\.id))
+        for user in users where user.homeGroup.map({ !groupIDs.contains($0) }) ?? true {
+            renderUser(&w, domain, user, &expander, settings: settings)
+        }
+    }
+
+    static func renderUser(_ w: inout XMLWriter, _ domain: DirectoryDomain, _ user: DirectoryUser,
+                           _ expander: inout VariableExpander, settings: Bool) {
+        var attributes = [("id", expander.expand(user.userID))]
+        if let alias = user.numberAlias { attributes.append(("number-alias", expander.expand(alias))) }
+        // `cacheable`: a number is milliseconds, any other value caches until
+        // xml_flush_cache — so "false" must not be rendered at all.
+        if let cacheable = user.cacheable ?? domain.cacheable, cacheable != "false", !cacheable.isEmpty {
+            attributes.append(("cacheable", cacheable))
+        }
+        for s in user.settings where s.kind == .attribute {
+            attributes.append((s.name, expander.expand(s.value)))
+        }
+        let hasBody = (settings && user.settings.contains { $0.kind != .attribute }) || !user.gateways.isEmpty
+            || (settings && user.extraXML != nil)
+        guard hasBody else {
+            w.empty("user", attributes)
+            return
+        }
+        w.open("user", attributes)
+        if settings { renderSettings(&w, user.settings, &expander) }
+        if !user.gateways.isEmpty {
+            w.open("gateways")
+            for gateway in user.gateways { renderGateway(&w, gateway, &expander) }
+            w.close("gateways")
+        }
+        if settings, let extra = user.extraXML { w.raw(extra) }
+        w.close("user")
+    }
+
+    static func renderSettings(_ w: inout XMLWriter, _ settings: [Setting], _ expander: inout VariableExpander) {
+        for (kind, container, tag) in [(Setting.Kind.param, "params", "param"),
+                                       (.variable, "variables", "variable"),
+                                       (.profileVariable, "profile-variables", "variable")] {
+            let list = settings.filter { $0.kind == kind }
+            if list.isEmpty { continue }
+            w.open(container)
+            for s in list { w.empty(tag, [("name", s.name), ("value", expander.expand(s.value))]) }
+            w.close(container)
+        }
+    }
+
+    static func renderGateway(_ w: inout XMLWriter, _ gateway: Gateway, _ expander: inout VariableExpander) {
+        w.open("gateway", [("name", expander.expand(gateway.name))])
+        for s in gateway.settings where s.kind == .param {
+            w.empty("param", [("name", s.name), ("value", expander.expand(s.value))])
+        }
+        let variables = gateway.settings.filter { $0.kind == .variable }
+        if !variables.isEmpty {
+            w.open("variables")
+            for s in variables {
+                var attributes = [("name", s.name), ("value", expander.expand(s.value))]
+                if let direction = s.direction { attributes.append(("direction", direction)) }
+                w.empty("variable", attributes)
+            }
+            w.close("variables")
+        }
+        w.close("gateway")
+    }
+}

@@ -1,0 +1,81 @@
+import FSConfCore
+import Glibc
+
+/// How a node reaches its database, from the shim's settings table. The shim
+/// carries no secret: a libpq service name, a root-only conninfo file, or libpq's
+/// environment.
+public struct NodeSettings: Equatable, Sendable {
+    /// libpq conninfo (possibly empty: libpq's environment).
+    public var conninfo: String
+    public var poolSize: Int = 4
+    /// Longest a lookup may wait for the database (connect + query), in ms.
+    public var deadlineMs: Int = 300
+    /// PostgreSQL's statement_timeout on node connections, in ms.
+    public var statementTimeoutMs: Int = 250
+    /// The schema version the shim was generated for.
+    public var shimSchema: Int?
+
+    public init(conninfo: String = "") { self.conninfo = conninfo }
+
+    /// The keys the shim's settings table may hold.
+    public static let keys = ["schema", "service", "conninfo_file", "conninfo", "pool_size", "deadline_ms", "statement_timeout_ms"]
+
+    /// Builds settings from the shim's table values (by `keys`). Errors are one line.
+    public static func from(_ values: [String: String], readFile: (String) -> String?) -> Result<NodeSettings, NodeError> {
+        var conninfo = ""
+        if let service = values["service"], !service.isEmpty {
+            conninfo = "service=\(quoteConninfo(service))"
+        } else if let path = values["conninfo_file"], !path.isEmpty {
+            guard let text = readFile(path) else {
+                return .failure(.configuration("cannot read conninfo_file \(path)"))
+            }
+            conninfo = text.split(whereSeparator: { $0 == "\n" || $0 == "\r" })
+                .filter { !$0.hasPrefix("#") }.joined(separator: " ")
+        } else if let raw = values["conninfo"] {
+            conninfo = raw
+        }
+        var settings = NodeSettings(conninfo: conninfo)
+        func int(_ key: String, _ range: ClosedRange<Int>) -> Result<Int?, NodeError> {
+            guard let text = values[key] else { return .success(nil) }
+            guard let n = Int(text), range.contains(n) else {
+                return .failure(.configuration("\(key) must be a whole number in \(range.lowerBound)...\(range.upperBound), got \(text)"))
+            }
+            return .success(n)
+        }
+        do {
+            if let n = try int("pool_size", 1...64).get() { settings.poolSize = n }
+            if let n = try int("deadline_ms", 10...60_000).get() { settings.deadlineMs = n }
+            if let n = try int("statement_timeout_ms", 10...60_000).get() { settings.statementTimeoutMs = n }
+            else { settings.statementTimeoutMs = max(10, settings.deadlineMs - 50) }
+            if let n = try int("schema", 1...1_000_000).get() { settings.shimSchema = n }
+        } catch {
+            return .failure(error)
+        }
+        return .success(settings)
+    }
+
+    static func quoteConninfo(_ value: String) -> String {
+        var out = "'"
+        for ch in value {
+            if ch == "'" || ch == "\\" { out.append("\\") }
+            out.append(ch)
+        }
+        return out + "'"
+    }
+}
+
+public enum NodeError: Error, Equatable, Sendable, CustomStringConvertible {
+    case configuration(String)
+    public var description: String {
+        switch self { case .configuration(let m): return "fsconf: bad shim settings: \(m)" }
+    }
+}
+
+/// Reads a small file (the conninfo file) without Foundation.
+public func readSmallFile(_ path: String, limit: Int = 64 * 1024) -> String? {
+    guard let f = fopen(path, "r") else { return nil }
+    defer { fclose(f) }
+    var buffer = [UInt8](repeating: 0, count: limit)
+    let n = fread(&buffer, 1, limit, f)
+    return String(decoding: buffer[0..<n], as: UTF8.self)
+}
