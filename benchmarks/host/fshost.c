@@ -39,6 +39,8 @@
  *   --print              print each XML_STRING (followed by "\n"; nothing for nil) to stdout.
  *   --quiet              freeswitch.consoleLog / consoleCleanLog write nothing.
  *   --arg WORD           append WORD to argv (argv[1], argv[2], ...).
+ *   --report-ms N        every N ms, print "tick ms=T ok=N failed=N nil=N" on stderr
+ *                        (counts for that interval), to watch recovery during a run.
  *
  * Output: one final line on stdout,
  *   threads=T requests=N ok=N failed=N nil=N errors=N seconds=S rate=R p50_us=X p99_us=Y max_us=Z
@@ -98,6 +100,7 @@ static int opt_no_params = 0;
 static const char *opt_expect = NULL;
 static int opt_print = 0;
 static int opt_quiet = 0;
+static long opt_report_ms = 0;
 
 static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -669,13 +672,14 @@ static void *worker_main(void *arg)
 		}
 		w->lat_ns[w->n_lat++] = t1 - t0;
 
+		/* relaxed atomics: --report-ms reads these while the worker runs */
 		switch (r) {
-		case RES_OK: w->ok++; break;
-		case RES_NIL: w->ok++; break;
-		case RES_FAILED: w->failed++; break;
-		case RES_ERROR: w->errors++; break;
+		case RES_OK: __atomic_fetch_add(&w->ok, 1, __ATOMIC_RELAXED); break;
+		case RES_NIL: __atomic_fetch_add(&w->ok, 1, __ATOMIC_RELAXED); break;
+		case RES_FAILED: __atomic_fetch_add(&w->failed, 1, __ATOMIC_RELAXED); break;
+		case RES_ERROR: __atomic_fetch_add(&w->errors, 1, __ATOMIC_RELAXED); break;
 		}
-		if (was_nil) w->nil++;
+		if (was_nil) __atomic_fetch_add(&w->nil, 1, __ATOMIC_RELAXED);
 	}
 	return NULL;
 }
@@ -774,6 +778,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(a, "--expect")) { NEEDVAL(); opt_expect = argv[++i]; }
 		else if (!strcmp(a, "--print")) opt_print = 1;
 		else if (!strcmp(a, "--quiet")) opt_quiet = 1;
+		else if (!strcmp(a, "--report-ms")) { NEEDVAL(); opt_report_ms = parse_long(argv[++i], a, 1); }
 		else if (!strcmp(a, "-h") || !strcmp(a, "--help")) usage(NULL);
 		else {
 			char m[256];
@@ -817,6 +822,33 @@ int main(int argc, char **argv)
 		deadline.tv_nsec = (long)(d % 1000000000ull);
 	}
 	pthread_barrier_wait(&start_barrier);
+	if (opt_report_ms > 0) {
+		/* one line per interval on stderr: counts of that interval only */
+		long last_ok = 0, last_bad = 0, last_nil = 0;
+		for (;;) {
+			struct timespec pause = {opt_report_ms / 1000, (opt_report_ms % 1000) * 1000000L};
+			nanosleep(&pause, NULL);
+			long ok = 0, bad = 0, nl = 0;
+			int running = 0;
+			for (int t = 0; t < opt_threads; t++) {
+				ok += __atomic_load_n(&ws[t].ok, __ATOMIC_RELAXED);
+				bad += __atomic_load_n(&ws[t].failed, __ATOMIC_RELAXED) + __atomic_load_n(&ws[t].errors, __ATOMIC_RELAXED);
+				nl += __atomic_load_n(&ws[t].nil, __ATOMIC_RELAXED);
+			}
+			uint64_t elapsed = now_ns() - start;
+			fprintf(stderr, "tick ms=%llu ok=%ld failed=%ld nil=%ld\n", (unsigned long long)(elapsed / 1000000ull),
+			        ok - last_ok, bad - last_bad, nl - last_nil);
+			last_ok = ok; last_bad = bad; last_nil = nl;
+			if (opt_seconds > 0) running = elapsed < (uint64_t)(opt_seconds * 1e9);
+			else {
+				long done = 0;
+				for (int t = 0; t < opt_threads; t++) done += __atomic_load_n(&ws[t].ok, __ATOMIC_RELAXED)
+					+ __atomic_load_n(&ws[t].failed, __ATOMIC_RELAXED) + __atomic_load_n(&ws[t].errors, __ATOMIC_RELAXED);
+				running = done < opt_requests;
+			}
+			if (!running) break;
+		}
+	}
 	for (int t = 0; t < opt_threads; t++) pthread_join(tids[t], NULL);
 	uint64_t end = now_ns();
 	pthread_barrier_destroy(&start_barrier);
