@@ -170,6 +170,10 @@ public struct LanguageQuery: Equatable, Sendable {
     public var fallback: String?
     public var phrases: Bool
 
+    public init(language: String, fallback: String? = nil, phrases: Bool = false) {
+        self.language = language; self.fallback = fallback; self.phrases = phrases
+    }
+
     public static func plan(_ request: LookupRequest, phrases: Bool) -> LanguageQuery? {
         var name = request.header("lang") ?? ""
         if name.isEmpty && request.keyName == "name" { name = request.keyValue }
