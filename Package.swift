@@ -22,6 +22,10 @@ let package = Package(
                        providers: [.apt(["libpq-dev"])]),
         // Lua headers only: the host process (mod_lua) provides the Lua symbols.
         .systemLibrary(name: "CLua", providers: [.apt(["liblua5.3-dev"])]),
+        // PCRE2, the regex engine FreeSWITCH compiles dialplan expressions with
+        // (src/switch_regex.c): fsconf checks expressions with the same library.
+        .systemLibrary(name: "CPCRE2", pkgConfig: "libpcre2-8",
+                       providers: [.apt(["libpcre2-dev"])]),
         // The few Lua calls that may raise a Lua error run in C, under lua_pcall,
         // so no longjmp ever crosses a Swift frame.
         .target(name: "FSConfLuaGlue"),
@@ -30,8 +34,10 @@ let package = Package(
         .target(name: "FSConfCore"),
         // PostgreSQL over libpq. No Foundation: it is linked into the node library.
         .target(name: "FSConfStore", dependencies: ["FSConfCore", "CLibPQ"]),
+        // Regex checks with PCRE2 behind FSConfCore's RegexCompiler (no Foundation).
+        .target(name: "FSConfRegex", dependencies: ["FSConfCore", "CPCRE2"]),
         // The node's lookup engine: pool, one query per lookup, rendering.
-        .target(name: "FSConfNode", dependencies: ["FSConfCore", "FSConfStore"]),
+        .target(name: "FSConfNode", dependencies: ["FSConfCore", "FSConfStore", "FSConfRegex"]),
         // The thin Lua C module. Its linker flags must stay on this target only.
         .target(
             name: "FSConfLua",
@@ -50,15 +56,15 @@ let package = Package(
         .executableTarget(
             name: "fsconf",
             dependencies: [
-                "FSConfCore", "FSConfStore", "FSConfNode", "FSConfEmbedded",
+                "FSConfCore", "FSConfStore", "FSConfNode", "FSConfRegex", "FSConfEmbedded",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
         // Tests.
         .target(name: "FSConfTestSupport", dependencies: ["FSConfStore"], path: "Tests/Support"),
-        .testTarget(name: "FSConfCoreTests", dependencies: ["FSConfCore"]),
+        .testTarget(name: "FSConfCoreTests", dependencies: ["FSConfCore", "FSConfRegex"]),
         .testTarget(name: "FSConfStoreTests",
-                    dependencies: ["FSConfStore", "FSConfNode", "FSConfCore", "FSConfEmbedded", "FSConfTestSupport"]),
+                    dependencies: ["FSConfStore", "FSConfNode", "FSConfCore", "FSConfRegex", "FSConfEmbedded", "FSConfTestSupport"]),
         .testTarget(name: "NodeTests", dependencies: ["FSConfTestSupport", "FSConfCore"]),
         .testTarget(name: "CLITests", dependencies: ["FSConfTestSupport"]),
     ]

@@ -55,6 +55,11 @@ public struct XMLWriter: Sendable {
         output.append(UInt8(ascii: ">"))
     }
 
+    /// Character data inside the open element, escaped, with no added whitespace.
+    public mutating func text(_ text: String) {
+        XMLWriter.escape(text, into: &output)
+    }
+
     /// Appends XML that is already well-formed (stored verbatim fragments).
     public mutating func raw(_ xml: String) {
         newline()

@@ -1,4 +1,5 @@
 import FSConfCore
+import FSConfRegex
 import FSConfStore
 
 /// What one lookup produced: the XML to hand FreeSWITCH (nil: no answer, so
@@ -41,16 +42,73 @@ public final class NodeEngine: @unchecked Sendable {
                 return LookupOutcome(xml: FreeSWITCHDocument.notFound)
             }
             let deadline = MonotonicClock.deadline(afterMilliseconds: settings.deadlineMs)
-            switch fetch(statement, params, settings: settings, deadline: deadline) {
+            switch fetch(statement, params, settings: settings, deadline: deadline, decode: DirectorySQL.rows) {
             case .success(let rows):
                 let xml = DirectoryRenderer.render(query, DirectoryData(rows: rows), node: node)
                 return LookupOutcome(xml: xml)
             case .failure(let error):
                 return failure("database", "fsconf: database unavailable, no answer for directory \(request.keyValue): \(error.description)")
             }
+        case Section.dialplan.rawValue:
+            return dialplan(request, settings: settings, node: node)
+        case Section.configuration.rawValue:
+            guard let query = ConfigurationQuery.plan(request) else { return LookupOutcome(xml: FreeSWITCHDocument.notFound) }
+            let (statement, params) = DocumentSQL.bind(query)
+            return tree(statement, params, settings: settings, what: "configuration \(query.document)") { data in
+                TreeRenderer.render(section: "configuration", data, narrowing: query.narrowing, node: node)
+            }
+        case Section.languages.rawValue, Section.phrases.rawValue:
+            let phrases = request.section == Section.phrases.rawValue
+            guard let query = LanguageQuery.plan(request, phrases: phrases) else {
+                return LookupOutcome(xml: FreeSWITCHDocument.notFound)
+            }
+            let (statement, params) = DocumentSQL.bind(query)
+            return tree(statement, params, settings: settings, what: "\(request.section) \(query.language)") { data in
+                phrases ? TreeRenderer.renderPhrases(data, node: node) : TreeRenderer.render(section: "languages", data, node: node)
+            }
         default:
             // Sections fsconf does not serve: no answer, FreeSWITCH uses its files.
             return LookupOutcome(xml: nil)
+        }
+    }
+
+    /// Regex verdicts are cached for the process: a large context is compiled once.
+    let regexCompiler = CachingRegexCompiler()
+
+    private func dialplan(_ request: LookupRequest, settings: NodeSettings,
+                          node: @escaping (String) -> String?) -> LookupOutcome {
+        let query = DialplanQuery.plan(request)
+        guard let (statement, params) = DialplanSQL.bind(query) else {
+            return LookupOutcome(xml: FreeSWITCHDocument.notFound)
+        }
+        let deadline = MonotonicClock.deadline(afterMilliseconds: settings.deadlineMs)
+        switch fetch(statement, params, settings: settings, deadline: deadline, decode: SectionRows.decode) {
+        case .success(let rows):
+            let result = DialplanRenderer.render(query, DialplanData(rows: rows), compiler: regexCompiler, node: node)
+            var outcome = LookupOutcome(xml: result.xml)
+            if !result.skipped.isEmpty, case .context(let context) = query {
+                // One bad row never breaks the context: the extension is left out and said so.
+                let list = result.skipped.prefix(5).map { "\($0.name) (position \($0.position)): \($0.problems.joined(separator: "; "))" }
+                let more = result.skipped.count > 5 ? " and \(result.skipped.count - 5) more" : ""
+                let message = "fsconf: dialplan context \(context): skipped \(result.skipped.count) invalid extension(s): \(list.joined(separator: " | "))\(more)"
+                if let line = limiter.admit(key: "dialplan-skip:\(context)", message: message) {
+                    outcome.log.append(("warning", line))
+                }
+            }
+            return outcome
+        case .failure(let error):
+            return failure("database", "fsconf: database unavailable, no answer for dialplan: \(error.description)")
+        }
+    }
+
+    private func tree(_ statement: DirectorySQL.Statement, _ params: [String?], settings: NodeSettings, what: String,
+                      render: (TreeData) -> String) -> LookupOutcome {
+        let deadline = MonotonicClock.deadline(afterMilliseconds: settings.deadlineMs)
+        switch fetch(statement, params, settings: settings, deadline: deadline, decode: SectionRows.decode) {
+        case .success(let rows):
+            return LookupOutcome(xml: render(TreeData(rows: rows)))
+        case .failure(let error):
+            return failure("database", "fsconf: database unavailable, no answer for \(what): \(error.description)")
         }
     }
 
@@ -78,8 +136,8 @@ public final class NodeEngine: @unchecked Sendable {
 
     /// Runs one statement: retries once on a dead connection (server restarted,
     /// idle connection killed) if the deadline allows.
-    func fetch(_ statement: DirectorySQL.Statement, _ params: [String?], settings: NodeSettings,
-               deadline: UInt64) -> Result<[DirectoryRow], PostgresError> {
+    func fetch<Row>(_ statement: DirectorySQL.Statement, _ params: [String?], settings: NodeSettings,
+                    deadline: UInt64, decode: (PGResult) -> [Row]) -> Result<[Row], PostgresError> {
         let pool = currentPool(settings)!
         var attempt = 0
         while true {
@@ -93,7 +151,7 @@ public final class NodeEngine: @unchecked Sendable {
             do {
                 try conn.prepare(statement.name, statement.sql, deadline: deadline)
                 let result = try conn.queryPrepared(statement.name, params, deadline: deadline)
-                let rows = DirectorySQL.rows(result)
+                let rows = decode(result)
                 pool.checkin(conn)
                 return .success(rows)
             } catch {

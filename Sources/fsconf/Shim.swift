@@ -29,7 +29,7 @@ extension Fsconf {
         @Option(help: "Connections per FreeSWITCH process.")
         var poolSize: Int?
         @Option(help: "Sections to bind (mod_lua's xml-handler-bindings).")
-        var bindings = "directory"
+        var bindings = "directory,dialplan,configuration,languages"
         @Option(help: "The script's file name.")
         var name = "fsconf.lua"
 

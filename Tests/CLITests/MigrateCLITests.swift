@@ -71,7 +71,9 @@ final class MigrateCLITests: XCTestCase {
         let db = try TestDatabase()
         let dry = try fsconf(db, ["migrate", "up", "--dry-run"])
         XCTAssertEqual(dry.status, 0, dry.description)
-        XCTAssertEqual(dry.stdout, "would apply 0001_initial_schema.sql\n")
+        let bundled = try FileManager.default.contentsOfDirectory(atPath: TestEnvironment.repoRoot.appendingPathComponent("migrations").path)
+            .filter { $0.hasSuffix(".sql") }.sorted()
+        XCTAssertEqual(dry.stdout, bundled.map { "would apply \($0)\n" }.joined())
         let sql = try fsconf(db, ["migrate", "up", "--sql"])
         XCTAssertEqual(sql.status, 0)
         XCTAssertTrue(sql.stdout.contains("BEGIN;\n") && sql.stdout.contains("CREATE TABLE fsconf.users") && sql.stdout.hasSuffix("COMMIT;\n\n"))
@@ -209,7 +211,7 @@ final class MigrateCLITests: XCTestCase {
 
         let node = try PGConnection(conninfo: "dbname=\(db.name) user=\(role)")
         XCTAssertEqual(try node.query("SELECT count(*) FROM fsconf.users").string(0, 0), "0")
-        XCTAssertEqual(try node.query("SELECT max(version) FROM fsconf.schema_migrations").string(0, 0), "1")
+        XCTAssertEqual(try node.query("SELECT max(version) FROM fsconf.schema_migrations").string(0, 0), String(SchemaVersion.current))
         XCTAssertThrowsError(try node.query("INSERT INTO fsconf.domains (name) VALUES ('x')")) { error in
             XCTAssertEqual((error as? PostgresError)?.sqlState, "42501", "\(error)")
         }

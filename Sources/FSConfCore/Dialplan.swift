@@ -1,0 +1,300 @@
+/// The dialplan section: one context, whole, with its extensions in order.
+///
+/// What FreeSWITCH does with the answer (src/mod/dialplans/mod_dialplan_xml/mod_dialplan_xml.c):
+/// dialplan_xml_locate asks `switch_xml_locate("dialplan", …)` with the channel's
+/// variables and the caller profile as "Hunt-*" headers; dialplan_hunt then takes
+/// `<context name=caller_profile->context>` (else `global`) from whatever document
+/// has a dialplan section, and walks its `<extension>` children in order. A missing
+/// context must therefore be answered "not found", so the static tree is used.
+public enum DialplanQuery: Equatable, Sendable {
+    case context(String)
+    case none
+
+    public static func plan(_ request: LookupRequest) -> DialplanQuery {
+        let name = request.header("Hunt-Context") ?? request.header("Caller-Context") ?? "default"
+        return LookupRequest.isPlausibleKey(name) ? .context(name) : .none
+    }
+}
+
+public struct DialplanAction: Equatable, Sendable {
+    public var anti: Bool
+    public var application: String
+    public var data: String?
+    public var inline: String?
+    public var position: Int
+
+    public init(anti: Bool = false, application: String, data: String? = nil, inline: String? = nil, position: Int = 0) {
+        self.anti = anti; self.application = application; self.data = data; self.inline = inline; self.position = position
+    }
+}
+
+public struct DialplanRegex: Equatable, Sendable {
+    public var field: String
+    public var expression: String
+    public var position: Int
+
+    public init(field: String, expression: String, position: Int = 0) {
+        self.field = field; self.expression = expression; self.position = position
+    }
+}
+
+public struct DialplanCondition: Equatable, Sendable {
+    public var id: Int64
+    public var position: Int
+    public var field: String?
+    public var expression: String?
+    public var breakOn: String?
+    public var requireNested: String?
+    public var regex: String?
+    /// Time attributes by XML name (`wday`, `minute-of-day`…), in `timeAttributeNames` order.
+    public var time: [(String, String)]
+    public var regexes: [DialplanRegex]
+    public var actions: [DialplanAction]
+    public var children: [DialplanCondition]
+
+    /// The time attributes FreeSWITCH's switch_xml_std_datetime_check reads
+    /// (src/switch_xml.c), in the order the columns are stored and rendered.
+    public static let timeAttributeNames = ["year", "yday", "mon", "mday", "week", "mweek", "wday", "hour",
+                                            "minute", "minute-of-day", "time-of-day", "date-time", "tz"]
+
+    public init(id: Int64 = 0, position: Int = 0, field: String? = nil, expression: String? = nil,
+                breakOn: String? = nil, requireNested: String? = nil, regex: String? = nil,
+                time: [(String, String)] = [], regexes: [DialplanRegex] = [], actions: [DialplanAction] = [],
+                children: [DialplanCondition] = []) {
+        self.id = id; self.position = position; self.field = field; self.expression = expression
+        self.breakOn = breakOn; self.requireNested = requireNested; self.regex = regex; self.time = time
+        self.regexes = regexes; self.actions = actions; self.children = children
+    }
+
+    public static func == (l: Self, r: Self) -> Bool {
+        l.id == r.id && l.position == r.position && l.field == r.field && l.expression == r.expression
+            && l.breakOn == r.breakOn && l.requireNested == r.requireNested && l.regex == r.regex
+            && l.time.map(\.0) == r.time.map(\.0) && l.time.map(\.1) == r.time.map(\.1)
+            && l.regexes == r.regexes && l.actions == r.actions && l.children == r.children
+    }
+}
+
+public struct DialplanExtension: Equatable, Sendable {
+    public var id: Int64
+    public var name: String
+    public var continueOn: String?
+    public var position: Int
+    public var conditions: [DialplanCondition]
+
+    public init(id: Int64 = 0, name: String, continueOn: String? = nil, position: Int = 0,
+                conditions: [DialplanCondition] = []) {
+        self.id = id; self.name = name; self.continueOn = continueOn; self.position = position
+        self.conditions = conditions
+    }
+}
+
+public struct DialplanContext: Equatable, Sendable {
+    public var id: Int64
+    public var name: String
+    public var extensions: [DialplanExtension]
+
+    public init(id: Int64 = 0, name: String, extensions: [DialplanExtension] = []) {
+        self.id = id; self.name = name; self.extensions = extensions
+    }
+}
+
+/// Rows → the context, everything in stored order. Record types (DialplanSQL):
+/// `X` context (name), `E` extension (name, continue; parent = context),
+/// `C` condition (field, expression, break, require_nested, regex, 13 time columns;
+/// parent = parent condition, owner = extension), `R` regex (field, expression;
+/// parent = condition), `A` action (kind, application, data, inline; parent = condition),
+/// `V` global variable.
+public struct DialplanData: Sendable {
+    public var context: DialplanContext?
+    public var globals: [String: String]
+
+    public init(context: DialplanContext?, globals: [String: String] = [:]) {
+        self.context = context
+        self.globals = globals
+    }
+
+    public init(rows: [SectionRow]) {
+        var context: DialplanContext?
+        var extensions: [DialplanExtension] = []
+        var conditions: [Int64: (parent: Int64?, owner: Int64, condition: DialplanCondition)] = [:]
+        var regexes: [Int64: [DialplanRegex]] = [:]
+        var actions: [Int64: [DialplanAction]] = [:]
+        var globals: [String: String] = [:]
+        conditions.reserveCapacity(rows.count / 3)
+        for row in rows {
+            switch row.kind {
+            case "X":
+                context = DialplanContext(id: row.id, name: row.value(0) ?? "")
+            case "E":
+                extensions.append(DialplanExtension(id: row.id, name: row.value(0) ?? "", continueOn: row.value(1),
+                                                    position: row.position))
+            case "C":
+                var time: [(String, String)] = []
+                for (i, name) in DialplanCondition.timeAttributeNames.enumerated() {
+                    if let v = row.value(5 + i) { time.append((name, v)) }
+                }
+                let c = DialplanCondition(id: row.id, position: row.position, field: row.value(0),
+                                          expression: row.value(1), breakOn: row.value(2),
+                                          requireNested: row.value(3), regex: row.value(4), time: time)
+                conditions[row.id] = (row.parent, row.owner ?? 0, c)
+            case "R":
+                regexes[row.parent ?? 0, default: []].append(
+                    DialplanRegex(field: row.value(0) ?? "", expression: row.value(1) ?? "", position: row.position))
+            case "A":
+                actions[row.parent ?? 0, default: []].append(
+                    DialplanAction(anti: row.value(0) == "anti-action", application: row.value(1) ?? "",
+                                   data: row.value(2), inline: row.value(3), position: row.position))
+            case SectionRow.globalVariable:
+                if let name = row.value(0) { globals[name] = row.value(1) ?? "" }
+            default:
+                continue
+            }
+        }
+        self.globals = globals
+        guard var context else { self.context = nil; return }
+
+        // Children of each condition and top-level conditions of each extension.
+        var childIDs: [Int64: [Int64]] = [:]
+        var topIDs: [Int64: [Int64]] = [:]
+        for (id, entry) in conditions {
+            if let parent = entry.parent { childIDs[parent, default: []].append(id) }
+            else { topIDs[entry.owner, default: []].append(id) }
+        }
+        func build(_ id: Int64, depth: Int) -> DialplanCondition? {
+            guard var c = conditions[id]?.condition else { return nil }
+            c.regexes = (regexes[id] ?? []).sorted { $0.position < $1.position }
+            c.actions = (actions[id] ?? []).sorted { ($0.anti ? 1 : 0, $0.position) < ($1.anti ? 1 : 0, $1.position) }
+            // mod_dialplan_xml stops at 100 levels (MAX_RECUR); a cycle cannot exist
+            // in the schema, but the depth bound keeps bad data from recursing forever.
+            if depth < 100 {
+                c.children = (childIDs[id] ?? []).compactMap { build($0, depth: depth + 1) }
+                    .sorted { $0.position < $1.position }
+            }
+            return c
+        }
+        for i in extensions.indices {
+            extensions[i].conditions = (topIDs[extensions[i].id] ?? []).compactMap { build($0, depth: 0) }
+                .sorted { $0.position < $1.position }
+        }
+        extensions.sort { $0.position < $1.position }
+        context.extensions = extensions
+        self.context = context
+    }
+}
+
+/// Checks an extension the way FreeSWITCH will read it. Used before a write
+/// (reject) and at render time (skip the extension, serve the rest).
+public enum DialplanValidator {
+    /// Problems with `extension`; empty when it is fine. `expand` resolves `$${…}`
+    /// references first (what FreeSWITCH will see).
+    public static func problems(_ ext: DialplanExtension, compiler: any RegexCompiler,
+                                expand: (String) -> String = { $0 }) -> [String] {
+        var problems: [String] = []
+        for condition in ext.conditions {
+            check(condition, path: "condition \(condition.position)", compiler: compiler, expand: expand, into: &problems)
+        }
+        return problems
+    }
+
+    static func check(_ c: DialplanCondition, path: String, compiler: any RegexCompiler,
+                      expand: (String) -> String, into problems: inout [String]) {
+        if let rule = c.regex {
+            if !["all", "any", "xor"].contains(rule) { problems.append("\(path): regex=\"\(rule)\" is not all, any or xor") }
+            for r in c.regexes {
+                if r.field.isEmpty { problems.append("\(path): regex \(r.position) has no field") }
+                if let p = FreeSWITCHRegex.problem(expand(r.expression), compiler: compiler) {
+                    problems.append("\(path): regex \(r.position) expression \"\(r.expression)\" \(p)")
+                }
+            }
+        } else {
+            switch (c.field, c.expression) {
+            case (let field?, let expression?):
+                if field.isEmpty { problems.append("\(path): empty field") }
+                if let p = FreeSWITCHRegex.problem(expand(expression), compiler: compiler) {
+                    problems.append("\(path): expression \"\(expression)\" \(p)")
+                }
+            case (_?, nil):
+                problems.append("\(path): has a field but no expression")
+            case (nil, _?):
+                problems.append("\(path): has an expression but no field")
+            case (nil, nil):
+                break  // time-only or absolute condition: valid
+            }
+        }
+        if let b = c.breakOn, !["on-true", "on-false", "always", "never"].contains(b) {
+            problems.append("\(path): break=\"\(b)\" is not on-true, on-false, always or never")
+        }
+        for a in c.actions where a.application.isEmpty {
+            problems.append("\(path): \(a.anti ? "anti-action" : "action") \(a.position) has no application")
+        }
+        for child in c.children {
+            check(child, path: "\(path) > condition \(child.position)", compiler: compiler, expand: expand, into: &problems)
+        }
+    }
+}
+
+/// Renders a context. Bad extensions are left out and reported; the rest is served.
+public enum DialplanRenderer {
+    public struct Result: Sendable {
+        public var xml: String
+        /// Extensions left out: (name, position, problems).
+        public var skipped: [(name: String, position: Int, problems: [String])]
+    }
+
+    public static func render(_ query: DialplanQuery, _ data: DialplanData, compiler: any RegexCompiler,
+                              node: @escaping (String) -> String? = { _ in nil }) -> Result {
+        guard case .context = query, let context = data.context else {
+            return Result(xml: FreeSWITCHDocument.notFound, skipped: [])
+        }
+        var expander = VariableExpander(globals: data.globals, node: node)
+        var w = XMLWriter(capacity: 256 + context.extensions.count * 320)
+        var skipped: [(name: String, position: Int, problems: [String])] = []
+        FreeSWITCHDocument.begin(&w, section: "dialplan")
+        w.open("context", [("name", context.name)])
+        for ext in context.extensions {
+            let problems = DialplanValidator.problems(ext, compiler: compiler, expand: { expander.expand($0) })
+            if !problems.isEmpty {
+                skipped.append((ext.name, ext.position, problems))
+                continue
+            }
+            var attributes = [("name", expander.expand(ext.name))]
+            if let c = ext.continueOn { attributes.append(("continue", c)) }
+            if ext.conditions.isEmpty {
+                w.empty("extension", attributes)
+                continue
+            }
+            w.open("extension", attributes)
+            for c in ext.conditions { renderCondition(&w, c, &expander) }
+            w.close("extension")
+        }
+        w.close("context")
+        FreeSWITCHDocument.end(&w)
+        return Result(xml: w.string, skipped: skipped)
+    }
+
+    static func renderCondition(_ w: inout XMLWriter, _ c: DialplanCondition, _ expander: inout VariableExpander) {
+        var attributes: [(String, String)] = []
+        if let v = c.field { attributes.append(("field", expander.expand(v))) }
+        if let v = c.expression { attributes.append(("expression", expander.expand(v))) }
+        if let v = c.regex { attributes.append(("regex", v)) }
+        for (name, value) in c.time { attributes.append((name, expander.expand(value))) }
+        if let v = c.breakOn { attributes.append(("break", v)) }
+        if let v = c.requireNested { attributes.append(("require-nested", v)) }
+        if c.regexes.isEmpty && c.actions.isEmpty && c.children.isEmpty {
+            w.empty("condition", attributes)
+            return
+        }
+        w.open("condition", attributes)
+        for r in c.regexes {
+            w.empty("regex", [("field", expander.expand(r.field)), ("expression", expander.expand(r.expression))])
+        }
+        for a in c.actions {
+            var attributes = [("application", expander.expand(a.application))]
+            if let d = a.data { attributes.append(("data", expander.expand(d))) }
+            if let i = a.inline { attributes.append(("inline", i)) }
+            w.empty(a.anti ? "anti-action" : "action", attributes)
+        }
+        for child in c.children { renderCondition(&w, child, &expander) }
+        w.close("condition")
+    }
+}

@@ -1,0 +1,39 @@
+/// One row of a dialplan or tree-store query, in the uniform shape those
+/// statements return: a record type, the row's id, its parent's id, an owner id
+/// (the extension of a condition), a position, then text values.
+public struct SectionRow: Equatable, Sendable {
+    public var kind: String
+    public var id: Int64
+    public var parent: Int64?
+    public var owner: Int64?
+    public var position: Int
+    public var values: [String?]
+
+    public init(kind: String, id: Int64, parent: Int64? = nil, owner: Int64? = nil, position: Int = 0,
+                values: [String?] = []) {
+        self.kind = kind; self.id = id; self.parent = parent; self.owner = owner
+        self.position = position; self.values = values
+    }
+
+    /// Value `i` (0-based), nil when absent.
+    @inline(__always)
+    public func value(_ i: Int) -> String? { i < values.count ? values[i] : nil }
+
+    /// Record type of a global variable row: values (name, value).
+    public static let globalVariable = "V"
+
+    /// The `$${name}` values a result carries.
+    public static func globals(_ rows: [SectionRow]) -> [String: String] {
+        var globals: [String: String] = [:]
+        for row in rows where row.kind == globalVariable {
+            if let name = row.value(0) { globals[name] = row.value(1) ?? "" }
+        }
+        return globals
+    }
+}
+
+/// ASCII case-insensitive comparison: FreeSWITCH's strcasecmp, used by
+/// switch_xml_find_child and the modules' own name matching.
+public func sameIgnoringASCIICase(_ a: String, _ b: String) -> Bool {
+    DirectoryRenderer.same(a, b)
+}

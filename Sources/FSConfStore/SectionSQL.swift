@@ -1,0 +1,174 @@
+import FSConfCore
+
+/// Columns 0…4 of every dialplan / tree-store statement: rec, id, parent, owner,
+/// pos; then text values. Decodes a result into `SectionRow`s.
+public enum SectionRows {
+    public static func decode(_ result: PGResult) -> [SectionRow] {
+        let count = result.rowCount
+        let columns = result.columnCount
+        var rows: [SectionRow] = []
+        rows.reserveCapacity(count)
+        for i in 0..<count {
+            var values: [String?] = []
+            values.reserveCapacity(max(columns - 5, 0))
+            if columns > 5 { for c in 5..<columns { values.append(result.string(i, c)) } }
+            rows.append(SectionRow(kind: result.string(i, 0) ?? "", id: Int64(result.string(i, 1) ?? "") ?? 0,
+                                   parent: result.string(i, 2).flatMap { Int64($0) },
+                                   owner: result.string(i, 3).flatMap { Int64($0) },
+                                   position: result.int(i, 4) ?? 0, values: values))
+        }
+        return rows
+    }
+
+    /// The recursive `$${name}` references of `out` (text columns `columns`) and the
+    /// global variables they name, appended as `V` rows (name, value) padded with
+    /// `padding` NULLs — so values expand on the node exactly as for the directory.
+    static func withGlobals(ctes: String, columns: [String], padding: Int) -> String {
+        let concat = "concat_ws(' ', " + columns.map { "out.\($0)" }.joined(separator: ", ") + ")"
+        let nulls = String(repeating: ", NULL", count: padding)
+        return """
+            WITH RECURSIVE
+            \(ctes)
+            , refs(name) AS (
+                SELECT m[1] FROM out, regexp_matches(\(concat), '\\$\\$\\{([^}]*)\\}', 'g') AS m
+                WHERE strpos(\(concat), '$${') > 0
+                UNION
+                SELECT m[1] FROM refs JOIN fsconf.global_variables v ON v.name = refs.name,
+                    regexp_matches(v.value, '\\$\\$\\{([^}]*)\\}', 'g') AS m
+            )
+            SELECT * FROM out
+            UNION ALL
+            SELECT 'V', 0, NULL, NULL, 0, v.name, v.value\(nulls)
+            FROM fsconf.global_variables v WHERE v.name IN (SELECT name FROM refs)
+            """
+    }
+}
+
+/// Sub-selects are written `= (SELECT …)` / `= ANY (ARRAY(SELECT …))` rather than
+/// `IN (SELECT …)` so that the prepared (generic) plan uses the parent-id indexes:
+/// with `IN`, PostgreSQL hash-joins whole tables once one context is large
+/// (measured: a 3-extension context took 3.4 ms instead of 0.9 ms beside a
+/// 10,000-extension one; docs/performance.md).
+///
+/// The dialplan lookup: ONE statement returning a whole context — extensions
+/// (enabled only), conditions (nested ones too), regexes, actions — and the global
+/// variables their values reference. $1: the context name (exact name preferred,
+/// else ASCII case-insensitive, as FreeSWITCH's find_child compares).
+public enum DialplanSQL {
+    static let textColumns = (1...18).map { "v\($0)" }
+
+    public static let context: DirectorySQL.Statement = {
+        let n = "NULL::text"
+        func pad(_ used: Int) -> String { String(repeating: ", \(n)", count: 18 - used) }
+        let ctes = """
+            ctx AS (
+                SELECT c.id, c.name FROM fsconf.dialplan_contexts c WHERE lower(c.name) = lower($1)
+                ORDER BY (c.name = $1) DESC LIMIT 1
+            ),
+            ext AS (
+                SELECT e.id, e.context_id, e.name, e.continue, e.position FROM fsconf.dialplan_extensions e
+                WHERE e.context_id = (SELECT id FROM ctx) AND e.enabled
+            ),
+            cond AS (
+                SELECT d.* FROM fsconf.dialplan_conditions d WHERE d.extension_id = ANY (ARRAY(SELECT id FROM ext))
+            ),
+            out(rec, id, parent, owner, pos, \(textColumns.joined(separator: ", "))) AS (
+                SELECT 'X', c.id, NULL::bigint, NULL::bigint, 0, c.name\(pad(1)) FROM ctx c
+                UNION ALL
+                SELECT 'E', e.id, e.context_id, NULL, e.position, e.name, e.continue\(pad(2)) FROM ext e
+                UNION ALL
+                SELECT 'C', d.id, d.parent_id, d.extension_id, d.position, d.field, d.expression, d.break,
+                       d.require_nested, d.regex, d.year, d.yday, d.mon, d.mday, d.week, d.mweek, d.wday, d.hour,
+                       d.minute, d.minute_of_day, d.time_of_day, d.date_time, d.tz
+                FROM cond d
+                UNION ALL
+                SELECT 'R', r.id, r.condition_id, NULL, r.position, r.field, r.expression\(pad(2))
+                FROM fsconf.dialplan_regexes r WHERE r.condition_id = ANY (ARRAY(SELECT id FROM cond))
+                UNION ALL
+                SELECT 'A', a.id, a.condition_id, NULL, a.position, a.kind, a.application, a.data, a.inline\(pad(4))
+                FROM fsconf.dialplan_actions a WHERE a.condition_id = ANY (ARRAY(SELECT id FROM cond))
+            )
+            """
+        // Only the columns that can hold a $${…}: names, expressions, data, time values.
+        let scanned = textColumns.filter { $0 != "v4" && $0 != "v5" }
+        return DirectorySQL.Statement(name: "fsconf_dialplan_context",
+                                      sql: SectionRows.withGlobals(ctes: ctes, columns: scanned, padding: 16))
+    }()
+
+    public static func bind(_ query: DialplanQuery) -> (DirectorySQL.Statement, [String?])? {
+        switch query {
+        case .none: return nil
+        case .context(let name): return (context, [name])
+        }
+    }
+}
+
+/// Tree-store lookups (configuration documents and languages). Each is ONE
+/// statement returning the document's elements, their attributes and the global
+/// variables their values reference.
+public enum DocumentSQL {
+    static func output(elements: String) -> String {
+        """
+        out(rec, id, parent, owner, pos, v1, v2) AS (
+            SELECT 'D', d.id, NULL::bigint, NULL::bigint, 0, d.name, NULL::text FROM doc d
+            UNION ALL
+            SELECT 'E', e.id, e.parent_id, NULL, e.position, e.tag, e.text FROM \(elements) e
+            UNION ALL
+            SELECT 'A', a.element_id, a.element_id, NULL, a.position, a.name, a.value
+            FROM fsconf.attributes a WHERE a.element_id = ANY (ARRAY(SELECT id FROM \(elements)))
+        )
+        """
+    }
+
+    /// $1 section, $2 name, $3 a fallback name or NULL (`en` for `en-US`): the whole
+    /// document. Names compare ASCII case-insensitively; an exact match wins.
+    public static let document = DirectorySQL.Statement(name: "fsconf_document", sql: SectionRows.withGlobals(ctes: """
+        doc AS (
+            SELECT d.id, d.name FROM fsconf.documents d
+            WHERE d.section = $1 AND (lower(d.name) = lower($2) OR lower(d.name) = lower($3))
+            ORDER BY (d.name = $2) DESC, (lower(d.name) = lower($2)) DESC LIMIT 1
+        ),
+        el AS (
+            SELECT e.id, e.parent_id, e.position, e.tag, e.text FROM fsconf.elements e
+            WHERE e.document_id = (SELECT id FROM doc)
+        ),
+        \(output(elements: "el"))
+        """, columns: ["v2"], padding: 0))
+
+    /// $1 section, $2 name, $3 container tag, $4 child tag, $5 wanted name: the
+    /// document without the subtrees of `<child>` elements (under a root-level
+    /// `<container>`) named otherwise — sofia.conf with one profile does not fetch
+    /// the others' gateways. Names holding `$${` are kept (compared after
+    /// expansion on the node, which narrows again).
+    public static let narrowedDocument = DirectorySQL.Statement(name: "fsconf_document_narrowed", sql: SectionRows.withGlobals(ctes: """
+        doc AS (
+            SELECT d.id, d.name FROM fsconf.documents d
+            WHERE d.section = $1 AND lower(d.name) = lower($2)
+            ORDER BY (d.name = $2) DESC LIMIT 1
+        ),
+        el(id, parent_id, position, tag, text, depth) AS (
+            SELECT e.id, e.parent_id, e.position, e.tag, e.text, 0 FROM fsconf.elements e
+            WHERE e.document_id = (SELECT id FROM doc) AND e.parent_id IS NULL
+            UNION ALL
+            SELECT c.id, c.parent_id, c.position, c.tag, c.text, p.depth + 1
+            FROM el p JOIN fsconf.elements c ON c.parent_id = p.id
+            WHERE NOT (p.depth = 1 AND p.tag = $3 AND c.tag = $4 AND NOT EXISTS (
+                SELECT 1 FROM fsconf.attributes a WHERE a.element_id = c.id AND a.name = 'name'
+                AND (lower(a.value) = lower($5) OR strpos(a.value, '$${') > 0)))
+        ),
+        \(output(elements: "el"))
+        """, columns: ["v2"], padding: 0))
+
+    public static func bind(_ query: ConfigurationQuery) -> (DirectorySQL.Statement, [String?]) {
+        switch query.narrowing {
+        case .children(let container, let child, let name):
+            return (narrowedDocument, ["configuration", query.document, container, child, name])
+        case .whole, .ivrMenu:
+            return (document, ["configuration", query.document, nil])
+        }
+    }
+
+    public static func bind(_ query: LanguageQuery) -> (DirectorySQL.Statement, [String?]) {
+        (document, ["languages", query.language, query.fallback])
+    }
+}
