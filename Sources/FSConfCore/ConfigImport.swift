@@ -14,7 +14,12 @@ public struct ConfigImporter {
         do {
             root = try XMLTreeParser.parse(pre.text)
         } catch {
-            throw SourceError(pre.location(ofOutputLine: error.line), error.message)
+            let at = pre.location(ofOutputLine: error.line)
+            var message = error.message
+            if let opened = error.openedAt.map({ pre.location(ofOutputLine: $0) }) {
+                message += opened.file == at.file ? " (opened at line \(opened.line))" : " (opened at \(opened))"
+            }
+            throw SourceError(at, message)
         }
         var importer = ConfigImporter(locate: { pre.location(ofOutputLine: $0) }, domainMap: domainMap)
         importer.unrepresentable.append(contentsOf: pre.unrepresentable)

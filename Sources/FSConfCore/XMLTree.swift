@@ -40,8 +40,10 @@ extension XMLElement: Equatable {
 public struct XMLParseError: Error, Equatable, Sendable, CustomStringConvertible {
     public var line: Int
     public var message: String
-    public init(line: Int, message: String) { self.line = line; self.message = message }
-    public var description: String { "line \(line): \(message)" }
+    /// The line of the start tag an unclosed or mismatched tag refers to.
+    public var openedAt: Int?
+    public init(line: Int, message: String, openedAt: Int? = nil) { self.line = line; self.message = message; self.openedAt = openedAt }
+    public var description: String { "line \(line): \(message)" + (openedAt.map { " (opened at line \($0))" } ?? "") }
 }
 
 /// A small strict XML parser over UTF-8 bytes, lenient where FreeSWITCH's parser is
@@ -207,7 +209,7 @@ public struct XMLTreeParser {
                 }
                 guard i < bytes.count else {
                     let open = stack[stack.count - 1].element
-                    throw fail("unclosed tag <\(open.name)> (opened at line \(open.line))")
+                    throw XMLParseError(line: line, message: "unclosed tag <\(open.name)>", openedAt: open.line)
                 }
                 if starts("<!--") {
                     let start = line
@@ -231,7 +233,7 @@ public struct XMLTreeParser {
                     advance()
                     var (done, text, segments) = stack.removeLast()
                     guard closing == done.name else {
-                        throw fail("closing tag </\(closing)> does not match <\(done.name)> (opened at line \(done.line))")
+                        throw XMLParseError(line: line, message: "closing tag </\(closing)> does not match <\(done.name)>", openedAt: done.line)
                     }
                     if text.contains(where: { !XMLTreeParser.isSpace($0) }) {
                         done.text = String(decoding: text, as: UTF8.self)
