@@ -1,0 +1,53 @@
+import ArgumentParser
+import FSConfCore
+import FSConfStore
+import Foundation
+
+extension Fsconf {
+    struct Export: FsconfCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write the stored configuration as a FreeSWITCH XML tree (freeswitch.xml, vars.xml, ...).",
+            discussion: """
+                The tree loads in FreeSWITCH from disk and `fsconf import DIR/freeswitch.xml` reads it back
+                identically: a way out, a backup and a way to diff. $${name} references are written as
+                references. See docs/import-export.md.
+                """)
+
+        @OptionGroup var connection: ConnectionOptions
+        @Argument(help: "Folder to write into (created if missing; must be empty unless --force).")
+        var directory: String
+        @Flag(help: "Write into a folder that is not empty (files with the same names are replaced).")
+        var force = false
+
+        func execute() throws {
+            let started = Date()
+            let fm = FileManager.default
+            if let existing = try? fm.contentsOfDirectory(atPath: directory), !existing.isEmpty, !force {
+                throw CLIFailure("\(directory) is not empty (use --force to write into it anyway)", code: CLIFailure.Code.invalid)
+            }
+            let conn = try connection.connect()
+            // One consistent snapshot of every table.
+            try conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            let stored = try ConfigStore(conn).load()
+            try conn.execute("COMMIT")
+            let files: [ConfigExport.File]
+            do {
+                files = try ConfigExport.files(stored.tree)
+            } catch {
+                throw CLIFailure(error.description, code: CLIFailure.Code.failed)
+            }
+            let root = URL(fileURLWithPath: directory)
+            for file in files {
+                let url = root.appendingPathComponent(file.path)
+                do {
+                    try fm.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+                    try Data(file.contents.utf8).write(to: url)
+                } catch {
+                    throw CLIFailure("cannot write \(url.path): \(error.localizedDescription)", code: CLIFailure.Code.failed)
+                }
+            }
+            print("exported \(stored.tree.countsSummary) as \(files.count) file(s) to \(directory) "
+                  + "(\(String(format: "%.2f", Date().timeIntervalSince(started))) s)")
+        }
+    }
+}

@@ -1,0 +1,179 @@
+import ArgumentParser
+import FSConfCore
+import FSConfStore
+import Foundation
+import Glibc
+
+extension Fsconf {
+    struct Import: FsconfCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Import a FreeSWITCH XML tree (freeswitch.xml and everything it includes).",
+            discussion: """
+                Reads the tree the way FreeSWITCH's pre-processor does (X-PRE-PROCESS include/set),
+                keeps $${name} references as references, and stores directory, dialplan,
+                configuration and languages field by field, in one transaction recorded as one
+                change set. Entities that are already stored identically are left alone; stored
+                entities missing from the tree stay unless --replace names their section.
+                Anything the schema cannot hold is reported as FILE:LINE and fails the import
+                unless --skip-unrepresentable is given. See docs/import-export.md.
+                """)
+
+        @OptionGroup var connection: ConnectionOptions
+        @Argument(help: "The tree's freeswitch.xml (or any file whose root is <document>).")
+        var path: String
+        @Option(name: .customLong("domain-map"), help: ArgumentHelp(
+            "Rename a domain while importing, e.g. '$${domain}=pbx.example.com' (repeatable).", valueName: "from=to"))
+        var domainMap: [String] = []
+        @Option(help: ArgumentHelp(
+            "Make a section exactly the tree's, removing stored entities it lacks: directory, dialplan, configuration, languages, globals or all (repeatable).",
+            valueName: "section"))
+        var replace: [String] = []
+        @Flag(help: "Show what would change (+ added, ~ changed, - removed); write nothing.")
+        var dryRun = false
+        @Flag(help: "Import what can be stored and only report what cannot, instead of failing.")
+        var skipUnrepresentable = false
+        @Flag(help: "Do not print the notes about values evaluated at import.")
+        var quiet = false
+
+        func validate() throws {
+            for m in domainMap where !m.contains("=") { throw ValidationError("--domain-map takes FROM=TO, got \(m)") }
+            for r in replace where r != "all" && ConfigDiff.Section(rawValue: r) == nil {
+                throw ValidationError("--replace takes directory, dialplan, configuration, languages, globals or all; got \(r)")
+            }
+        }
+
+        /// Pre-processes and maps the tree; a malformed tree fails with FILE:LINE.
+        static func read(_ path: String, domainMap: [String: String]) throws(CLIFailure) -> (PreProcessor, ConfigImporter) {
+            var pre = PreProcessor(fileSystem: LocalFileSystem(), mode: .keepReferences, resolve: evaluate)
+            do {
+                try pre.run(path)
+            } catch {
+                throw CLIFailure(error.description, code: CLIFailure.Code.invalid)
+            }
+            do {
+                return (pre, try ConfigImporter.load(pre, domainMap: domainMap))
+            } catch {
+                throw CLIFailure(error.description, code: CLIFailure.Code.invalid)
+            }
+        }
+
+        func execute() throws {
+            let started = Date()
+            var map: [String: String] = [:]
+            for m in domainMap {
+                let eq = m.firstIndex(of: "=")!
+                map[String(m[..<eq])] = String(m[m.index(after: eq)...])
+            }
+            let sections: Set<ConfigDiff.Section> = replace.contains("all")
+                ? Set(ConfigDiff.Section.allCases) : Set(replace.compactMap { ConfigDiff.Section(rawValue: $0) })
+
+            // Read and map (no database yet): a malformed tree never touches it.
+            let (pre, importer) = try Import.read(path, domainMap: map)
+            if !quiet { for note in pre.notes { printErr("note: \(note)") } }
+            let issues = importer.unrepresentable
+            if !issues.isEmpty {
+                for issue in issues { printErr("\(skipUnrepresentable ? "skipped" : "unrepresentable"): \(issue)") }
+                if !skipUnrepresentable {
+                    throw CLIFailure("\(issues.count) thing(s) in the tree cannot be stored (listed above); nothing was imported. "
+                                     + "Use --skip-unrepresentable to import the rest.", code: CLIFailure.Code.invalid)
+                }
+            }
+            let tree = importer.tree
+            let parsed = Date()
+
+            let conn = try connection.connect()
+            try conn.execute("BEGIN")
+            var committed = false
+            defer { if !committed { _ = try? conn.execute("ROLLBACK") } }
+            try conn.query("SELECT pg_advisory_xact_lock(hashtext('fsconf.import'))")
+            let store = ConfigStore(conn)
+            let stored = try store.load()
+            let diff = ConfigDiff(stored: stored.tree, imported: tree, replace: sections)
+
+            if dryRun {
+                for entry in diff.entries { print(entry.description) }
+                print("dry run: \(diff.isEmpty ? "nothing to change" : diff.summary); read \(tree.countsSummary) "
+                      + "from \(pre.filesRead.count) file(s); nothing written (\(seconds(since: started)))")
+                return
+            }
+            if diff.isEmpty {
+                print("nothing to change: the database already holds this tree (\(tree.countsSummary); \(seconds(since: started)))")
+                return
+            }
+            let actor = ProcessInfo.processInfo.environment["USER"] ?? "fsconf"
+            let summary = "import \(pre.display(pre.filesRead.first ?? path)): \(diff.summary) (\(tree.countsSummary))"
+            let set = try conn.query("INSERT INTO fsconf.change_sets (actor, source, summary) VALUES ($1, 'import', $2) RETURNING id",
+                                     [actor, summary])
+            let changeSet = set.string(0, 0)!
+            try conn.query("SELECT set_config('fsconf.change_set_id', $1, true)", [changeSet])
+            let rows = try store.apply(diff, stored: stored)
+            try conn.execute("COMMIT")
+            committed = true
+            print("imported: \(diff.summary); \(rows) row(s) written; change set \(changeSet); "
+                  + "\(tree.countsSummary) from \(pre.filesRead.count) file(s) "
+                  + "(read \(String(format: "%.2f", parsed.timeIntervalSince(started))) s, total \(seconds(since: started)))")
+        }
+    }
+}
+
+private func seconds(since start: Date) -> String { String(format: "%.2f s", Date().timeIntervalSince(start)) }
+
+/// exec-set runs its command, env-set reads the environment, as FreeSWITCH would on
+/// this machine.
+private func evaluate(_ command: String, _ name: String, _ value: String) -> String? {
+    switch command {
+    case "env-set":
+        var variable = value
+        if variable.hasPrefix("$") { variable.removeFirst() }
+        return ProcessInfo.processInfo.environment[variable]
+    case "exec-set":
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", value]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        do { try process.run() } catch { return nil }
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { return nil }
+        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    default:
+        return nil
+    }
+}
+
+/// The pre-processor's view of the real file system.
+struct LocalFileSystem: PreProcessorFileSystem {
+    func canonicalPath(_ path: String) -> String? {
+        guard let p = realpath(path, nil) else { return nil }
+        defer { free(p) }
+        var isDirectory: ObjCBool = false
+        let resolved = String(cString: p)
+        guard FileManager.default.fileExists(atPath: resolved, isDirectory: &isDirectory), !isDirectory.boolValue else { return nil }
+        return resolved
+    }
+
+    func size(_ path: String) -> Int? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        return Int(st.st_size)
+    }
+
+    func read(_ path: String) throws -> [UInt8] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw CLIFailure("cannot read \(path)", code: CLIFailure.Code.invalid)
+        }
+        return [UInt8](data)
+    }
+
+    func glob(_ pattern: String) -> [String] {
+        var g = glob_t()
+        defer { globfree(&g) }
+        guard Glibc.glob(pattern, 0, nil, &g) == 0 else { return [] }
+        var out: [String] = []
+        for i in 0..<Int(g.gl_pathc) {
+            if let p = g.gl_pathv[i] { out.append(String(cString: p)) }
+        }
+        return out.sorted()
+    }
+}
