@@ -10,7 +10,7 @@ public struct ConfigImporter {
     /// Pre-processes nothing: takes the pre-processor's output, parses it and maps it.
     /// A malformed document throws, naming the original file and line.
     public static func load(_ pre: PreProcessor, domainMap: [String: String] = [:]) throws(SourceError) -> ConfigImporter {
-        let root: XMLElement
+        let root: ParsedElement
         do {
             root = try XMLTreeParser.parse(pre.text)
         } catch {
@@ -33,7 +33,7 @@ public struct ConfigImporter {
         self.domainMap = domainMap
     }
 
-    private mutating func report(_ e: XMLElement, _ what: String) {
+    private mutating func report(_ e: ParsedElement, _ what: String) {
         unrepresentable.append(SourceError(locate(e.line), what))
     }
 
@@ -77,7 +77,7 @@ public struct ConfigImporter {
 
     // MARK: Document and sections
 
-    private mutating func document(_ root: XMLElement) throws(SourceError) {
+    private mutating func document(_ root: ParsedElement) throws(SourceError) {
         guard root.name == "document" else {
             throw SourceError(locate(root.line), "the root element is <\(root.name)>, expected <document type=\"freeswitch/xml\">")
         }
@@ -102,7 +102,7 @@ public struct ConfigImporter {
 
     // MARK: Directory
 
-    private mutating func directoryChild(_ e: XMLElement) {
+    private mutating func directoryChild(_ e: ParsedElement) {
         guard e.name == "domain" else { report(e, "<\(e.name)> in the directory section (only <domain> is stored)"); return }
         guard var name = e.attribute("name"), !name.isEmpty else { report(e, "<domain> without a name"); return }
         if let mapped = domainMap[name] { name = mapped }
@@ -118,7 +118,7 @@ public struct ConfigImporter {
         var userKeys: [String: Int] = [:]
         var aliasKeys: Set<String> = []
         var gatewayNames: Set<String> = []
-        func addUser(_ user: UserEntity, _ source: XMLElement, into domain: inout DomainEntity, _ me: inout ConfigImporter) {
+        func addUser(_ user: UserEntity, _ source: ParsedElement, into domain: inout DomainEntity, _ me: inout ConfigImporter) {
             if userKeys[user.key] != nil {
                 me.report(source, "user \(user.userID) is defined again in domain \(name) (FreeSWITCH uses the first)")
                 return
@@ -137,7 +137,7 @@ public struct ConfigImporter {
             userKeys[user.key] = domain.users.count
             domain.users.append(user)
         }
-        var pointers: [(group: Int, id: String, source: XMLElement)] = []
+        var pointers: [(group: Int, id: String, source: ParsedElement)] = []
         for c in e.children {
             switch c.name {
             case "params", "variables", "profile-variables":
@@ -214,7 +214,7 @@ public struct ConfigImporter {
         tree.domains.append(domain)
     }
 
-    private mutating func user(_ u: XMLElement, home: String?) -> UserEntity? {
+    private mutating func user(_ u: ParsedElement, home: String?) -> UserEntity? {
         guard let id = u.attribute("id"), !id.isEmpty else { report(u, "<user> without an id"); return nil }
         var user = UserEntity(userID: id)
         user.homeGroup = home
@@ -249,7 +249,7 @@ public struct ConfigImporter {
     }
 
     /// `<params><param name= value=/>…`, `<variables>`, `<profile-variables>`.
-    private mutating func settings(_ c: XMLElement, owner: String, existing: [SettingEntity]) -> [SettingEntity] {
+    private mutating func settings(_ c: ParsedElement, owner: String, existing: [SettingEntity]) -> [SettingEntity] {
         let (kind, tag): (Setting.Kind, String) = c.name == "params" ? (.param, "param")
             : c.name == "variables" ? (.variable, "variable") : (.profileVariable, "variable")
         if !c.attributes.isEmpty || c.text != nil { report(c, "<\(c.name)> of \(owner) with attributes or text") }
@@ -270,7 +270,7 @@ public struct ConfigImporter {
         return out
     }
 
-    private mutating func gateways(_ c: XMLElement) -> [GatewayEntity] {
+    private mutating func gateways(_ c: ParsedElement) -> [GatewayEntity] {
         if !c.attributes.isEmpty || c.text != nil { report(c, "<gateways> with attributes or text") }
         var out: [GatewayEntity] = []
         for g in c.children {
@@ -279,7 +279,7 @@ public struct ConfigImporter {
             for a in g.attributes where a.name != "name" { report(g, "attribute \(a.name) on gateway \(name)") }
             if g.text != nil { report(g, "text inside gateway \(name)") }
             var gateway = GatewayEntity(name: name)
-            func add(_ s: GatewaySettingEntity, _ source: XMLElement, _ me: inout ConfigImporter) {
+            func add(_ s: GatewaySettingEntity, _ source: ParsedElement, _ me: inout ConfigImporter) {
                 if gateway.settings.contains(where: { $0.kind == s.kind && $0.name == s.name && $0.direction == s.direction }) {
                     me.report(source, "\(s.kind.rawValue) \(s.name) appears twice in gateway \(name)")
                 } else {
@@ -321,7 +321,7 @@ public struct ConfigImporter {
 
     // MARK: Dialplan
 
-    private mutating func context(_ e: XMLElement) {
+    private mutating func context(_ e: ParsedElement) {
         guard e.name == "context" else { report(e, "<\(e.name)> in the dialplan section (only <context> is stored)"); return }
         guard let name = e.attribute("name"), !name.isEmpty else { report(e, "<context> without a name"); return }
         if tree.contexts.contains(where: { $0.name == name }) {
@@ -354,7 +354,7 @@ public struct ConfigImporter {
         "regex": ["all", "any", "xor"],
     ]
 
-    private mutating func condition(_ c: XMLElement, extension ext: String) -> ConditionEntity {
+    private mutating func condition(_ c: ParsedElement, extension ext: String) -> ConditionEntity {
         var out = ConditionEntity()
         for a in c.attributes {
             if !ConditionEntity.attributeNames.contains(a.name) {
@@ -404,7 +404,7 @@ public struct ConfigImporter {
 
     // MARK: Configuration and languages
 
-    private mutating func documentChild(_ e: XMLElement, section: DocumentEntity.Section) {
+    private mutating func documentChild(_ e: ParsedElement, section: DocumentEntity.Section) {
         let tag = section == .configuration ? "configuration" : "language"
         guard e.name == tag else {
             report(e, "<\(e.name)> in the \(section.rawValue) section (only <\(tag)> is stored)"); return
@@ -418,7 +418,7 @@ public struct ConfigImporter {
         if ok { tree.documents.append(DocumentEntity(section: section, name: name, root: e)) }
     }
 
-    private mutating func checkTree(_ e: XMLElement, document: String, ok: inout Bool) {
+    private mutating func checkTree(_ e: ParsedElement, document: String, ok: inout Bool) {
         if !ConfigImporter.isName(e.name) { report(e, "element name <\(e.name)> in \(document) cannot be stored"); ok = false }
         for a in e.attributes where !ConfigImporter.isName(a.name) {
             report(e, "attribute name \(a.name) in \(document) cannot be stored"); ok = false

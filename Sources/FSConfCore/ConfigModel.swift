@@ -147,8 +147,8 @@ public struct DocumentEntity: Equatable, Sendable {
     public var section: Section
     public var name: String
     /// `<configuration name="…">` or `<language name="…">` with everything inside.
-    public var root: XMLElement
-    public init(section: Section, name: String, root: XMLElement) { self.section = section; self.name = name; self.root = root }
+    public var root: ParsedElement
+    public init(section: Section, name: String, root: ParsedElement) { self.section = section; self.name = name; self.root = root }
 }
 
 extension String {

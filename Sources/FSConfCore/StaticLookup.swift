@@ -7,24 +7,24 @@ public enum StaticLookup {
     }
 
     /// `switch_xml_find_child(xml, "section", "name", section)`.
-    public static func section(_ document: XMLElement, _ name: String) -> XMLElement? {
+    public static func section(_ document: ParsedElement, _ name: String) -> ParsedElement? {
         document.children.first { $0.name == "section" && same($0.attribute("name"), name) }
     }
 
     /// `switch_xml_locate(section, tag, key_name, key_value)`: the first `tag` child of
     /// the section whose attribute `keyName` is `keyValue`.
-    public static func locate(_ document: XMLElement, section name: String, tag: String, keyName: String,
-                              keyValue: String) -> XMLElement? {
+    public static func locate(_ document: ParsedElement, section name: String, tag: String, keyName: String,
+                              keyValue: String) -> ParsedElement? {
         section(document, name)?.children.first { $0.name == tag && same($0.attribute(keyName), keyValue) }
     }
 
     /// `switch_xml_locate_user` with key `id`: the domain, then each group's `<users>`
     /// in order, then the domain's own `<user>` children; pointer users are skipped;
     /// a user matches by id or number-alias.
-    public static func locateUser(_ document: XMLElement, domain: String, user: String)
-        -> (domain: XMLElement, group: XMLElement?, user: XMLElement)? {
+    public static func locateUser(_ document: ParsedElement, domain: String, user: String)
+        -> (domain: ParsedElement, group: ParsedElement?, user: ParsedElement)? {
         guard let d = locate(document, section: "directory", tag: "domain", keyName: "name", keyValue: domain) else { return nil }
-        func find(in tag: XMLElement) -> XMLElement? {
+        func find(in tag: ParsedElement) -> ParsedElement? {
             tag.children.first { u in
                 u.name == "user" && u.attribute("type") != "pointer"
                     && (same(u.attribute("id"), user) || same(u.attribute("number-alias"), user))
@@ -43,12 +43,12 @@ public enum StaticLookup {
     /// `switch_xml_merge_user`: the user's params, variables and profile-variables,
     /// completed from the group's then the domain's (names compared without case),
     /// plus `domain-name`. This is what mod_sofia and friends actually read.
-    public static func mergedUser(_ found: (domain: XMLElement, group: XMLElement?, user: XMLElement)) -> XMLElement {
+    public static func mergedUser(_ found: (domain: ParsedElement, group: ParsedElement?, user: ParsedElement)) -> ParsedElement {
         var user = found.user
-        func merge(from source: XMLElement?, _ container: String, _ tag: String) {
+        func merge(from source: ParsedElement?, _ container: String, _ tag: String) {
             var index = user.children.firstIndex { $0.name == container }
             if index == nil {
-                user.children.append(XMLElement(name: container))
+                user.children.append(ParsedElement(name: container))
                 index = user.children.count - 1
             }
             guard let source, let from = source.child(container) else { return }
@@ -60,7 +60,7 @@ public enum StaticLookup {
                 }
                 if !present {
                     user.children[index!].children.append(
-                        XMLElement(name: tag, attributes: [("name", name ?? ""), ("value", p.attribute("value") ?? "")]))
+                        ParsedElement(name: tag, attributes: [("name", name ?? ""), ("value", p.attribute("value") ?? "")]))
                 }
             }
         }
@@ -87,13 +87,13 @@ public enum StaticLookup {
     ///   `expression` attribute (mod_dialplan_xml reads either), and its regexes,
     ///   actions, anti-actions and nested conditions are separate lists to
     ///   mod_dialplan_xml, so they are compared kind by kind (order kept within a kind).
-    public static func canonical(_ e: XMLElement) -> String {
+    public static func canonical(_ e: ParsedElement) -> String {
         var out = ""
         canonical(e, into: &out, depth: 0)
         return out
     }
 
-    static func canonical(_ e: XMLElement, into out: inout String, depth: Int) {
+    static func canonical(_ e: ParsedElement, into out: inout String, depth: Int) {
         var e = e
         var children = e.children
         if e.name == "user" {

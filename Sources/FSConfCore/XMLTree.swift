@@ -1,10 +1,10 @@
 /// A parsed XML element: what FreeSWITCH's own parser (ezxml in switch_xml.c) keeps
 /// of a document — names, attributes in order, child elements in order and the
 /// element's character data. Comments and processing instructions are dropped.
-public struct XMLElement: Sendable {
+public struct ParsedElement: Sendable {
     public var name: String
     public var attributes: [(name: String, value: String)]
-    public var children: [XMLElement]
+    public var children: [ParsedElement]
     /// All character data directly inside the element, concatenated (as FreeSWITCH's
     /// `txt`); nil when there is none or it is only whitespace.
     public var text: String?
@@ -13,7 +13,7 @@ public struct XMLElement: Sendable {
     /// True when non-whitespace text and child elements are mixed.
     public var mixedContent: Bool = false
 
-    public init(name: String, attributes: [(name: String, value: String)] = [], children: [XMLElement] = [],
+    public init(name: String, attributes: [(name: String, value: String)] = [], children: [ParsedElement] = [],
                 text: String? = nil, line: Int = 0) {
         self.name = name; self.attributes = attributes; self.children = children; self.text = text; self.line = line
     }
@@ -23,14 +23,14 @@ public struct XMLElement: Sendable {
     }
 
     /// FreeSWITCH's `switch_xml_attr_soft`-like case-sensitive lookup of a child.
-    public func child(_ name: String) -> XMLElement? { children.first { $0.name == name } }
-    public func children(_ name: String) -> [XMLElement] { children.filter { $0.name == name } }
+    public func child(_ name: String) -> ParsedElement? { children.first { $0.name == name } }
+    public func children(_ name: String) -> [ParsedElement] { children.filter { $0.name == name } }
 }
 
-extension XMLElement: Equatable {
+extension ParsedElement: Equatable {
     /// Structural equality: name, attributes in order, children in order, text.
     /// Lines are not compared.
-    public static func == (l: XMLElement, r: XMLElement) -> Bool {
+    public static func == (l: ParsedElement, r: ParsedElement) -> Bool {
         l.name == r.name && l.text == r.text && l.attributes.count == r.attributes.count
             && zip(l.attributes, r.attributes).allSatisfy { $0.name == $1.name && $0.value == $1.value }
             && l.children == r.children
@@ -55,12 +55,12 @@ public struct XMLTreeParser {
     private var i = 0
     private var line = 1
 
-    public static func parse(_ text: String) throws(XMLParseError) -> XMLElement {
+    public static func parse(_ text: String) throws(XMLParseError) -> ParsedElement {
         var parser = XMLTreeParser(bytes: Array(text.utf8))
         return try parser.document()
     }
 
-    public static func parse(bytes: [UInt8]) throws(XMLParseError) -> XMLElement {
+    public static func parse(bytes: [UInt8]) throws(XMLParseError) -> ParsedElement {
         var parser = XMLTreeParser(bytes: bytes)
         return try parser.document()
     }
@@ -129,7 +129,7 @@ public struct XMLTreeParser {
         }
     }
 
-    mutating func document() throws(XMLParseError) -> XMLElement {
+    mutating func document() throws(XMLParseError) -> ParsedElement {
         try misc(afterRoot: false)
         guard i < bytes.count else { throw fail("root element missing") }
         let root = try element()
@@ -147,8 +147,8 @@ public struct XMLTreeParser {
     }
 
     /// Parses one element starting at `<`. Iterative over depth to survive deep trees.
-    private mutating func element() throws(XMLParseError) -> XMLElement {
-        var stack: [(element: XMLElement, text: [UInt8], textSegments: Int)] = []
+    private mutating func element() throws(XMLParseError) -> ParsedElement {
+        var stack: [(element: ParsedElement, text: [UInt8], textSegments: Int)] = []
         while true {
             // At '<' of a start tag.
             let startLine = line
@@ -188,7 +188,7 @@ public struct XMLTreeParser {
                 }
                 attributes.append((attributeName, value))
             }
-            var current = XMLElement(name: tag, attributes: attributes, line: startLine)
+            var current = ParsedElement(name: tag, attributes: attributes, line: startLine)
             if !selfClosing {
                 stack.append((current, [], 0))
             } else if stack.isEmpty {
@@ -306,7 +306,7 @@ public struct XMLTreeParser {
     }
 }
 
-extension XMLElement {
+extension ParsedElement {
     /// Writes the element with XMLWriter (escaped, indented by the writer's setting).
     public func write(to w: inout XMLWriter) {
         if children.isEmpty {
@@ -315,7 +315,7 @@ extension XMLElement {
             return
         }
         w.open(name, attributes.map { ($0.name, $0.value) })
-        if let text { w.text(text) }
+        if let text { w.textLine(text) }
         for child in children { child.write(to: &w) }
         w.close(name)
     }
@@ -330,7 +330,7 @@ extension XMLElement {
 
 extension XMLWriter {
     /// Character data on its own line inside the current element.
-    public mutating func text(_ text: String) {
+    public mutating func textLine(_ text: String) {
         raw(XMLWriter.escape(text))
     }
 }

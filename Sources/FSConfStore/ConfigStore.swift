@@ -166,15 +166,15 @@ public struct ConfigStore {
         var attributes: [Int64: [(name: String, value: String)]] = [:]
         r = try conn.query("SELECT element_id, name, value FROM fsconf.attributes ORDER BY element_id, position, name")
         for i in 0..<r.rowCount { attributes[Int64(r.string(i, 0)!)!, default: []].append((r.string(i, 1)!, r.string(i, 2) ?? "")) }
-        var elements: [Int64: XMLElement] = [:], elementChildren: [Int64: [Int64]] = [:], roots: [Int64: Int64] = [:]
+        var elements: [Int64: ParsedElement] = [:], elementChildren: [Int64: [Int64]] = [:], roots: [Int64: Int64] = [:]
         r = try conn.query("SELECT id, document_id, parent_id, tag, text FROM fsconf.elements ORDER BY document_id, parent_id NULLS FIRST, position")
         for i in 0..<r.rowCount {
             let id = Int64(r.string(i, 0)!)!
-            elements[id] = XMLElement(name: r.string(i, 3)!, attributes: attributes[id] ?? [], text: r.string(i, 4))
+            elements[id] = ParsedElement(name: r.string(i, 3)!, attributes: attributes[id] ?? [], text: r.string(i, 4))
             if let p = r.string(i, 2).flatMap({ Int64($0) }) { elementChildren[p, default: []].append(id) }
             else { roots[Int64(r.string(i, 1)!)!] = id }
         }
-        func tree(_ id: Int64) -> XMLElement {
+        func tree(_ id: Int64) -> ParsedElement {
             var e = elements[id]!
             e.children = (elementChildren[id] ?? []).map(tree)
             return e
@@ -185,7 +185,7 @@ public struct ConfigStore {
             let id = Int64(r.string(i, 0)!)!
             guard let section = DocumentEntity.Section(rawValue: r.string(i, 1)!) else { continue }
             let name = r.string(i, 2)!
-            let root = roots[id].map(tree) ?? XMLElement(name: section == .configuration ? "configuration" : "language",
+            let root = roots[id].map(tree) ?? ParsedElement(name: section == .configuration ? "configuration" : "language",
                                                         attributes: [("name", name)])
             out.documentIDs["\(section.rawValue)/\(name)"] = id
             docs.append(DocumentEntity(section: section, name: name, root: root))
@@ -372,11 +372,11 @@ public struct ConfigStore {
         // Documents (whole).
         let documents = diff.documents.filter { $0.op != .remove }
         let documentIDList = try w.allocate("documents", documents.count)
-        func countElements(_ e: XMLElement) -> Int { e.children.reduce(1) { $0 + countElements($1) } }
+        func countElements(_ e: ParsedElement) -> Int { e.children.reduce(1) { $0 + countElements($1) } }
         var elementIDs = try w.allocate("elements", documents.reduce(0) { $0 + countElements($1.document.root) })[...]
         for ((_, doc, _), id) in zip(documents, documentIDList) {
             w.add("documents", ["id", "section", "name"], [String(id), doc.section.rawValue, doc.name])
-            func element(_ e: XMLElement, position: Int, parent: Int64?) {
+            func element(_ e: ParsedElement, position: Int, parent: Int64?) {
                 let eid = elementIDs.removeFirst()
                 w.add("elements", ["id", "document_id", "parent_id", "position", "tag", "text"],
                       [String(eid), String(id), parent.map { String($0) }, String(position), e.name, e.text])

@@ -1,3 +1,4 @@
+import FSConfCore
 import FSConfTestSupport
 import Foundation
 import FoundationXML
@@ -207,7 +208,7 @@ final class DirectoryNodeTests: XCTestCase {
         let node = try makeNode()
         let script = """
             local lib = \(luaQuote(TestEnvironment.nodeLibrary.path))
-            local settings = { schema = 1, conninfo = \(luaQuote(node.db.conninfo)) }
+            local settings = { schema = \(SchemaVersion.current), conninfo = \(luaQuote(node.db.conninfo)) }
             local before = {}
             for k in pairs(_G) do before[k] = true end
             local open = assert(package.loadlib(lib, "luaopen_fsconf"))
@@ -231,7 +232,7 @@ final class DirectoryNodeTests: XCTestCase {
             local raising = setmetatable({}, { __index = function() error("boom from __index") end })
             local xml, msg = call({ section = "directory", tag_name = "domain", key_name = "name", key_value = "127.0.0.1" }, raising, settings)
             assert(xml == nil and type(msg) == "string" and msg:find("boom"), "a raising params object gives nil, message: " .. tostring(msg))
-            local bad_settings = { schema = 1, pool_size = "lots" }
+            local bad_settings = { schema = \(SchemaVersion.current), pool_size = "lots" }
             xml, msg = call({ section = "directory" }, event({}), bad_settings)
             assert(xml == nil and msg:find("pool_size"), "bad settings give nil, message: " .. tostring(msg))
             -- invalid UTF-8 and control bytes as keys
@@ -280,12 +281,12 @@ final class DirectoryNodeTests: XCTestCase {
     func testMismatchedShimIsRefusedWithOneClearLine() throws {
         let node = try makeNode()
         var shim = try String(contentsOf: node.shim, encoding: .utf8)
-        shim = shim.replacingOccurrences(of: "{ schema = 1,", with: "{ schema = 99,")
+        shim = shim.replacingOccurrences(of: "{ schema = \(SchemaVersion.current),", with: "{ schema = 99,")
         try shim.write(to: node.shim, atomically: true, encoding: .utf8)
         let out = try node.lookup(section: "directory", tag: "domain", keyName: "name", keyValue: "127.0.0.1",
                                   params: [("action", "sip_auth"), ("key", "id"), ("user", "1000")], globals: DirectoryData.nodeGlobals)
         XCTAssertEqual(out.stdout, "")
-        XCTAssertTrue(out.stderr.contains("[ERR] fsconf: the shim was generated for schema 99 but the library reads schema 1"), out.stderr)
+        XCTAssertTrue(out.stderr.contains("[ERR] fsconf: the shim was generated for schema 99 but the library reads schema \(SchemaVersion.current)"), out.stderr)
     }
 
     func testShimCarriesNoSecretsAndNoSQL() throws {
@@ -303,11 +304,11 @@ final class DirectoryNodeTests: XCTestCase {
         XCTAssertEqual(service.status, 0, service.description)
         XCTAssertEqual(service.stdout, """
             <param name="xml-handler-script" value="\(node.dir.url.path)/svc.lua"/>
-            <param name="xml-handler-bindings" value="directory"/>
+            <param name="xml-handler-bindings" value="directory,dialplan,configuration,languages"/>
 
             """)
         XCTAssertTrue(try String(contentsOfFile: node.dir.path("svc.lua"), encoding: .utf8)
-            .contains(#"{ schema = 1, service = "fsconf_node" }"#))
+            .contains("{ schema = \(SchemaVersion.current), service = \"fsconf_node\" }"))
     }
 }
 

@@ -9,9 +9,8 @@ import XCTest
 final class ImportRoundTripTests: XCTestCase {
     /// Sections compared through the node. The node library serves only the directory
     /// section until issue 4 (dialplan/configuration/languages rendering) is merged.
-    /// TODO(issue 4): once main's NodeEngine answers "dialplan", "configuration" and
-    /// "languages", add them here; the comparison code for them below is ready.
-    static let servedSections: Set<String> = ["directory"]
+    /// Every section the node library serves is compared through it.
+    static let servedSections: Set<String> = ["directory", "dialplan", "configuration", "languages"]
 
     static var vanilla: URL {
         TestEnvironment.sharedDirectory.appendingPathComponent("fixtures/freeswitch-conf/vanilla/freeswitch.xml")
@@ -101,7 +100,7 @@ final class ImportRoundTripTests: XCTestCase {
         let directory = StaticLookup.section(staticTree, "directory")!
         for domain in directory.children("domain") {
             let domainName = domain.attribute("name")!
-            var users: [XMLElement] = domain.children("user")
+            var users: [ParsedElement] = domain.children("user")
             for group in domain.child("groups")?.children("group") ?? [] {
                 users += group.child("users")?.children("user") ?? []
             }
@@ -144,7 +143,7 @@ final class ImportRoundTripTests: XCTestCase {
             guard let answer = answers[k], let doc = try? XMLTreeParser.parse(answer) else {
                 mismatches.append("\(lookup.label): no parsable answer"); continue
             }
-            let got: XMLElement?
+            let got: ParsedElement?
             switch lookup.section {
             case "directory":
                 let user = lookup.params.first { $0.0 == "user" }!.1
