@@ -1,5 +1,5 @@
 /// What a directory lookup asks for, decided from the request alone.
-public enum DirectoryQuery: Equatable, Sendable {
+public enum DirectoryQuery: Hashable, Sendable {
     /// A user (sip_auth, user_call, type=var, event_socket_auth, voicemail...):
     /// the domain, the user's home group, the user. `key` is `id`,
     /// `number-alias` or another user attribute.
@@ -13,7 +13,7 @@ public enum DirectoryQuery: Equatable, Sendable {
     /// Nothing fsconf could hold (no domain named, or an implausible key).
     case none
 
-    public enum DomainUsers: String, Sendable { case none, cidr, all }
+    public enum DomainUsers: String, Hashable, Sendable { case none, cidr, all }
 
     public static func plan(_ request: LookupRequest) -> DirectoryQuery {
         let purpose = request.header("purpose")

@@ -69,7 +69,7 @@ public struct TreeData: Sendable {
 
 /// Which part of a document a lookup needs. Narrowing never changes what the
 /// asking module finds: it only drops siblings the module does not look at.
-public enum TreeNarrowing: Equatable, Sendable {
+public enum TreeNarrowing: Hashable, Sendable {
     case whole
     /// Under each root child `<container>`, keep only the `<child name=…>` elements
     /// whose name is one of `names` (ASCII case-insensitive, as strcasecmp).
@@ -132,7 +132,7 @@ public enum TreeNarrowing: Equatable, Sendable {
 /// - mod_conference: `profile_name` (and `conf_name`, not used to narrow);
 ///   `<profiles><profile name=…>`; caller-controls and the rest are kept whole.
 /// - acl.conf and every other file: whole (no params at all for acl.conf).
-public struct ConfigurationQuery: Equatable, Sendable {
+public struct ConfigurationQuery: Hashable, Sendable {
     public var document: String
     public var narrowing: TreeNarrowing
 
@@ -164,7 +164,7 @@ public struct ConfigurationQuery: Equatable, Sendable {
 /// (switch_ivr_phrase_macro_event / switch_ivr_say add it; key_value is empty).
 /// FreeSWITCH finds `<language name=lang>` in the section (switch_xml_locate_language);
 /// a missing language must be "not found" so the static tree is searched.
-public struct LanguageQuery: Equatable, Sendable {
+public struct LanguageQuery: Hashable, Sendable {
     public var language: String
     /// `en` for `en-US`: served when `en-US` itself is not stored.
     public var fallback: String?

@@ -65,6 +65,8 @@ public enum DirectorySQL {
             UNION ALL
             SELECT 'V', 0, NULL, v.name, v.value, NULL, NULL, NULL, 0
             FROM fsconf.global_variables v WHERE v.name IN (SELECT name FROM refs)
+            UNION ALL
+            \(ChangeSeq.row(padding: 5))
             """
         return Statement(name: name, sql: sql)
     }
@@ -172,5 +174,26 @@ public enum DirectorySQL {
                                      position: result.int(i, 8) ?? 0))
         }
         return rows
+    }
+}
+
+/// Every lookup statement ends with one `Q` row: the `seq` of the last change set
+/// committed in the statement's own snapshot (fsconf.change_counter). The node
+/// cache stores it with the answer, so an answer read from a lagging standby is
+/// never cached as newer than a change the node has already heard of.
+public enum ChangeSeq {
+    /// `SELECT 'Q', value, NULL (parent), `padding` NULLs, 0 (pos)`: the directory shape.
+    static func row(padding: Int) -> String {
+        "SELECT 'Q', c.value, NULL" + String(repeating: ", NULL", count: padding) + ", 0 FROM fsconf.change_counter c"
+    }
+
+    /// The `Q` row's value (the last row, normally), or nil.
+    public static func of(_ result: PGResult) -> Int64? {
+        var i = result.rowCount - 1
+        while i >= 0 {
+            if result.string(i, 0) == "Q" { return result.string(i, 1).flatMap { Int64($0) } }
+            i -= 1
+        }
+        return nil
     }
 }

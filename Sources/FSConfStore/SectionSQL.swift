@@ -40,6 +40,8 @@ public enum SectionRows {
             UNION ALL
             SELECT 'V', 0, NULL, NULL, 0, v.name, v.value\(nulls)
             FROM fsconf.global_variables v WHERE v.name IN (SELECT name FROM refs)
+            UNION ALL
+            SELECT 'Q', c.value, NULL, NULL, 0, NULL, NULL\(nulls) FROM fsconf.change_counter c
             """
     }
 }

@@ -1,0 +1,456 @@
+/// The node cache's pure logic: which lookup an answer belongs to (`CacheKey`),
+/// which changes make it stale (`CacheTags`, `ChangeKey`), the change notices the
+/// database sends (`ChangeNotice`, docs/changes.md) and a byte-bounded LRU
+/// (`LRUCache`). No I/O, no locks: FSConfNode wraps it.
+
+/// What shapes one answer: the planned query, nothing volatile (a `sip_auth`
+/// nonce, a call id...). Two requests with the same key get the same XML on one
+/// node (FreeSWITCH globals are per node, and the cache is per process).
+public enum CacheKey: Hashable, Sendable {
+    case directory(DirectoryQuery)
+    case dialplan(String)
+    case configuration(ConfigurationQuery)
+    case language(LanguageQuery)
+
+    /// The key for a request, or nil when the request needs no database (answered
+    /// without a query) or belongs to a section fsconf does not serve.
+    public static func of(_ request: LookupRequest) -> CacheKey? {
+        switch request.section {
+        case Section.directory.rawValue:
+            let q = DirectoryQuery.plan(request)
+            return q == .none ? nil : .directory(q)
+        case Section.dialplan.rawValue:
+            if case .context(let name) = DialplanQuery.plan(request) { return .dialplan(name) }
+            return nil
+        case Section.configuration.rawValue:
+            return ConfigurationQuery.plan(request).map { .configuration($0) }
+        case Section.languages.rawValue, Section.phrases.rawValue:
+            return LanguageQuery.plan(request, phrases: request.section == Section.phrases.rawValue).map { .language($0) }
+        default:
+            return nil
+        }
+    }
+
+    /// Rough bytes the key itself holds (for the memory cap).
+    public var approximateBytes: Int {
+        switch self {
+        case .directory(let q):
+            switch q {
+            case .user(let d, let u, let k): return 48 + d.utf8.count + u.utf8.count + k.utf8.count
+            case .group(let d, let g): return 48 + d.utf8.count + g.utf8.count
+            case .domain(let d, _): return 48 + d.utf8.count
+            case .gateways(let d): return 48 + (d?.utf8.count ?? 0)
+            case .none: return 48
+            }
+        case .dialplan(let c): return 32 + c.utf8.count
+        case .configuration(let q): return 64 + q.document.utf8.count
+        case .language(let q): return 48 + q.language.utf8.count + (q.fallback?.utf8.count ?? 0)
+        }
+    }
+}
+
+/// What an answer depends on, in the terms change keys use. Names are lowercased
+/// (FreeSWITCH and the schema compare them without case).
+public struct CacheTags: Equatable, Sendable {
+    /// `directory`, `dialplan`, `configuration` or `languages` (phrases too).
+    public var section: String
+    /// directory: the domain names (as asked and as stored, `$${domain}` included);
+    /// dialplan: the context; configuration/languages: the document names.
+    public var names: [String]
+    /// directory user answers: the user ids and aliases (as asked and as stored).
+    /// nil: the answer lists several users (group, cidr, all, gateways): any user
+    /// change in its domain affects it.
+    public var users: [String]?
+    /// True when a change to a name holding `$${…}` may affect this answer (no
+    /// stored row matched the asked name, or the answer spans every domain).
+    public var unresolved: Bool
+
+    public init(section: String, names: [String], users: [String]? = nil, unresolved: Bool = false) {
+        self.section = section
+        self.names = CacheTags.unique(names.map { $0.asciiLowercased })
+        self.users = users.map { CacheTags.unique($0.map { $0.asciiLowercased }) }
+        self.unresolved = unresolved
+    }
+
+    static func unique(_ list: [String]) -> [String] {
+        var out: [String] = []
+        for s in list where !out.contains(s) { out.append(s) }
+        return out
+    }
+
+    public var approximateBytes: Int {
+        64 + names.reduce(0) { $0 + 16 + $1.utf8.count } + (users ?? []).reduce(0) { $0 + 16 + $1.utf8.count }
+    }
+
+    /// The tags of a directory answer: what was asked, and what the database returned.
+    public static func directory(_ query: DirectoryQuery, _ data: DirectoryData, found: Bool) -> CacheTags {
+        var names = data.domains.map(\.name)
+        var users: [String]?
+        var unresolved = !found
+        switch query {
+        case .user(let d, let u, let key):
+            names.append(d)
+            if key == "id" || key == "number-alias" {
+                var list = [u]
+                for user in data.domains.flatMap(\.users) {
+                    list.append(user.userID)
+                    if let a = user.numberAlias { list.append(a) }
+                }
+                users = list
+            }
+        case .domain(let d, .none):
+            names.append(d)
+            users = []   // the domain's own settings: no user change touches it
+        case .group(let d, _), .domain(let d, _):
+            names.append(d)
+        case .gateways(let d):
+            // Every domain's gateways: any directory change may add or drop one.
+            if let d { names.append(d) } else { names = []; unresolved = true }
+        case .none:
+            unresolved = true
+        }
+        return CacheTags(section: Section.directory.rawValue, names: names, users: users, unresolved: unresolved)
+    }
+
+    /// The tags of any answer under `key` (directory answers also name what was found).
+    public static func of(_ key: CacheKey, directoryData: DirectoryData? = nil, found: Bool = true) -> CacheTags {
+        switch key {
+        case .directory(let q):
+            return directory(q, directoryData ?? DirectoryData(rows: []), found: found)
+        case .dialplan(let c):
+            return CacheTags(section: Section.dialplan.rawValue, names: [c], unresolved: !found)
+        case .configuration(let q):
+            return CacheTags(section: Section.configuration.rawValue, names: [q.document])
+        case .language(let q):
+            return CacheTags(section: Section.languages.rawValue, names: [q.language] + (q.fallback.map { [$0] } ?? []))
+        }
+    }
+
+    /// True when a change to `key` may change this answer.
+    public func isAffected(by key: ChangeKey) -> Bool {
+        switch key {
+        case .everything:
+            return true
+        case .section(let s):
+            return s == section
+        case .named(let s, let name):
+            guard s == section else { return false }
+            // A stored name holding $${…} expands per node: it may be what we asked.
+            if name.contains("$${") && (unresolved || section == Section.dialplan.rawValue) { return true }
+            return names.contains(name)
+        case .directory(let domain, let user, let alias):
+            guard section == Section.directory.rawValue else { return false }
+            let domainMatches = names.contains(domain) || (unresolved && domain.contains("$${"))
+                || (unresolved && names.isEmpty)
+            if !domainMatches { return false }
+            guard let users else { return true }          // a multi-user answer
+            guard user != nil || alias != nil else { return true }  // a domain-wide change
+            if let user, user.contains("$${") || users.contains(user) { return true }
+            if let alias, users.contains(alias) { return true }
+            return false
+        }
+    }
+}
+
+/// One key of a change set (docs/changes.md, "Keys"), names lowercased.
+public enum ChangeKey: Equatable, Sendable {
+    /// A global variable (any answer may hold it), or a key fsconf does not know.
+    case everything
+    /// `{"s":…,"all":true}`: the whole section.
+    case section(String)
+    /// dialplan `c`, configuration/languages `n`.
+    case named(section: String, name: String)
+    /// `{"s":"directory","d":…[,"u":…][,"a":…][,"g":…]}`. A gateway key also names
+    /// its owner user (if any); gateway-list answers are multi-user answers.
+    case directory(domain: String, user: String?, alias: String?)
+
+    public static func from(_ value: JSONValue) -> ChangeKey {
+        guard case .object(let o) = value, case .string(let s)? = o["s"] else { return .everything }
+        func text(_ k: String) -> String? {
+            if case .string(let v)? = o[k] { return v.asciiLowercased }
+            return nil
+        }
+        if case .bool(true)? = o["all"] {
+            return s == "globals" ? .everything : (Section(rawValue: s) == nil ? .everything : .section(s))
+        }
+        switch s {
+        case "globals":
+            return .everything
+        case "directory":
+            guard let d = text("d") else { return .section(s) }
+            return .directory(domain: d, user: text("u"), alias: text("a"))
+        case "dialplan":
+            guard let c = text("c") else { return .section(s) }
+            return .named(section: s, name: c)
+        case "configuration", "languages":
+            guard let n = text("n") else { return .section(s) }
+            return .named(section: s, name: n)
+        default:
+            return .everything
+        }
+    }
+}
+
+/// A change notification: `{"seq":N,"id":ID,"keys":[…]}` or `{"seq":N,"id":ID,"all":true}`.
+public struct ChangeNotice: Equatable, Sendable {
+    public var seq: Int64
+    /// nil: everything changed.
+    public var keys: [ChangeKey]?
+
+    public init(seq: Int64, keys: [ChangeKey]?) { self.seq = seq; self.keys = keys }
+
+    /// nil when the payload is not a change notice this version understands
+    /// (the listener then forgets everything).
+    public static func parse(_ payload: String) -> ChangeNotice? {
+        guard let json = JSONValue.parse(payload), case .object(let o) = json,
+              case .number(let n)? = o["seq"], let seq = Int64(exactly: n) else { return nil }
+        if case .bool(true)? = o["all"] { return ChangeNotice(seq: seq, keys: nil) }
+        guard case .array(let list)? = o["keys"] else { return nil }
+        return ChangeNotice(seq: seq, keys: keys(list))
+    }
+
+    /// Keys from a jsonb array's text (the catch-up query); nil when unreadable.
+    public static func keys(fromJSON text: String) -> [ChangeKey]? {
+        guard let json = JSONValue.parse(text), case .array(let list) = json else { return nil }
+        return keys(list)
+    }
+
+    static func keys(_ list: [JSONValue]) -> [ChangeKey]? {
+        let keys = list.map(ChangeKey.from)
+        return keys.contains(.everything) ? nil : keys
+    }
+}
+
+/// A small JSON reader (no Foundation): enough for change notices.
+public enum JSONValue: Equatable, Sendable {
+    case object([String: JSONValue]), array([JSONValue]), string(String), number(Double), bool(Bool), null
+
+    public static func parse(_ text: String) -> JSONValue? {
+        var p = Parser(bytes: Array(text.utf8))
+        guard let v = p.value(depth: 0) else { return nil }
+        p.skipSpace()
+        return p.i == p.bytes.count ? v : nil
+    }
+
+    struct Parser {
+        let bytes: [UInt8]
+        var i = 0
+
+        mutating func skipSpace() {
+            while i < bytes.count, bytes[i] == 0x20 || bytes[i] == 0x0A || bytes[i] == 0x0D || bytes[i] == 0x09 { i += 1 }
+        }
+
+        mutating func literal(_ word: String, _ v: JSONValue) -> JSONValue? {
+            let w = Array(word.utf8)
+            guard i + w.count <= bytes.count, Array(bytes[i..<i + w.count]) == w else { return nil }
+            i += w.count
+            return v
+        }
+
+        mutating func value(depth: Int) -> JSONValue? {
+            guard depth < 32 else { return nil }
+            skipSpace()
+            guard i < bytes.count else { return nil }
+            switch bytes[i] {
+            case UInt8(ascii: "{"):
+                i += 1
+                var o: [String: JSONValue] = [:]
+                skipSpace()
+                if i < bytes.count, bytes[i] == UInt8(ascii: "}") { i += 1; return .object(o) }
+                while true {
+                    skipSpace()
+                    guard case .string(let k)? = string() else { return nil }
+                    skipSpace()
+                    guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { return nil }
+                    i += 1
+                    guard let v = value(depth: depth + 1) else { return nil }
+                    o[k] = v
+                    skipSpace()
+                    guard i < bytes.count else { return nil }
+                    if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
+                    if bytes[i] == UInt8(ascii: "}") { i += 1; return .object(o) }
+                    return nil
+                }
+            case UInt8(ascii: "["):
+                i += 1
+                var a: [JSONValue] = []
+                skipSpace()
+                if i < bytes.count, bytes[i] == UInt8(ascii: "]") { i += 1; return .array(a) }
+                while true {
+                    guard let v = value(depth: depth + 1) else { return nil }
+                    a.append(v)
+                    skipSpace()
+                    guard i < bytes.count else { return nil }
+                    if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
+                    if bytes[i] == UInt8(ascii: "]") { i += 1; return .array(a) }
+                    return nil
+                }
+            case UInt8(ascii: "\""):
+                return string()
+            case UInt8(ascii: "t"): return literal("true", .bool(true))
+            case UInt8(ascii: "f"): return literal("false", .bool(false))
+            case UInt8(ascii: "n"): return literal("null", .null)
+            default:
+                let start = i
+                while i < bytes.count, let c = Optional(bytes[i]),
+                      (c >= 0x30 && c <= 0x39) || c == UInt8(ascii: "-") || c == UInt8(ascii: "+")
+                        || c == UInt8(ascii: ".") || c == UInt8(ascii: "e") || c == UInt8(ascii: "E") { i += 1 }
+                guard i > start, let d = Double(String(decoding: bytes[start..<i], as: UTF8.self)) else { return nil }
+                return .number(d)
+            }
+        }
+
+        mutating func string() -> JSONValue? {
+            guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { return nil }
+            i += 1
+            var out: [UInt8] = []
+            while i < bytes.count {
+                let c = bytes[i]
+                i += 1
+                if c == UInt8(ascii: "\"") { return .string(String(decoding: out, as: UTF8.self)) }
+                if c != UInt8(ascii: "\\") { out.append(c); continue }
+                guard i < bytes.count else { return nil }
+                let e = bytes[i]
+                i += 1
+                switch e {
+                case UInt8(ascii: "n"): out.append(0x0A)
+                case UInt8(ascii: "t"): out.append(0x09)
+                case UInt8(ascii: "r"): out.append(0x0D)
+                case UInt8(ascii: "b"): out.append(0x08)
+                case UInt8(ascii: "f"): out.append(0x0C)
+                case UInt8(ascii: "u"):
+                    guard var scalar = hex4() else { return nil }
+                    if scalar >= 0xD800 && scalar < 0xDC00 {
+                        // A surrogate pair.
+                        guard i + 1 < bytes.count, bytes[i] == UInt8(ascii: "\\"), bytes[i + 1] == UInt8(ascii: "u") else { return nil }
+                        i += 2
+                        guard let low = hex4(), low >= 0xDC00 && low < 0xE000 else { return nil }
+                        scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                    }
+                    guard let u = Unicode.Scalar(scalar) else { return nil }
+                    out.append(contentsOf: Array(String(Character(u)).utf8))
+                default: out.append(e)  // \" \\ \/
+                }
+            }
+            return nil
+        }
+
+        mutating func hex4() -> UInt32? {
+            guard i + 4 <= bytes.count else { return nil }
+            guard let v = UInt32(String(decoding: bytes[i..<i + 4], as: UTF8.self), radix: 16) else { return nil }
+            i += 4
+            return v
+        }
+    }
+}
+
+/// A least-recently-used map bounded in bytes (each value states its size).
+/// Not thread-safe: the node wraps each shard in a lock.
+public struct LRUCache<Key: Hashable, Value> {
+    struct Slot {
+        var key: Key
+        var value: Value
+        var bytes: Int
+        var prev: Int, next: Int   // -1: none
+    }
+    private var slots: [Slot?] = []
+    private var free: [Int] = []
+    private var index: [Key: Int] = [:]
+    private var head = -1, tail = -1   // head: most recent
+    public private(set) var bytes = 0
+    public var capacity: Int
+    public private(set) var evictions = 0
+
+    public init(capacity: Int) { self.capacity = capacity }
+
+    public var count: Int { index.count }
+
+    /// The value, marked most recently used.
+    public mutating func get(_ key: Key) -> Value? {
+        guard let i = index[key] else { return nil }
+        touch(i)
+        return slots[i]!.value
+    }
+
+    /// The value without changing the order.
+    public func peek(_ key: Key) -> Value? { index[key].map { slots[$0]!.value } }
+
+    /// Inserts or replaces; evicts least recently used entries until within the
+    /// capacity. A value larger than the whole capacity is not kept.
+    public mutating func set(_ key: Key, _ value: Value, bytes size: Int) {
+        remove(key)
+        guard size <= capacity else { return }
+        while bytes + size > capacity, tail >= 0 {
+            let victim = tail
+            unlink(victim)
+            let k = slots[victim]!.key
+            bytes -= slots[victim]!.bytes
+            index[k] = nil
+            slots[victim] = nil
+            free.append(victim)
+            evictions += 1
+        }
+        let slot = Slot(key: key, value: value, bytes: size, prev: -1, next: -1)
+        let i: Int
+        if let f = free.popLast() { slots[f] = slot; i = f } else { slots.append(slot); i = slots.count - 1 }
+        index[key] = i
+        bytes += size
+        linkFront(i)
+    }
+
+    @discardableResult
+    public mutating func remove(_ key: Key) -> Value? {
+        guard let i = index[key] else { return nil }
+        unlink(i)
+        let v = slots[i]!.value
+        bytes -= slots[i]!.bytes
+        index[key] = nil
+        slots[i] = nil
+        free.append(i)
+        return v
+    }
+
+    /// Removes every entry `predicate` selects; returns how many.
+    @discardableResult
+    public mutating func removeAll(where predicate: (Key, Value) -> Bool) -> Int {
+        var doomed: [Key] = []
+        for (k, i) in index where predicate(k, slots[i]!.value) { doomed.append(k) }
+        for k in doomed { remove(k) }
+        return doomed.count
+    }
+
+    public mutating func removeAll() {
+        slots.removeAll(); free.removeAll(); index.removeAll()
+        head = -1; tail = -1; bytes = 0
+    }
+
+    /// Keys from most to least recently used (for tests).
+    public var keysByRecency: [Key] {
+        var out: [Key] = []
+        var i = head
+        while i >= 0 { out.append(slots[i]!.key); i = slots[i]!.next }
+        return out
+    }
+
+    private mutating func touch(_ i: Int) {
+        guard head != i else { return }
+        unlink(i)
+        linkFront(i)
+    }
+
+    private mutating func unlink(_ i: Int) {
+        let p = slots[i]!.prev, n = slots[i]!.next
+        if p >= 0 { slots[p]!.next = n } else { head = n }
+        if n >= 0 { slots[n]!.prev = p } else { tail = p }
+        slots[i]!.prev = -1
+        slots[i]!.next = -1
+    }
+
+    private mutating func linkFront(_ i: Int) {
+        slots[i]!.next = head
+        slots[i]!.prev = -1
+        if head >= 0 { slots[head]!.prev = i }
+        head = i
+        if tail < 0 { tail = i }
+    }
+}
