@@ -130,9 +130,23 @@ func push(_ L: OpaquePointer, _ xml: String?, _ message: String?) -> Int32 {
     return max(count, 0)
 }
 
+let statNames = CNames(CacheStatistics().fields.map(\.0))
+
+/// fsconf.stats() -> table of the process's cache, listener and outage counters.
+func stats(_ L: OpaquePointer?) -> Int32 {
+    guard let L else { return 0 }
+    let values = NodeEngine.shared.cacheStats.fields.map { Int64($0.1) }
+    let count = values.withUnsafeBufferPointer { v in
+        statNames.pointers.withUnsafeBufferPointer { n in
+            fsconf_glue_push_stats(L, n.baseAddress, v.baseAddress, Int32(min(n.count, v.count)))
+        }
+    }
+    return max(count, 0)
+}
+
 @_cdecl("luaopen_fsconf")
 public func luaopen_fsconf(_ L: OpaquePointer?) -> Int32 {
     guard let L else { return 0 }
-    let status = moduleVersion.withCString { fsconf_glue_open(L, { handle($0) }, $0) }
+    let status = moduleVersion.withCString { fsconf_glue_open(L, { handle($0) }, { stats($0) }, $0) }
     return status == 0 ? 1 : 0
 }

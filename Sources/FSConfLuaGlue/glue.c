@@ -135,7 +135,29 @@ int fsconf_glue_push_result(lua_State *L, const char *xml, size_t xml_len, const
     return lua_gettop(L) - base;
 }
 
-struct open_request { int (*handle)(lua_State *); const char *version; };
+struct stats_request { const char *const *names; const long long *values; int count; };
+
+static int push_stats(lua_State *L) {
+    struct stats_request *r = (struct stats_request *)lua_touserdata(L, 1);
+    lua_createtable(L, 0, r->count);
+    for (int i = 0; i < r->count; i++) {
+        lua_pushinteger(L, (lua_Integer)r->values[i]);
+        lua_setfield(L, -2, r->names[i]);
+    }
+    return 1;
+}
+
+int fsconf_glue_push_stats(lua_State *L, const char *const *names, const long long *values, int count) {
+    if (!lua_checkstack(L, 4)) return -1;
+    struct stats_request r = {names, values, count};
+    int base = lua_gettop(L);
+    lua_pushcclosure(L, push_stats, 0);
+    lua_pushlightuserdata(L, &r);
+    if (lua_pcallk(L, 1, 1, 0, 0, NULL) != 0) { lua_settop(L, base); return -1; }
+    return 1;
+}
+
+struct open_request { int (*handle)(lua_State *); int (*stats)(lua_State *); const char *version; };
 
 static int open_module(lua_State *L) {
     struct open_request *r = (struct open_request *)lua_touserdata(L, 1);
@@ -146,12 +168,14 @@ static int open_module(lua_State *L) {
     lua_setfield(L, -2, "_VERSION");
     lua_pushcclosure(L, r->handle, 0);
     lua_setfield(L, -2, "handle");
+    lua_pushcclosure(L, r->stats, 0);
+    lua_setfield(L, -2, "stats");
     return 1;
 }
 
-int fsconf_glue_open(lua_State *L, int (*handle)(lua_State *), const char *version) {
+int fsconf_glue_open(lua_State *L, int (*handle)(lua_State *), int (*stats)(lua_State *), const char *version) {
     if (!lua_checkstack(L, 4)) return -1;
-    struct open_request r = {handle, version};
+    struct open_request r = {handle, stats, version};
     lua_pushcclosure(L, open_module, 0);
     lua_pushlightuserdata(L, &r);
     return lua_pcallk(L, 1, 1, 0, 0, NULL);

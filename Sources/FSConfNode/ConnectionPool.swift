@@ -79,7 +79,7 @@ final class ConnectionPool: @unchecked Sendable {
     }
 
     private func connect(deadline: UInt64) throws(PostgresError) -> PGConnection {
-        let conn = try PGConnection(conninfo: settings.conninfo,
+        let conn = try PGConnection(conninfo: settings.effectiveConninfo,
                                     settings: [("application_name", "fsconf-node")],
                                     deadline: deadline)
         // A server-side limit too, so a query the node gave up on does not run on.

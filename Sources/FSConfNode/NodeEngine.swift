@@ -1,6 +1,7 @@
 import FSConfCore
 import FSConfRegex
 import FSConfStore
+import Glibc
 
 /// What one lookup produced: the XML to hand FreeSWITCH (nil: no answer, so
 /// FreeSWITCH tries the next source), an error message for the caller, and the
@@ -16,14 +17,57 @@ public struct LookupOutcome: Sendable {
 }
 
 /// The node's lookup engine: one per process, shared by every lookup thread.
+///
+/// Every answer goes through the in-node cache (NodeCache): a fresh entry is
+/// served without the database; otherwise the answer is read and rendered, kept,
+/// and served. When the database cannot answer (down, or slower than the
+/// deadline), the last good answer for that key is served and the outage is
+/// logged once per interval; with no last good answer the lookup falls through
+/// (nil), never "not found".
 public final class NodeEngine: @unchecked Sendable {
     public static let shared = NodeEngine()
 
     private let monitor = Monitor()
-    private var pool: ConnectionPool?
+    private var backend: Backend?
     private let limiter = LogLimiter(intervalSeconds: 10)
 
     public init() {}
+
+    /// Pool, cache and listener for one configuration.
+    final class Backend: @unchecked Sendable {
+        let settings: NodeSettings
+        let pool: ConnectionPool
+        let cache: NodeCache
+        let listener: ChangeListener
+        // Outage state (under monitor).
+        let monitor = Monitor()
+        var downSince: (wall: Int, mono: UInt64)?
+        var retryAt: UInt64 = 0
+        var staleServed = 0
+        var staleTotal = 0
+        var staleSinceLog = 0
+
+        init(settings: NodeSettings) {
+            self.settings = settings
+            pool = ConnectionPool(settings: settings)
+            cache = NodeCache(capacity: settings.cacheBytes, negativeTTLms: settings.negativeTTLms)
+            listener = ChangeListener(conninfo: settings.effectiveConninfo, pollMs: settings.pollMs, cache: cache)
+        }
+
+        func shutdown() {
+            listener.stop()
+            pool.shutdown()
+        }
+    }
+
+    /// What a fetch produced, ready to cache.
+    struct Answer {
+        var xml: String
+        var tags: CacheTags
+        var negative: Bool
+        var seq: Int64?
+        var log: [(level: String, message: String)] = []
+    }
 
     /// Answers one lookup. Never throws; never blocks past the settings' deadline
     /// for database work. `node` reads a FreeSWITCH global variable.
@@ -35,85 +79,175 @@ public final class NodeEngine: @unchecked Sendable {
                 regenerate it with `fsconf shim`
                 """)
         }
-        switch request.section {
-        case Section.directory.rawValue:
-            let query = DirectoryQuery.plan(request)
-            guard let (statement, params) = DirectorySQL.bind(query) else {
-                return LookupOutcome(xml: FreeSWITCHDocument.notFound)
-            }
-            let deadline = MonotonicClock.deadline(afterMilliseconds: settings.deadlineMs)
-            switch fetch(statement, params, settings: settings, deadline: deadline, decode: DirectorySQL.rows) {
-            case .success(let rows):
-                let xml = DirectoryRenderer.render(query, DirectoryData(rows: rows), node: node)
-                return LookupOutcome(xml: xml)
-            case .failure(let error):
-                return failure("database", "fsconf: database unavailable, no answer for directory \(request.keyValue): \(error.description)")
-            }
-        case Section.dialplan.rawValue:
-            return dialplan(request, settings: settings, node: node)
-        case Section.configuration.rawValue:
-            guard let query = ConfigurationQuery.plan(request) else { return LookupOutcome(xml: FreeSWITCHDocument.notFound) }
-            let (statement, params) = DocumentSQL.bind(query)
-            return tree(statement, params, settings: settings, what: "configuration \(query.document)") { data in
-                TreeRenderer.render(section: "configuration", data, narrowing: query.narrowing, node: node)
-            }
-        case Section.languages.rawValue, Section.phrases.rawValue:
-            let phrases = request.section == Section.phrases.rawValue
-            guard let query = LanguageQuery.plan(request, phrases: phrases) else {
-                return LookupOutcome(xml: FreeSWITCHDocument.notFound)
-            }
-            let (statement, params) = DocumentSQL.bind(query)
-            return tree(statement, params, settings: settings, what: "\(request.section) \(query.language)") { data in
-                phrases ? TreeRenderer.renderPhrases(data, node: node) : TreeRenderer.render(section: "languages", data, node: node)
-            }
-        default:
+        guard let key = CacheKey.of(request) else {
             // Sections fsconf does not serve: no answer, FreeSWITCH uses its files.
-            return LookupOutcome(xml: nil)
+            // A served section with nothing fsconf could hold: "not found".
+            return LookupOutcome(xml: Section(rawValue: request.section) == nil ? nil : FreeSWITCHDocument.notFound)
+        }
+        let backend = currentBackend(settings)!
+        let probe = backend.cache.probe(key)
+        if let hit = probe.hit { return LookupOutcome(xml: hit) }
+
+        // A miss: the database is asked (and the listener started, on first use).
+        if backend.cache.enabled { backend.listener.startIfNeeded() }
+        var log = backend.listener.takeMessages()
+        if let lastGood = probe.lastGood, backend.monitor.locked({ MonotonicClock.now() < backend.retryAt }) {
+            // The database failed a moment ago: do not make every lookup wait for it.
+            return stale(lastGood, backend, log: log)
+        }
+        switch answer(key, request, settings: settings, node: node) {
+        case .success(let a):
+            backend.cache.insert(key, xml: a.xml, tags: a.tags, negative: a.negative, seq: a.seq, epoch: probe.epoch)
+            if let line = recovered(backend) { log.append(("notice", line)) }
+            log += a.log
+            return LookupOutcome(xml: a.xml, log: log)
+        case .failure(let error):
+            if error.isConnectionFailure {
+                backend.monitor.locked { backend.retryAt = MonotonicClock.now() &+ 250_000_000 }
+            }
+            markDown(backend)
+            if let lastGood = probe.lastGood { return stale(lastGood, backend, log: log, error: error) }
+            var outcome = failure("database", "fsconf: database unavailable, no answer for \(describe(key)): \(error.description)")
+            outcome.log = log + outcome.log
+            return outcome
+        }
+    }
+
+    private func describe(_ key: CacheKey) -> String {
+        switch key {
+        case .directory(let q):
+            switch q {
+            case .user(let d, let u, _): return "directory \(u)@\(d)"
+            case .group(let d, let g): return "directory group \(g)@\(d)"
+            case .domain(let d, _): return "directory \(d)"
+            case .gateways(let d): return "directory gateways \(d ?? "(all)")"
+            case .none: return "directory"
+            }
+        case .dialplan(let c): return "dialplan \(c)"
+        case .configuration(let q): return "configuration \(q.document)"
+        case .language(let q): return "\(q.phrases ? "phrases" : "languages") \(q.language)"
+        }
+    }
+
+    // MARK: Outage
+
+    private func markDown(_ backend: Backend) {
+        backend.monitor.locked {
+            if backend.downSince == nil {
+                backend.downSince = (Int(time(nil)), MonotonicClock.now())
+                backend.staleSinceLog = 0
+            }
+        }
+    }
+
+    private func stale(_ entry: NodeCache.Entry, _ backend: Backend, log: [(level: String, message: String)],
+                       error: PostgresError? = nil) -> LookupOutcome {
+        let (since, count): (Int, Int) = backend.monitor.locked {
+            if backend.downSince == nil { backend.downSince = (Int(time(nil)), MonotonicClock.now()) }
+            backend.staleServed += 1
+            backend.staleTotal += 1
+            backend.staleSinceLog += 1
+            return (backend.downSince!.wall, backend.staleSinceLog)
+        }
+        var outcome = LookupOutcome(xml: entry.xml, log: log)
+        let reason = error.map { ": \($0.description)" } ?? ""
+        let message = "fsconf: database unavailable since \(clockTime(since)), serving stale answers (\(count) so far)\(reason)"
+        if let line = limiter.admit(key: "stale", message: message) {
+            outcome.log.append(("warning", line))
+        }
+        return outcome
+    }
+
+    /// After an outage: one line saying it is over.
+    private func recovered(_ backend: Backend) -> String? {
+        let ended: (Int, UInt64, Int)? = backend.monitor.locked {
+            guard let down = backend.downSince else { return nil }
+            backend.downSince = nil
+            backend.retryAt = 0
+            let served = backend.staleServed
+            backend.staleServed = 0
+            return (down.wall, down.mono, served)
+        }
+        guard let (wall, mono, served) = ended else { return nil }
+        let seconds = Double((MonotonicClock.now() &- mono) / 1_000_000) / 1000
+        return "fsconf: database answering again (unavailable since \(clockTime(wall)), \(seconds) s); served \(served) stale answer(s) meanwhile"
+    }
+
+    // MARK: Fetch and render
+
+    private func answer(_ key: CacheKey, _ request: LookupRequest, settings: NodeSettings,
+                        node: @escaping (String) -> String?) -> Result<Answer, PostgresError> {
+        let deadline = MonotonicClock.deadline(afterMilliseconds: settings.deadlineMs)
+        switch key {
+        case .directory(let query):
+            guard let (statement, params) = DirectorySQL.bind(query) else {
+                return .success(Answer(xml: FreeSWITCHDocument.notFound, tags: CacheTags.of(key), negative: true, seq: nil))
+            }
+            return fetch(statement, params, settings: settings, deadline: deadline, decode: DirectorySQL.rows).map { rows, seq in
+                let data = DirectoryData(rows: rows)
+                let xml = DirectoryRenderer.render(query, data, node: node)
+                let found = xml != FreeSWITCHDocument.notFound
+                var negative = !found
+                if found, case .user = query { negative = !xml.utf8.containsBytes("<user ") }
+                return Answer(xml: xml, tags: CacheTags.directory(query, data, found: found), negative: negative, seq: seq)
+            }
+        case .dialplan(let context):
+            return dialplan(context, settings: settings, deadline: deadline, node: node)
+        case .configuration(let query):
+            let (statement, params) = DocumentSQL.bind(query)
+            return fetch(statement, params, settings: settings, deadline: deadline, decode: SectionRows.decode).map { rows, seq in
+                let xml = TreeRenderer.render(section: "configuration", TreeData(rows: rows), narrowing: query.narrowing, node: node)
+                return Answer(xml: xml, tags: CacheTags.of(key), negative: xml == FreeSWITCHDocument.notFound, seq: seq)
+            }
+        case .language(let query):
+            let (statement, params) = DocumentSQL.bind(query)
+            return fetch(statement, params, settings: settings, deadline: deadline, decode: SectionRows.decode).map { rows, seq in
+                let data = TreeData(rows: rows)
+                let xml = query.phrases ? TreeRenderer.renderPhrases(data, node: node) : TreeRenderer.render(section: "languages", data, node: node)
+                return Answer(xml: xml, tags: CacheTags.of(key), negative: xml == FreeSWITCHDocument.notFound, seq: seq)
+            }
         }
     }
 
     /// Regex verdicts are cached for the process: a large context is compiled once.
     let regexCompiler = CachingRegexCompiler()
 
-    private func dialplan(_ request: LookupRequest, settings: NodeSettings,
-                          node: @escaping (String) -> String?) -> LookupOutcome {
-        let query = DialplanQuery.plan(request)
-        guard let (statement, params) = DialplanSQL.bind(query) else {
-            return LookupOutcome(xml: FreeSWITCHDocument.notFound)
-        }
-        let deadline = MonotonicClock.deadline(afterMilliseconds: settings.deadlineMs)
-        switch fetch(statement, params, settings: settings, deadline: deadline, decode: SectionRows.decode) {
-        case .success(let rows):
+    private func dialplan(_ context: String, settings: NodeSettings, deadline: UInt64,
+                          node: @escaping (String) -> String?) -> Result<Answer, PostgresError> {
+        let query = DialplanQuery.context(context)
+        let (statement, params) = DialplanSQL.bind(query)!
+        return fetch(statement, params, settings: settings, deadline: deadline, decode: SectionRows.decode).map { rows, seq in
             let result = DialplanRenderer.render(query, DialplanData(rows: rows), compiler: regexCompiler, node: node)
-            var outcome = LookupOutcome(xml: result.xml)
-            if !result.skipped.isEmpty, case .context(let context) = query {
+            let found = result.xml != FreeSWITCHDocument.notFound
+            var answer = Answer(xml: result.xml, tags: CacheTags.of(.dialplan(context), found: found), negative: !found, seq: seq)
+            if !result.skipped.isEmpty {
                 // One bad row never breaks the context: the extension is left out and said so.
                 let list = result.skipped.prefix(5).map { "\($0.name) (position \($0.position)): \($0.problems.joined(separator: "; "))" }
                 let more = result.skipped.count > 5 ? " and \(result.skipped.count - 5) more" : ""
                 let message = "fsconf: dialplan context \(context): skipped \(result.skipped.count) invalid extension(s): \(list.joined(separator: " | "))\(more)"
                 if let line = limiter.admit(key: "dialplan-skip:\(context)", message: message) {
-                    outcome.log.append(("warning", line))
+                    answer.log.append(("warning", line))
                 }
             }
-            return outcome
-        case .failure(let error):
-            return failure("database", "fsconf: database unavailable, no answer for dialplan: \(error.description)")
-        }
-    }
-
-    private func tree(_ statement: DirectorySQL.Statement, _ params: [String?], settings: NodeSettings, what: String,
-                      render: (TreeData) -> String) -> LookupOutcome {
-        let deadline = MonotonicClock.deadline(afterMilliseconds: settings.deadlineMs)
-        switch fetch(statement, params, settings: settings, deadline: deadline, decode: SectionRows.decode) {
-        case .success(let rows):
-            return LookupOutcome(xml: render(TreeData(rows: rows)))
-        case .failure(let error):
-            return failure("database", "fsconf: database unavailable, no answer for \(what): \(error.description)")
+            return answer
         }
     }
 
     /// Pool statistics, for tests and diagnostics.
-    public var poolStats: (open: Int, idle: Int) { currentPool(nil)?.stats ?? (0, 0) }
+    public var poolStats: (open: Int, idle: Int) { currentBackend(nil)?.pool.stats ?? (0, 0) }
+
+    /// Cache, listener and outage counters, for tests and diagnostics (`fsconf.stats()`).
+    public var cacheStats: CacheStatistics {
+        guard let b = currentBackend(nil) else { return CacheStatistics() }
+        let c = b.cache.stats, l = b.listener.stats
+        let (stale, down): (Int, Bool) = b.monitor.locked { (b.staleTotal, b.downSince != nil) }
+        return CacheStatistics(hits: c.hits, misses: c.misses, inserts: c.inserts, rejected: c.rejected,
+                               invalidated: c.invalidated, evictions: c.evictions, entries: c.entries, bytes: c.bytes,
+                               capacity: b.cache.capacity, epoch: Int(c.epoch), heardSeq: Int(c.heardSeq), fresh: c.fresh,
+                               stale: stale, databaseDown: down, listenerConnected: l.connected,
+                               listenerOnStandby: l.onStandby, listenerSeq: Int(l.lastSeq), notices: l.notices,
+                               polls: l.polls, reconnects: l.reconnects)
+    }
 
     private func failure(_ key: String, _ message: String) -> LookupOutcome {
         var outcome = LookupOutcome(xml: nil, error: message)
@@ -121,24 +255,25 @@ public final class NodeEngine: @unchecked Sendable {
         return outcome
     }
 
-    /// The pool for these settings; a changed configuration replaces the pool.
-    private func currentPool(_ settings: NodeSettings?) -> ConnectionPool? {
-        let (pool, old): (ConnectionPool?, ConnectionPool?) = monitor.locked {
-            guard let settings else { return (self.pool, nil) }
-            if let existing = self.pool, existing.settings == settings { return (existing, nil) }
-            let old = self.pool
-            self.pool = ConnectionPool(settings: settings)
-            return (self.pool, old)
+    /// The backend for these settings; a changed configuration replaces it (and
+    /// stops the old listener).
+    private func currentBackend(_ settings: NodeSettings?) -> Backend? {
+        let (backend, old): (Backend?, Backend?) = monitor.locked {
+            guard let settings else { return (self.backend, nil) }
+            if let existing = self.backend, existing.settings == settings { return (existing, nil) }
+            let old = self.backend
+            self.backend = Backend(settings: settings)
+            return (self.backend, old)
         }
         old?.shutdown()
-        return pool
+        return backend
     }
 
     /// Runs one statement: retries once on a dead connection (server restarted,
     /// idle connection killed) if the deadline allows.
     func fetch<Row>(_ statement: DirectorySQL.Statement, _ params: [String?], settings: NodeSettings,
-                    deadline: UInt64, decode: (PGResult) -> [Row]) -> Result<[Row], PostgresError> {
-        let pool = currentPool(settings)!
+                    deadline: UInt64, decode: (PGResult) -> [Row]) -> Result<([Row], Int64?), PostgresError> {
+        let pool = currentBackend(settings)!.pool
         var attempt = 0
         while true {
             attempt += 1
@@ -152,8 +287,9 @@ public final class NodeEngine: @unchecked Sendable {
                 try conn.prepare(statement.name, statement.sql, deadline: deadline)
                 let result = try conn.queryPrepared(statement.name, params, deadline: deadline)
                 let rows = decode(result)
+                let seq = ChangeSeq.of(result)
                 pool.checkin(conn)
-                return .success(rows)
+                return .success((rows, seq))
             } catch {
                 if error.isConnectionFailure || !conn.isIdle {
                     pool.discard(conn)
@@ -186,5 +322,64 @@ final class LogLimiter: @unchecked Sendable {
             last[key] = (now, 0)
             return suppressed > 0 ? "\(message) (\(suppressed) similar message(s) suppressed)" : message
         }
+    }
+}
+
+/// Counters of the in-node cache, its listener and outages.
+public struct CacheStatistics: Sendable, Equatable {
+    public var hits = 0, misses = 0, inserts = 0, rejected = 0, invalidated = 0, evictions = 0
+    public var entries = 0, bytes = 0, capacity = 0, epoch = 0, heardSeq = 0
+    public var fresh = false
+    public var stale = 0
+    public var databaseDown = false
+    public var listenerConnected = false, listenerOnStandby = false
+    public var listenerSeq = 0, notices = 0, polls = 0, reconnects = 0
+
+    public init() {}
+    init(hits: Int, misses: Int, inserts: Int, rejected: Int, invalidated: Int, evictions: Int, entries: Int, bytes: Int,
+         capacity: Int, epoch: Int, heardSeq: Int, fresh: Bool, stale: Int, databaseDown: Bool, listenerConnected: Bool,
+         listenerOnStandby: Bool, listenerSeq: Int, notices: Int, polls: Int, reconnects: Int) {
+        self.hits = hits; self.misses = misses; self.inserts = inserts; self.rejected = rejected
+        self.invalidated = invalidated; self.evictions = evictions; self.entries = entries; self.bytes = bytes
+        self.capacity = capacity; self.epoch = epoch; self.heardSeq = heardSeq; self.fresh = fresh; self.stale = stale
+        self.databaseDown = databaseDown; self.listenerConnected = listenerConnected
+        self.listenerOnStandby = listenerOnStandby; self.listenerSeq = listenerSeq; self.notices = notices
+        self.polls = polls; self.reconnects = reconnects
+    }
+
+    /// Name/value pairs, in a fixed order (the Lua table of `fsconf.stats()`).
+    public var fields: [(String, Int)] {
+        [("hits", hits), ("misses", misses), ("inserts", inserts), ("rejected", rejected), ("invalidated", invalidated),
+         ("evictions", evictions), ("entries", entries), ("bytes", bytes), ("capacity", capacity), ("epoch", epoch),
+         ("heard_seq", heardSeq), ("fresh", fresh ? 1 : 0), ("stale", stale), ("database_down", databaseDown ? 1 : 0),
+         ("listener_connected", listenerConnected ? 1 : 0), ("listener_on_standby", listenerOnStandby ? 1 : 0),
+         ("listener_seq", listenerSeq), ("notices", notices), ("polls", polls), ("reconnects", reconnects)]
+    }
+}
+
+/// "HH:MM:SS" local time of a time_t.
+func clockTime(_ t: Int) -> String {
+    var value = time_t(t)
+    var parts = tm()
+    localtime_r(&value, &parts)
+    func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
+    return "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))"
+}
+
+extension String.UTF8View {
+    /// True when `needle` occurs (byte-wise), without Foundation.
+    func containsBytes(_ needle: String) -> Bool {
+        let n = Array(needle.utf8)
+        guard let first = n.first else { return true }
+        var i = startIndex
+        while i != endIndex {
+            if self[i] == first {
+                var j = i, k = 0
+                while k < n.count, j != endIndex, self[j] == n[k] { j = index(after: j); k += 1 }
+                if k == n.count { return true }
+            }
+            i = index(after: i)
+        }
+        return false
     }
 }

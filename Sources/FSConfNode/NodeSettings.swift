@@ -14,11 +14,38 @@ public struct NodeSettings: Equatable, Sendable {
     public var statementTimeoutMs: Int = 250
     /// The schema version the shim was generated for.
     public var shimSchema: Int?
+    /// The in-node cache's memory cap in bytes (answers, keys and tags); 0 turns
+    /// the cache off (every lookup asks the database, no last good answer kept).
+    public var cacheBytes: Int = 64 * 1024 * 1024
+    /// How long a "not found" answer (unknown user, context, document) is served
+    /// from the cache without asking again, in ms. Changes drop it sooner.
+    public var negativeTTLms: Int = 5_000
+    /// How often the change listener reads fsconf.change_counter, in ms (the only
+    /// way to learn of changes on a standby, which gets no NOTIFY).
+    public var pollMs: Int = 250
+    /// `prefer_standby=true`: libpq's `target_session_attrs=prefer-standby`
+    /// (libpq 14+): with `host=a,b`, read from a standby when one is up.
+    public var preferStandby = false
 
     public init(conninfo: String = "") { self.conninfo = conninfo }
 
     /// The keys the shim's settings table may hold.
-    public static let keys = ["schema", "service", "conninfo_file", "conninfo", "pool_size", "deadline_ms", "statement_timeout_ms"]
+    public static let keys = ["schema", "service", "conninfo_file", "conninfo", "pool_size", "deadline_ms", "statement_timeout_ms",
+                              "cache_bytes", "negative_ttl_ms", "poll_ms", "prefer_standby"]
+
+    /// The conninfo the node connects with: `conninfo` plus what the settings add.
+    public var effectiveConninfo: String {
+        guard preferStandby, !conninfo.contains("target_session_attrs") else { return conninfo }
+        return NodeSettings.appending(conninfo, "target_session_attrs", "prefer-standby")
+    }
+
+    /// Adds `key=value` to a conninfo in either form (keywords or a URI).
+    public static func appending(_ conninfo: String, _ key: String, _ value: String) -> String {
+        if conninfo.hasPrefix("postgresql://") || conninfo.hasPrefix("postgres://") {
+            return conninfo + (conninfo.contains("?") ? "&" : "?") + "\(key)=\(value)"
+        }
+        return conninfo.isEmpty ? "\(key)=\(value)" : "\(conninfo) \(key)=\(value)"
+    }
 
     /// Builds settings from the shim's table values (by `keys`). Errors are one line.
     public static func from(_ values: [String: String], readFile: (String) -> String?) -> Result<NodeSettings, NodeError> {
@@ -48,8 +75,18 @@ public struct NodeSettings: Equatable, Sendable {
             if let n = try int("statement_timeout_ms", 10...60_000).get() { settings.statementTimeoutMs = n }
             else { settings.statementTimeoutMs = max(10, settings.deadlineMs - 50) }
             if let n = try int("schema", 1...1_000_000).get() { settings.shimSchema = n }
+            if let n = try int("cache_bytes", 0...Int(Int32.max)).get() { settings.cacheBytes = n }
+            if let n = try int("negative_ttl_ms", 0...3_600_000).get() { settings.negativeTTLms = n }
+            if let n = try int("poll_ms", 20...60_000).get() { settings.pollMs = n }
         } catch {
             return .failure(error)
+        }
+        if let text = values["prefer_standby"] {
+            switch text.asciiLowercased {
+            case "true", "1", "yes", "on": settings.preferStandby = true
+            case "false", "0", "no", "off", "": settings.preferStandby = false
+            default: return .failure(.configuration("prefer_standby must be true or false, got \(text)"))
+            }
         }
         return .success(settings)
     }

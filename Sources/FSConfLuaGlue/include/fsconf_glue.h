@@ -43,7 +43,11 @@ int fsconf_glue_log(lua_State *L, const char *level, const char *message);
 // failed (then nothing usable is on the stack).
 int fsconf_glue_push_result(lua_State *L, const char *xml, size_t xml_len, const char *message);
 
-// Builds the module table: fields _NAME, _VERSION and the function `handle`.
-// Returns 0 with the table on the stack, non-zero with an error message.
-int fsconf_glue_open(lua_State *L, int (*handle)(lua_State *), const char *version);
+// Pushes a table {names[i] = values[i]} (fsconf.stats()). Returns 1, or -1 when
+// that failed (then nothing is on the stack).
+int fsconf_glue_push_stats(lua_State *L, const char *const *names, const long long *values, int count);
+
+// Builds the module table: fields _NAME, _VERSION and the functions `handle` and
+// `stats`. Returns 0 with the table on the stack, non-zero with an error message.
+int fsconf_glue_open(lua_State *L, int (*handle)(lua_State *), int (*stats)(lua_State *), const char *version);
 #endif

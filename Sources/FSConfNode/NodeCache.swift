@@ -1,0 +1,145 @@
+import FSConfCore
+import FSConfStore
+
+/// The process-wide cache of rendered answers (docs/caching.md). Sharded: a lookup
+/// takes one shard's mutex for a hash lookup and a reference copy. Each shard
+/// holds its own copy of the listener's state (epoch, freshness, heard seq), so
+/// a lookup never takes a process-wide lock; the listener updates every shard.
+final class NodeCache: @unchecked Sendable {
+    struct Entry {
+        var xml: String
+        var tags: CacheTags
+        var negative: Bool
+        /// Monotonic ns after which a negative entry is no longer a hit.
+        var expires: UInt64
+        /// The cache epoch the lookup started in: a gap bumps the epoch, and an
+        /// entry of an older epoch is only a last good answer, never a hit.
+        var epoch: UInt64
+        /// The change seq of the snapshot the answer was read in.
+        var seq: Int64
+    }
+
+    /// What a lookup found: a fresh answer, or only a last good one (or nothing),
+    /// and the epoch to insert the fetched answer under.
+    struct Probe {
+        var hit: String?
+        var lastGood: Entry?
+        var epoch: UInt64
+    }
+
+    final class Shard: @unchecked Sendable {
+        let monitor = Monitor()
+        var lru: LRUCache<CacheKey, Entry>
+        var epoch: UInt64 = 1
+        var heardSeq: Int64 = 0
+        var fresh = false
+        var hits = 0, misses = 0, inserts = 0, rejected = 0, invalidated = 0
+        init(capacity: Int) { lru = LRUCache(capacity: capacity) }
+    }
+
+    let shards: [Shard]
+    let capacity: Int
+    let negativeTTL: UInt64
+    var enabled: Bool { capacity > 0 }
+
+    init(capacity: Int, negativeTTLms: Int, shardCount: Int = 16) {
+        self.capacity = capacity
+        let n = capacity > 0 ? max(1, shardCount) : 1
+        shards = (0..<n).map { _ in Shard(capacity: capacity / n) }
+        negativeTTL = UInt64(max(negativeTTLms, 0)) * 1_000_000
+    }
+
+    @inline(__always)
+    func shard(_ key: CacheKey) -> Shard {
+        shards.count == 1 ? shards[0] : shards[Int(UInt(bitPattern: key.hashValue) % UInt(shards.count))]
+    }
+
+    func probe(_ key: CacheKey) -> Probe {
+        let s = shard(key)
+        let now = MonotonicClock.now()
+        return s.monitor.locked {
+            guard let entry = s.lru.get(key) else {
+                s.misses += 1
+                return Probe(hit: nil, lastGood: nil, epoch: s.epoch)
+            }
+            if s.fresh && entry.epoch == s.epoch && now < entry.expires {
+                s.hits += 1
+                return Probe(hit: entry.xml, lastGood: nil, epoch: s.epoch)
+            }
+            s.misses += 1
+            return Probe(hit: nil, lastGood: entry, epoch: s.epoch)
+        }
+    }
+
+    /// Keeps a fetched answer. Refused when the listener has heard of a change
+    /// newer than the answer's snapshot (the change may concern it).
+    @discardableResult
+    func insert(_ key: CacheKey, xml: String, tags: CacheTags, negative: Bool, seq: Int64?, epoch: UInt64) -> Bool {
+        guard enabled else { return false }
+        let s = shard(key)
+        let expires = negative ? MonotonicClock.now() &+ negativeTTL : UInt64.max
+        let bytes = xml.utf8.count + key.approximateBytes + tags.approximateBytes + 96
+        return s.monitor.locked {
+            guard let seq, seq >= s.heardSeq else {
+                s.rejected += 1
+                return false
+            }
+            s.lru.set(key, Entry(xml: xml, tags: tags, negative: negative, expires: expires, epoch: epoch, seq: seq), bytes: bytes)
+            s.inserts += 1
+            return true
+        }
+    }
+
+    /// A change set the listener heard of: drops the answers it may affect
+    /// (`keys` nil: every answer). Returns how many were dropped.
+    @discardableResult
+    func invalidate(_ keys: [ChangeKey]?, seq: Int64) -> Int {
+        var dropped = 0
+        for s in shards {
+            s.monitor.locked {
+                s.heardSeq = max(s.heardSeq, seq)
+                let n: Int
+                if let keys {
+                    n = s.lru.removeAll { _, entry in keys.contains { entry.tags.isAffected(by: $0) } }
+                } else {
+                    n = s.lru.count
+                    s.lru.removeAll()
+                }
+                s.invalidated += n
+                dropped += n
+            }
+        }
+        return dropped
+    }
+
+    /// The listener may have missed changes (it just (re)connected, or read
+    /// something it does not understand): no entry is a hit any more, but each
+    /// stays as the last good answer for an outage. `seq`: the current counter.
+    func gap(seq: Int64?, fresh: Bool) {
+        for s in shards {
+            s.monitor.locked {
+                s.epoch &+= 1
+                if let seq { s.heardSeq = seq }
+                s.fresh = fresh
+            }
+        }
+    }
+
+    struct Stats {
+        var hits = 0, misses = 0, inserts = 0, rejected = 0, invalidated = 0, evictions = 0
+        var entries = 0, bytes = 0, epoch: UInt64 = 0, heardSeq: Int64 = 0, fresh = false
+    }
+
+    var stats: Stats {
+        var out = Stats()
+        for s in shards {
+            s.monitor.locked {
+                out.hits += s.hits; out.misses += s.misses; out.inserts += s.inserts
+                out.rejected += s.rejected; out.invalidated += s.invalidated; out.evictions += s.lru.evictions
+                out.entries += s.lru.count; out.bytes += s.lru.bytes
+                out.epoch = s.epoch; out.heardSeq = s.heardSeq; out.fresh = s.fresh
+            }
+        }
+        return out
+    }
+}
