@@ -28,6 +28,14 @@ extension Fsconf {
         var deadlineMs: Int?
         @Option(help: "Connections per FreeSWITCH process.")
         var poolSize: Int?
+        @Option(help: "The node's answer cache cap in bytes (0: no cache). Default 64 MiB.")
+        var cacheBytes: Int?
+        @Option(help: "How long an unknown user, context or document is answered from the cache, in milliseconds. Default 5000.")
+        var negativeTtlMs: Int?
+        @Option(help: "How often the node reads the change counter (the standby path), in milliseconds. Default 250.")
+        var pollMs: Int?
+        @Flag(help: "Read from a standby when one is up (libpq target_session_attrs=prefer-standby; give host=a,b in the conninfo or service).")
+        var preferStandby = false
         @Option(help: "Sections to bind (mod_lua's xml-handler-bindings).")
         var bindings = "directory,dialplan,configuration,languages"
         @Option(help: "The script's file name.")
@@ -43,6 +51,9 @@ extension Fsconf {
             if let file = conninfoFile, !file.hasPrefix("/") { throw ValidationError("--conninfo-file must be an absolute path") }
             if let d = deadlineMs, !(10...60_000).contains(d) { throw ValidationError("--deadline-ms takes 10...60000") }
             if let p = poolSize, !(1...64).contains(p) { throw ValidationError("--pool-size takes 1...64") }
+            if let c = cacheBytes, !(0...Int(Int32.max)).contains(c) { throw ValidationError("--cache-bytes takes 0...\(Int32.max)") }
+            if let t = negativeTtlMs, !(0...3_600_000).contains(t) { throw ValidationError("--negative-ttl-ms takes 0...3600000") }
+            if let p = pollMs, !(20...60_000).contains(p) { throw ValidationError("--poll-ms takes 20...60000") }
             if name.contains("/") || !name.hasSuffix(".lua") { throw ValidationError("--name is a file name ending in .lua") }
         }
 
@@ -56,6 +67,10 @@ extension Fsconf {
             if let conninfo { settings.append(("conninfo", conninfo)) }
             if let deadlineMs { settings.append(("deadline_ms", String(deadlineMs))) }
             if let poolSize { settings.append(("pool_size", String(poolSize))) }
+            if let cacheBytes { settings.append(("cache_bytes", String(cacheBytes))) }
+            if let negativeTtlMs { settings.append(("negative_ttl_ms", String(negativeTtlMs))) }
+            if let pollMs { settings.append(("poll_ms", String(pollMs))) }
+            if preferStandby { settings.append(("prefer_standby", "true")) }
             let script = ShimTemplate.render(template: template, version: FSConfVersion.string,
                                              library: library, settings: settings)
             let folder = URL(fileURLWithPath: out, isDirectory: true).standardizedFileURL

@@ -83,7 +83,7 @@ public final class NodeSetup {
 public final class TemporaryCluster {
     public let directory: URL
     public let port: Int
-    private let bin: URL
+    let bin: URL
     private static let counter = Counter()
 
     public init() throws {
@@ -100,6 +100,25 @@ public final class TemporaryCluster {
                                  ["-D", directory.appendingPathComponent("data").path, "-U", "postgres",
                                   "--auth=trust", "-E", "UTF8", "--no-locale"])
         guard initdb.status == 0 else { throw TestSetupError("initdb failed: \(initdb)") }
+        try start()
+    }
+
+    /// A streaming standby of `primary` (pg_basebackup -R -X stream), on its own
+    /// port and socket folder, started. The primary's default pg_hba already lets
+    /// local replication connections in (initdb --auth=trust).
+    public init(standbyOf primary: TemporaryCluster) throws {
+        bin = primary.bin
+        directory = URL(fileURLWithPath: "/tmp/fsconf-cluster-\(getpid())-\(TemporaryCluster.counter.next())")
+        port = primary.port + 1 + TemporaryCluster.counter.next() % 2
+        try? FileManager.default.removeItem(at: directory)
+        try FileManager.default.createDirectory(at: directory.appendingPathComponent("socket"), withIntermediateDirectories: true)
+        if getuid() == 0 {
+            _ = try runProcess(URL(fileURLWithPath: "/bin/chown"), ["-R", "postgres:", directory.path])
+        }
+        let backup = try asOwner(bin.appendingPathComponent("pg_basebackup").path,
+                                 ["-h", primary.directory.path + "/socket", "-p", String(primary.port), "-U", "postgres",
+                                  "-D", directory.appendingPathComponent("data").path, "-R", "-X", "stream", "-c", "fast"])
+        guard backup.status == 0 else { throw TestSetupError("pg_basebackup failed: \(backup)") }
         try start()
     }
 

@@ -37,6 +37,9 @@
  *   --global NAME=VALUE  freeswitch.getGlobalVariable(NAME) returns VALUE (else nil).
  *   --expect SUBSTRING   a lookup whose XML_STRING is nil or lacks SUBSTRING is "failed".
  *   --print              print each XML_STRING (followed by "\n"; nothing for nil) to stdout.
+ *   --watch PREFIX       the text after PREFIX (up to the next '"') is watched: whenever a
+ *                        lookup sees a new value, print "change realtime_ms=T value=V"
+ *                        (CLOCK_REALTIME ms) to stdout: time-to-visible across processes.
  *   --quiet              freeswitch.consoleLog / consoleCleanLog write nothing.
  *   --arg WORD           append WORD to argv (argv[1], argv[2], ...).
  *   --report-ms N        every N ms, print "tick ms=T ok=N failed=N nil=N" on stderr
@@ -103,6 +106,31 @@ static int opt_quiet = 0;
 static long opt_report_ms = 0;
 
 static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
+static const char *opt_watch = NULL;
+static char watch_last[256];
+
+/* --watch PREFIX: the text after PREFIX up to the next '"' is "the value"; each
+ * time a lookup sees a value different from the last one, print
+ * "change realtime_ms=T value=V" (CLOCK_REALTIME, comparable across processes). */
+static void watch_value(const char *xml)
+{
+	const char *p = strstr(xml, opt_watch);
+	if (!p) return;
+	p += strlen(opt_watch);
+	const char *q = strchr(p, '"');
+	size_t n = q ? (size_t)(q - p) : strlen(p);
+	if (n >= sizeof(watch_last)) n = sizeof(watch_last) - 1;
+	pthread_mutex_lock(&out_lock);
+	if (strncmp(watch_last, p, n) != 0 || watch_last[n] != 0) {
+		memcpy(watch_last, p, n);
+		watch_last[n] = 0;
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		printf("change realtime_ms=%.3f value=%s\n", ts.tv_sec * 1e3 + ts.tv_nsec / 1e6, watch_last);
+		fflush(stdout);
+	}
+	pthread_mutex_unlock(&out_lock);
+}
 
 /* ------------------------------------------------------------------------ the event */
 
@@ -546,6 +574,7 @@ static result_t run_lookup(event_t *ev, int *was_nil)
 	} else {
 		res = RES_OK;
 	}
+	if (opt_watch && xml) watch_value(xml);
 	if (opt_print && xml) {
 		pthread_mutex_lock(&out_lock);
 		fputs(xml, stdout);
@@ -777,6 +806,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(a, "--no-params")) opt_no_params = 1;
 		else if (!strcmp(a, "--expect")) { NEEDVAL(); opt_expect = argv[++i]; }
 		else if (!strcmp(a, "--print")) opt_print = 1;
+		else if (!strcmp(a, "--watch")) { NEEDVAL(); opt_watch = argv[++i]; }
 		else if (!strcmp(a, "--quiet")) opt_quiet = 1;
 		else if (!strcmp(a, "--report-ms")) { NEEDVAL(); opt_report_ms = parse_long(argv[++i], a, 1); }
 		else if (!strcmp(a, "-h") || !strcmp(a, "--help")) usage(NULL);
