@@ -95,7 +95,10 @@ final class SectionsSQLTests: XCTestCase {
             """, section: "configuration", name: "sofia2.conf", into: conn)
         func rows(_ bound: (DirectorySQL.Statement, [String?])) throws -> [SectionRow] {
             try conn.prepare(bound.0.name, bound.0.sql)
-            return SectionRows.decode(try conn.queryPrepared(bound.0.name, bound.1, deadline: .max))
+            let result = try conn.queryPrepared(bound.0.name, bound.1, deadline: .max)
+            // Every statement ends with the snapshot's change seq (the node cache's guard).
+            XCTAssertNotNil(ChangeSeq.of(result), bound.0.name)
+            return SectionRows.decode(result).filter { $0.kind != "Q" }
         }
         let whole = try rows(DocumentSQL.bind(ConfigurationQuery(document: "SOFIA2.conf")))
         XCTAssertEqual(SectionRow.globals(whole), ["a": "x$${b}", "b": "y"], "recursive references, nothing else")
