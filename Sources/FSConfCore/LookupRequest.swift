@@ -34,6 +34,32 @@ public struct LookupRequest: Equatable, Sendable {
         "lang", "macro_name",
     ]
 
+    /// For each of `headerNames`, the sections whose planning reads it (bits:
+    /// 1 directory, 2 dialplan, 4 configuration, 8 languages/phrases; 0: read by no
+    /// planner today). The glue reads only the headers of the asked section: each
+    /// `params:getHeader` is a Lua call, and most lookups are cache hits whose cost
+    /// is mostly these reads. A planner that starts reading a header must set its bit.
+    public static let headerMasks: [UInt8] = headerNames.map { name in
+        switch name {
+        case "purpose", "key", "user", "domain", "group_name": return 1
+        case "Hunt-Context", "Caller-Context": return 2
+        case "profile", "Menu-Name", "CC-Queue", "profile_name": return 4
+        case "lang": return 8
+        default: return 0   // action, type, reconfig, conf_name, macro_name: informational only
+        }
+    }
+
+    /// The `headerMasks` bit of a section name (0: a section fsconf does not serve).
+    public static func sectionBit(_ section: String) -> UInt8 {
+        switch section {
+        case "directory": return 1
+        case "dialplan": return 2
+        case "configuration": return 4
+        case "languages", "phrases": return 8
+        default: return 0
+        }
+    }
+
     public func header(_ name: String) -> String? {
         guard let v = headers[name], !v.isEmpty else { return nil }
         return v

@@ -26,13 +26,24 @@ final class CNames: @unchecked Sendable {
 let headerNames = CNames(LookupRequest.headerNames)
 let settingNames = CNames(NodeSettings.keys)
 
-/// Settings parsed from the shim's table, cached per distinct table content.
+/// Which sections need each header, as a C array built once for the process.
+nonisolated(unsafe) let headerMasks: UnsafePointer<UInt8> = {
+    let masks = LookupRequest.headerMasks
+    let p = UnsafeMutablePointer<UInt8>.allocate(capacity: masks.count)
+    p.initialize(from: masks, count: masks.count)
+    return UnsafePointer(p)
+}()
+
+/// Settings parsed from the shim's table, cached per distinct table content
+/// (values in `NodeSettings.keys` order; nil: absent).
 final class SettingsCache: @unchecked Sendable {
     private let lock = SpinLock()
-    private var last: ([String: String], NodeSettings)?
-    func settings(for values: [String: String]) -> Result<NodeSettings, NodeError> {
+    private var last: ([String?], NodeSettings)?
+    func settings(for values: [String?]) -> Result<NodeSettings, NodeError> {
         if let hit = lock.locked({ last }), hit.0 == values { return .success(hit.1) }
-        let parsed = NodeSettings.from(values, readFile: { readSmallFile($0) })
+        var table: [String: String] = [:]
+        for (name, value) in zip(NodeSettings.keys, values) { if let value { table[name] = value } }
+        let parsed = NodeSettings.from(table, readFile: { readSmallFile($0) })
         if case .success(let s) = parsed { lock.locked { last = (values, s) } }
         return parsed
     }
@@ -54,7 +65,7 @@ func handle(_ L: OpaquePointer?) -> Int32 {
     var headerValues = [fsconf_str](repeating: fsconf_str(ptr: nil, len: 0), count: headerNames.pointers.count)
     var settingValues = [fsconf_str](repeating: fsconf_str(ptr: nil, len: 0), count: settingNames.pointers.count)
     var request = LookupRequest(section: "")
-    var values: [String: String] = [:]
+    var values = [String?](repeating: nil, count: NodeSettings.keys.count)
     var readError: String?
     headerNames.pointers.withUnsafeBufferPointer { hn in
         settingNames.pointers.withUnsafeBufferPointer { sn in
@@ -67,6 +78,7 @@ func handle(_ L: OpaquePointer?) -> Int32 {
                     args.config_count = Int32(sn.count)
                     args.config_names = sn.baseAddress
                     args.config_values = sv.baseAddress
+                    args.header_masks = headerMasks
                     if fsconf_glue_read_args(L, &args) != 0 {
                         readError = lua_tolstring(L, -1, nil).map { String(cString: $0) } ?? "cannot read arguments"
                         lua_settop(L, 3)
@@ -80,9 +92,7 @@ func handle(_ L: OpaquePointer?) -> Int32 {
                     for (i, name) in LookupRequest.headerNames.enumerated() {
                         if let v = string(hv[i]) { request.headers[name] = v }
                     }
-                    for (i, name) in NodeSettings.keys.enumerated() {
-                        if let v = string(sv[i]) { values[name] = v }
-                    }
+                    for i in 0..<sv.count { values[i] = string(sv[i]) }
                     lua_settop(L, 3)  // drop the anchor: the strings are copied
                 }
             }

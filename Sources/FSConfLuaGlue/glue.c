@@ -48,10 +48,19 @@ static int read_args(lua_State *L) {
         read_string(L, anchor, &slot, &args->config_values[i]);
     }
     args->has_params = !lua_isnoneornil(L, 3);
+    unsigned char bit = 0;
+    if (args->header_masks && args->section.ptr) {
+        const char *s = args->section.ptr;
+        if (!strcmp(s, "directory")) bit = 1;
+        else if (!strcmp(s, "dialplan")) bit = 2;
+        else if (!strcmp(s, "configuration")) bit = 4;
+        else if (!strcmp(s, "languages") || !strcmp(s, "phrases")) bit = 8;
+    }
     for (int i = 0; i < args->header_count; i++) {
         args->header_values[i].ptr = NULL;
         args->header_values[i].len = 0;
         if (!args->has_params) continue;
+        if (args->header_masks && !(args->header_masks[i] & bit)) continue;
         // params:getHeader(name): goes through the event's metatable, may raise.
         lua_getfield(L, 3, "getHeader");
         lua_pushvalue(L, 3);

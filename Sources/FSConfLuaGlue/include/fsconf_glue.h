@@ -17,6 +17,10 @@ typedef struct {
     int header_count;
     const char *const *header_names;
     fsconf_str *header_values;
+    // Optional (NULL: read every header): per header, the section bits that need it
+    // (1 directory, 2 dialplan, 4 configuration, 8 languages/phrases); only the
+    // headers of the asked section are read.
+    const unsigned char *header_masks;
     int config_count;
     const char *const *config_names;
     fsconf_str *config_values;
