@@ -264,6 +264,7 @@ final class AgentRunner {
         guard let tree = state.tree("sofia.conf") else {
             log("reconcile: sofia.conf is not stored in fsconf; gateways left as FreeSWITCH runs them")
             needReconcile = false
+            if !options.dryRun, let last = lastSeq, readState() != last { writeState(last) }
             return
         }
         let sofia = SofiaModel(tree, expand: { e.expand($0) })
@@ -280,6 +281,7 @@ final class AgentRunner {
         if actions.isEmpty { log("reconcile: gateways match the database") }
         for a in actions { try perform(a) }
         needReconcile = false
+        if !options.dryRun, let last = lastSeq, readState() != last { writeState(last) }
     }
 
     // MARK: Applying change sets
