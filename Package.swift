@@ -66,6 +66,6 @@ let package = Package(
         .testTarget(name: "FSConfStoreTests",
                     dependencies: ["FSConfStore", "FSConfNode", "FSConfCore", "FSConfRegex", "FSConfEmbedded", "FSConfTestSupport"]),
         .testTarget(name: "NodeTests", dependencies: ["FSConfTestSupport", "FSConfCore"]),
-        .testTarget(name: "CLITests", dependencies: ["FSConfTestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["FSConfTestSupport", "FSConfStore", "FSConfCore"]),
     ]
 )

@@ -178,3 +178,32 @@ public enum FieldDiff {
         return lines
     }
 }
+
+extension ConfigTree {
+    /// The same tree with each entity's settings grouped by kind (attributes,
+    /// params, variables, profile-variables; order kept within a kind), as XML holds
+    /// them: the interleaving of kinds is not something an XML tree can express.
+    public var settingsGroupedByKind: ConfigTree {
+        func group(_ list: [SettingEntity]) -> [SettingEntity] {
+            [Setting.Kind.attribute, .param, .variable, .profileVariable].flatMap { k in list.filter { $0.kind == k } }
+        }
+        func gateways(_ list: [GatewayEntity]) -> [GatewayEntity] {
+            list.map { g in
+                var g = g
+                g.settings = [Setting.Kind.param, .variable].flatMap { k in g.settings.filter { $0.kind == k } }
+                return g
+            }
+        }
+        var t = self
+        for i in t.domains.indices {
+            t.domains[i].settings = group(t.domains[i].settings)
+            t.domains[i].gateways = gateways(t.domains[i].gateways)
+            for j in t.domains[i].groups.indices { t.domains[i].groups[j].settings = group(t.domains[i].groups[j].settings) }
+            for j in t.domains[i].users.indices {
+                t.domains[i].users[j].settings = group(t.domains[i].users[j].settings)
+                t.domains[i].users[j].gateways = gateways(t.domains[i].users[j].gateways)
+            }
+        }
+        return t
+    }
+}

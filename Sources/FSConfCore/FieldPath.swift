@@ -135,8 +135,9 @@ public struct FieldPath: Equatable, Hashable, Sendable, CustomStringConvertible 
                     leaf = .text
                     break
                 }
+                let start = i
                 let name = try word(stopAtEquals: false)
-                if name.isEmpty { throw fail(atEnd ? "path ends with /" : "empty step") }
+                if i == start { throw fail(atEnd ? "path ends with /" : "empty step") }
                 var selectors: [Selector] = []
                 while peek() == "[" {
                     i += 1

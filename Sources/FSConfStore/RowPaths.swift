@@ -150,6 +150,16 @@ public final class RowPaths {
             var me = row
             if me["name"] == nil, let id = me["id"] {
                 me["name"] = list.first { $0["id"] == id }?["name"]
+                if me["name"] == nil && !list.contains(where: { $0["id"] == id }) {
+                    // Gone: its name attribute is in the change log.
+                    let r = try conn.query("""
+                        SELECT coalesce(new_row, old_row)->>'value' FROM fsconf.changes
+                        WHERE table_name = 'attributes' AND coalesce(new_row, old_row)->>'element_id' = $1
+                          AND coalesce(new_row, old_row)->>'name' = 'name'
+                        ORDER BY id DESC LIMIT 1
+                        """, [id])
+                    if r.rowCount == 1 { me["name"] = r.string(0, 0) }
+                }
             }
             var all = list
             if !list.contains(where: { $0["id"] == me["id"] }) { all.append(me) }

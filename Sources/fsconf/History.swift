@@ -92,6 +92,9 @@ extension Fsconf {
         func execute() throws {
             guard Int64(changeSet) != nil else { throw CLIFailure("CHANGESET is a number (see fsconf history)", code: CLIFailure.Code.invalid) }
             let conn = try connection.connect()
+            if try conn.query("SELECT 1 FROM fsconf.change_sets WHERE id = $1::bigint", [changeSet]).rowCount == 0 {
+                throw CLIFailure("no change set \(changeSet)", code: CLIFailure.Code.notFound)
+            }
             if dryRun {
                 let plan = try ChangeLog(conn).plan(changeSet)
                 print("undo of change set \(changeSet) would restore \(plan.rows) row(s)")

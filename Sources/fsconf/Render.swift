@@ -118,7 +118,7 @@ extension Fsconf {
             if !differs {
                 // Same fields: order may still differ (extensions, users, elements).
                 let sections = Swift.Set(ConfigDiff.Section.allCases.filter { section.isEmpty || section.contains($0.rawValue) })
-                let entity = ConfigDiff(stored: stored, imported: importer.tree, replace: sections)
+                let entity = ConfigDiff(stored: stored.settingsGroupedByKind, imported: importer.tree.settingsGroupedByKind, replace: sections)
                 for e in entity.entries where sections.contains(e.section) {
                     print("~ \(e.section.rawValue) \(e.label) (order differs)")
                     differs = true
