@@ -159,7 +159,7 @@ public final class TemporaryCluster {
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
         process.arguments = ["-c", closeAndExec, "bash"] + command
         let log = directory.appendingPathComponent("tool-\(UUID().uuidString).log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)
         process.standardOutput = handle
         process.standardError = handle
