@@ -43,7 +43,7 @@ CREATE TABLE fsconf.domains (
 CREATE UNIQUE INDEX domains_name_idx ON fsconf.domains (lower(name));
 -- Names holding $${var} references are expanded per node at fetch time; lookups
 -- fetch them as candidates through this (tiny) partial index.
-CREATE INDEX domains_reference_idx ON fsconf.domains (id) WHERE strpos(name, '$${') > 0;
+CREATE INDEX domains_reference_idx ON fsconf.domains (id) WHERE name LIKE '%$${%';
 
 CREATE TABLE fsconf.groups (
     id        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -71,7 +71,9 @@ CREATE TABLE fsconf.users (
 );
 CREATE UNIQUE INDEX users_id_idx ON fsconf.users (domain_id, lower(user_id));
 CREATE UNIQUE INDEX users_number_alias_idx ON fsconf.users (domain_id, lower(number_alias));
-CREATE INDEX users_reference_idx ON fsconf.users (domain_id) WHERE strpos(user_id, '$${') > 0;
+-- (LIKE, not strpos: the planner estimates LIKE from column statistics, so the
+-- candidate branch is costed at ~0 rows instead of a third of the table.)
+CREATE INDEX users_reference_idx ON fsconf.users (domain_id) WHERE user_id LIKE '%$${%';
 CREATE INDEX users_home_group_idx ON fsconf.users (home_group_id) WHERE home_group_id IS NOT NULL;
 
 CREATE TABLE fsconf.group_members (

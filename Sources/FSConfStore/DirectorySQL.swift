@@ -11,12 +11,14 @@ public enum DirectorySQL {
     }
 
     /// Domains named $1, plus those whose name holds a $${var} reference (expanded
-    /// and compared on the node).
+    /// and compared on the node). The branches exclude each other, so UNION ALL
+    /// needs no de-duplication (whose hash table PostgreSQL would size from estimates).
     static let domainByName = """
         dom AS (
             SELECT d.id, d.name, d.cacheable FROM fsconf.domains d WHERE lower(d.name) = lower($1)
-            UNION
-            SELECT d.id, d.name, d.cacheable FROM fsconf.domains d WHERE strpos(d.name, '$${') > 0
+            UNION ALL
+            SELECT d.id, d.name, d.cacheable FROM fsconf.domains d
+            WHERE d.name LIKE '%$${%' AND lower(d.name) <> lower($1)
         )
         """
 
@@ -80,7 +82,9 @@ public enum DirectorySQL {
     /// FreeSWITCH's find_user_in_tag does), plus ids holding $${var} references.
     public static let userByID = statement("fsconf_user_by_id", ctes: [
         domainByName,
-        "usr AS (\(users(where: "lower(u.user_id) = lower($2)")) UNION \(users(where: "lower(u.number_alias) = lower($2)")) UNION \(users(where: "strpos(u.user_id, '$${') > 0")))",
+        // Exclusive branches (UNION ALL): the id, else the alias, else a candidate
+        // whose id holds a $${var} reference (the partial index users_reference_idx).
+        "usr AS (\(users(where: "lower(u.user_id) = lower($2)")) UNION ALL \(users(where: "lower(u.number_alias) = lower($2) AND lower(u.user_id) <> lower($2)")) UNION ALL \(users(where: "u.user_id LIKE '%$${%' AND lower(u.user_id) <> lower($2) AND (u.number_alias IS NULL OR lower(u.number_alias) <> lower($2))")))",
         homeGroups, userGateways,
     ], output: output(domainSettings: true, groupSettings: true, userSettings: "", members: false, gateways: true))
 
@@ -131,7 +135,7 @@ public enum DirectorySQL {
         """
         dom AS (
             SELECT d.id, d.name, d.cacheable FROM fsconf.domains d
-            WHERE $1::text IS NULL OR lower(d.name) = lower($1) OR strpos(d.name, '$${') > 0
+            WHERE $1::text IS NULL OR lower(d.name) = lower($1) OR d.name LIKE '%$${%'
         )
         """,
         "gw AS (SELECT w.id, w.domain_id, w.user_id, w.name, w.position FROM fsconf.gateways w WHERE w.domain_id IN (SELECT id FROM dom))",

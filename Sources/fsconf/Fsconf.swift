@@ -29,7 +29,7 @@ struct Fsconf: ParsableCommand {
             3 database unreachable; 4 not found; 5 conflict (see docs/cli.md).
             """,
         version: FSConfVersion.string,
-        subcommands: [Migrate.self, Grant.self, Shim.self, Import.self, Export.self,
+        subcommands: [Migrate.self, Grant.self, Shim.self, Debug.self, Import.self, Export.self,
                       GetField.self, SetField.self, UnsetField.self, ListFields.self, History.self, Undo.self,
                       Render.self, Diff.self, Domain.self, User.self, Gateway.self, Extension.self])
 }
