@@ -68,7 +68,7 @@ let package = Package(
         .testTarget(name: "FSConfStoreTests",
                     dependencies: ["FSConfStore", "FSConfNode", "FSConfCore", "FSConfRegex", "FSConfEmbedded", "FSConfTestSupport"]),
         .testTarget(name: "NodeTests", dependencies: ["FSConfTestSupport", "FSConfCore"]),
-        .testTarget(name: "CLITests", dependencies: ["FSConfTestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["FSConfTestSupport", "FSConfStore", "FSConfCore"]),
         .testTarget(name: "AgentCoreTests", dependencies: ["FSConfAgentCore", "FSConfCore"]),
         .testTarget(name: "AgentTests", dependencies: ["FSConfTestSupport", "FSConfStore"]),
     ]
