@@ -32,6 +32,8 @@ let package = Package(
 
         // Pure logic: no I/O, no Foundation.
         .target(name: "FSConfCore"),
+        // The node agent's planning: change rows → FreeSWITCH commands (pure).
+        .target(name: "FSConfAgentCore", dependencies: ["FSConfCore"]),
         // PostgreSQL over libpq. No Foundation: it is linked into the node library.
         .target(name: "FSConfStore", dependencies: ["FSConfCore", "CLibPQ"]),
         // Regex checks with PCRE2 behind FSConfCore's RegexCompiler (no Foundation).
@@ -56,7 +58,7 @@ let package = Package(
         .executableTarget(
             name: "fsconf",
             dependencies: [
-                "FSConfCore", "FSConfStore", "FSConfNode", "FSConfRegex", "FSConfEmbedded",
+                "FSConfCore", "FSConfStore", "FSConfNode", "FSConfRegex", "FSConfEmbedded", "FSConfAgentCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -66,6 +68,8 @@ let package = Package(
         .testTarget(name: "FSConfStoreTests",
                     dependencies: ["FSConfStore", "FSConfNode", "FSConfCore", "FSConfRegex", "FSConfEmbedded", "FSConfTestSupport"]),
         .testTarget(name: "NodeTests", dependencies: ["FSConfTestSupport", "FSConfCore"]),
-        .testTarget(name: "CLITests", dependencies: ["FSConfTestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["FSConfTestSupport", "FSConfStore", "FSConfCore"]),
+        .testTarget(name: "AgentCoreTests", dependencies: ["FSConfAgentCore", "FSConfCore"]),
+        .testTarget(name: "AgentTests", dependencies: ["FSConfTestSupport", "FSConfStore"]),
     ]
 )

@@ -37,7 +37,7 @@ public struct ConfigImporter {
         unrepresentable.append(SourceError(locate(e.line), what))
     }
 
-    static func isName(_ s: String) -> Bool {
+    public static func isName(_ s: String) -> Bool {
         guard let first = s.utf8.first else { return false }
         let startOK = (first >= 65 && first <= 90) || (first >= 97 && first <= 122) || first == UInt8(ascii: "_")
         return startOK && s.utf8.allSatisfy { b in
@@ -46,7 +46,7 @@ public struct ConfigImporter {
         }
     }
 
-    static func isGlobalName(_ s: String) -> Bool {
+    public static func isGlobalName(_ s: String) -> Bool {
         !s.isEmpty && s.utf8.allSatisfy { b in
             (b >= 65 && b <= 90) || (b >= 97 && b <= 122) || (b >= 48 && b <= 57)
                 || b == UInt8(ascii: "_") || b == UInt8(ascii: ".") || b == UInt8(ascii: ":") || b == UInt8(ascii: "-")

@@ -89,7 +89,7 @@ public final class PGConnection {
     /// Prepares `sql` once per connection under `name`.
     public func prepare(_ name: String, _ sql: String) throws(PostgresError) {
         if prepared.contains(name) { return }
-        try check(PQprepare(handle, name, sql, 0, nil), sql: sql)
+        _ = try check(PQprepare(handle, name, sql, 0, nil), sql: sql)
         prepared.insert(name)
     }
 

@@ -29,7 +29,9 @@ struct Fsconf: ParsableCommand {
             3 database unreachable; 4 not found; 5 conflict (see docs/cli.md).
             """,
         version: FSConfVersion.string,
-        subcommands: [Migrate.self, Grant.self, Shim.self, Debug.self, Import.self, Export.self])
+        subcommands: [Migrate.self, Grant.self, Shim.self, Debug.self, Import.self, Export.self,
+                      GetField.self, SetField.self, UnsetField.self, ListFields.self, History.self, Undo.self,
+                      Render.self, Diff.self, Domain.self, User.self, Gateway.self, Extension.self, Agent.self])
 }
 
 enum FSConfVersion {
@@ -76,8 +78,21 @@ struct CLIFailure: Error {
     init(_ error: Error) {
         switch error {
         case let e as CLIFailure: self = e
+        case let e as FieldStoreError:
+            switch e {
+            case .notFound(let m): self.init(m, code: Code.notFound)
+            case .invalid(let m): self.init(m, code: Code.invalid)
+            case .conflict(let m): self.init(m, code: Code.conflict)
+            }
+        case let e as FieldPathError:
+            self.init(e.description, code: Code.invalid)
         case let e as PostgresError:
             self.init(e.description, code: e.kind == .query ? Code.failed : Code.unreachable)
+            // A write the schema refuses is invalid input; a duplicate or a lost race is a conflict.
+            if e.kind == .query, let state = e.sqlState {
+                if state == "23505" || state == "40001" || state == "40P01" { code = Code.conflict; message += "; nothing written" }
+                else if state.hasPrefix("23") || state.hasPrefix("22") { code = Code.invalid; message += "; nothing written" }
+            }
             debug = e.debugDescription
         case let e as MigrationRunError:
             self.init(e.description, code: Code.failed)

@@ -62,17 +62,7 @@ extension Fsconf.Migrate {
         }
 
         func execute() throws {
-            let files = try source.load()
-            let conn = try connection.connect()
-            let migrator = Migrator(connection: conn, files: files)
-            let readOnly = output.dryRun || output.sql
-            if !readOnly {
-                try migrator.lock { printErr($0) }
-                try migrator.ensureTable()
-            }
-            defer { if !readOnly { migrator.unlock() } }
-            let plan = try migrator.planner().planUp(to: to)
-            try runPlan(plan, direction: .up, migrator: migrator, output: output)
+            try runMigrations(connection, source, output, .up) { try $0.planUp(to: to) }
         }
     }
 
@@ -92,17 +82,7 @@ extension Fsconf.Migrate {
         }
 
         func execute() throws {
-            let files = try source.load()
-            let conn = try connection.connect()
-            let migrator = Migrator(connection: conn, files: files)
-            let readOnly = output.dryRun || output.sql
-            if !readOnly {
-                try migrator.lock { printErr($0) }
-                try migrator.ensureTable()
-            }
-            defer { if !readOnly { migrator.unlock() } }
-            let plan = try migrator.planner().planDown(to: to, steps: steps)
-            try runPlan(plan, direction: .down, migrator: migrator, output: output)
+            try runMigrations(connection, source, output, .down) { try $0.planDown(to: to, steps: steps) }
         }
     }
 
@@ -188,6 +168,21 @@ extension Fsconf.Migrate {
 
 extension MigrationSource {
     init(migrations: String?) { self.init(); self.migrations = migrations }
+}
+
+/// Connects, takes the advisory lock (unless only printing), plans, and runs.
+private func runMigrations(_ connection: ConnectionOptions, _ source: MigrationSource, _ output: PlanOutput,
+                           _ direction: Migrator.Direction,
+                           plan: (MigrationPlanner) throws -> [MigrationFile]) throws {
+    let files = try source.load()
+    let migrator = Migrator(connection: try connection.connect(), files: files)
+    let readOnly = output.dryRun || output.sql
+    if !readOnly {
+        try migrator.lock { printErr($0) }
+        try migrator.ensureTable()
+    }
+    defer { if !readOnly { migrator.unlock() } }
+    try runPlan(try plan(migrator.planner()), direction: direction, migrator: migrator, output: output)
 }
 
 private func runPlan(_ plan: [MigrationFile], direction: Migrator.Direction, migrator: Migrator,

@@ -39,7 +39,7 @@ final class SectionsNodeTests: XCTestCase {
     }
 
     func testDialplanReplaysServeTheVanillaDefaultContextWhole() throws {
-        let node = try SectionNode()
+        let node = try SectionNode(prefix: "sec")
         try loadVanillaDialplan(node)
         let expected = try vanillaNames("dialplan/default.xml", "//context[@name='default']/extension/@name")
         XCTAssertGreaterThan(expected.count, 70)
@@ -63,7 +63,7 @@ final class SectionsNodeTests: XCTestCase {
     }
 
     func testPublicContextAndMissingContext() throws {
-        let node = try SectionNode()
+        let node = try SectionNode(prefix: "sec")
         try loadVanillaDialplan(node)
         let root = try parse(try node.lookup(section: "dialplan", params: [("Hunt-Context", "public"), ("Caller-Destination-Number", "1000")]))
         XCTAssertEqual(try values(root, "/document/section/context/extension/@name"),
@@ -74,7 +74,7 @@ final class SectionsNodeTests: XCTestCase {
 
     /// Every dialplan feature, stored through SQL, rendered by the node and parsed back.
     func testEveryDialplanFeatureRoundTripsThroughTheNode() throws {
-        let node = try SectionNode()
+        let node = try SectionNode(prefix: "sec")
         try node.sql("""
             INSERT INTO fsconf.global_variables (name, value) VALUES ('hold_music', 'local_stream://moh');
             INSERT INTO fsconf.dialplan_contexts (name) VALUES ('features');
@@ -118,7 +118,7 @@ final class SectionsNodeTests: XCTestCase {
     }
 
     func testABadExtensionIsRejectedOnWriteAndSkippedAtRender() throws {
-        let node = try SectionNode()
+        let node = try SectionNode(prefix: "sec")
         try node.sql("""
             INSERT INTO fsconf.dialplan_contexts (name) VALUES ('default');
             INSERT INTO fsconf.dialplan_extensions (context_id, name, position)
@@ -161,7 +161,7 @@ final class SectionsNodeTests: XCTestCase {
     }
 
     func testSofiaReplays() throws {
-        let node = try SectionNode()
+        let node = try SectionNode(prefix: "sec")
         try loadVanillaConfiguration(node)
         let globals = ["local_ip_v4": "127.0.0.1", "external_sip_port": "5080"]
         // Startup: the whole file, every profile.
@@ -197,7 +197,7 @@ final class SectionsNodeTests: XCTestCase {
     }
 
     func testIvrAclAndUnknownFilesReplay() throws {
-        let node = try SectionNode()
+        let node = try SectionNode(prefix: "sec")
         try loadVanillaConfiguration(node)
         let ivr = try parse(try node.replay("07-ivr.json", 2))
         XCTAssertEqual(try values(ivr, "//configuration[@name='ivr.conf']/menus/menu/@name"), ["demo_ivr", "demo_ivr_submenu"])
@@ -219,7 +219,7 @@ final class SectionsNodeTests: XCTestCase {
     }
 
     func testCallcenterAndConferenceNarrowing() throws {
-        let node = try SectionNode()
+        let node = try SectionNode(prefix: "sec")
         try loadVanillaConfiguration(node)
         let conn = try node.db.connect()
         try conn.execute("DELETE FROM fsconf.documents WHERE name = 'callcenter.conf'")
@@ -254,7 +254,7 @@ final class SectionsNodeTests: XCTestCase {
     // MARK: languages
 
     func testLanguagesReplays() throws {
-        let node = try SectionNode()
+        let node = try SectionNode(prefix: "sec")
         let xml = try VanillaConfig.expand(VanillaConfig.root.appendingPathComponent("lang/en/en.xml"))
         try VanillaConfig.loadTree(xml, section: "languages", name: "en", into: try node.db.connect())
         let globals = Self.globals

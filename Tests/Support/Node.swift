@@ -11,8 +11,8 @@ public final class NodeSetup {
     /// `shimArguments` are added to `fsconf shim` (e.g. ["--deadline-ms", "200"]);
     /// `conninfo` overrides the test database's.
     public init(bindings: String = "directory,dialplan,configuration,languages",
-                conninfo: String? = nil, shimArguments: [String] = []) throws {
-        db = try TestDatabase(prefix: "node")
+                conninfo: String? = nil, shimArguments: [String] = [], prefix: String = "node") throws {
+        db = try TestDatabase(prefix: prefix)
         dir = try TemporaryDirectory()
         let up = try runProcess(TestEnvironment.fsconfBinary, ["migrate", "up"], environment: db.environment)
         guard up.status == 0 else { throw TestSetupError("migrate up failed: \(up)") }
@@ -22,6 +22,24 @@ public final class NodeSetup {
                                  environment: db.environment)
         guard out.status == 0 else { throw TestSetupError("fsconf shim failed: \(out)") }
         shim = dir.url.appendingPathComponent("fsconf.lua")
+    }
+
+    /// The section tests' setup: a generous deadline, so a loaded machine never turns
+    /// a slow lookup into a missing answer.
+    public convenience init(prefix: String) throws {
+        try self.init(shimArguments: ["--deadline-ms", "5000"], prefix: prefix)
+    }
+
+    /// Runs a SQL script as it is (its own transactions, if any).
+    public func sql(_ text: String) throws {
+        try db.connect().execute(text)
+    }
+
+    /// Lookup INDEX (1-based) of a captured fixture file, replayed as FreeSWITCH sent it.
+    public func replay(_ fixture: String, _ index: Int, globals: [String: String] = [:]) throws -> ProcessOutput {
+        let file = TestEnvironment.sharedDirectory.appendingPathComponent("fixtures/fs-requests/\(fixture)")
+        return try runProcess(tool("lua5.3"), [NodeSetup.harness.path, shim.path, file.path, String(index)],
+                              environment: environment(globals))
     }
 
     /// Runs SQL (several statements allowed) in one transaction.
@@ -77,6 +95,9 @@ public final class NodeSetup {
         return answers.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
     }
 }
+
+/// The name the section tests use.
+public typealias SectionNode = NodeSetup
 
 /// A PostgreSQL cluster of the test's own (initdb in a temporary folder, its own
 /// port), for tests that stop and restart the server.
@@ -157,7 +178,7 @@ public final class TemporaryCluster {
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
         process.arguments = ["-c", closeAndExec, "bash"] + command
         let log = directory.appendingPathComponent("tool-\(UUID().uuidString).log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)
         process.standardOutput = handle
         process.standardError = handle

@@ -1,0 +1,136 @@
+import ArgumentParser
+import FSConfCore
+import FSConfRegex
+import FSConfStore
+import Foundation
+import Glibc
+
+/// Options of every command that writes: who is recorded as having made the change.
+struct WriteOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Who the change set names (default: the OS user).", valueName: "name"))
+    var actor: String?
+
+    var resolvedActor: String {
+        if let actor, !actor.isEmpty { return actor }
+        if let user = ProcessInfo.processInfo.environment["USER"], !user.isEmpty { return user }
+        if let pw = getpwuid(getuid()), let name = pw.pointee.pw_name { return String(cString: name) }
+        return "uid \(getuid())"
+    }
+}
+
+enum Admin {
+    /// Parses a path into its canonical form and typed address (exit 2 when malformed).
+    static func address(_ text: String) throws -> (FieldPath, FieldAddress) {
+        do {
+            let path = try FieldPath.parse(text)
+            return (path, try FieldAddress.resolve(path))
+        } catch {
+            throw CLIFailure("\(text): \(error.description)", code: CLIFailure.Code.invalid)
+        }
+    }
+
+    /// Runs `body` in one transaction under one change set; returns the change set id
+    /// when something changed (nil: nothing did, and nothing is announced).
+    static func write<T>(_ conn: PGConnection, actor: String, source: String = "cli", summary: String, undoOf: String? = nil,
+                         _ body: (PGConnection) throws -> T) throws -> (T, String?) {
+        try conn.execute("BEGIN")
+        var done = false
+        defer { if !done { _ = try? conn.execute("ROLLBACK") } }
+        let id = try ChangeSets.open(conn, actor: actor, source: source, summary: summary, undoOf: undoOf)
+        let result = try body(conn)
+        let changed = try conn.query("SELECT EXISTS (SELECT 1 FROM fsconf.changes WHERE change_set_id = $1::bigint)", [id]).bool(0, 0) ?? false
+        try conn.execute("COMMIT")
+        done = true
+        return (result, changed ? id : nil)
+    }
+
+    /// The value checks every write runs before touching the database (exit 2).
+    static func validate(_ address: FieldAddress, _ path: FieldPath, value: String) throws {
+        if let problem = FieldValidation.xmlTextProblem(value) {
+            throw CLIFailure("\(path): invalid value: \(problem); nothing written", code: CLIFailure.Code.invalid)
+        }
+        var column: String?
+        switch address {
+        case .dialplan(let d): column = d.column
+        case .directory(let d): if case .column(let c)? = d.field { column = c }
+        case .globals(let name):
+            if let name, !ConfigImporter.isGlobalName(name) {
+                throw CLIFailure("\(path): a global variable's name is letters, digits and _ . : -; nothing written", code: CLIFailure.Code.invalid)
+            }
+        case .tree(let t):
+            if case .attribute(let a)? = t.leaf, !ConfigImporter.isName(a) {
+                throw CLIFailure("\(path): \(a) is not a valid XML attribute name; nothing written", code: CLIFailure.Code.invalid)
+            }
+            if let bad = t.elements.first(where: { !ConfigImporter.isName($0.tag) }) {
+                throw CLIFailure("\(path): \(bad.tag) is not a valid XML element name; nothing written", code: CLIFailure.Code.invalid)
+            }
+        }
+        if let column, let allowed = FieldValidation.enumerations[column], !allowed.contains(value) {
+            if case .directory = address, column != "enabled" {} else {
+                throw CLIFailure("\(path): \(column) takes \(allowed.joined(separator: ", ")); got \(FieldDiff.show(value)); nothing written",
+                                 code: CLIFailure.Code.invalid)
+            }
+        }
+        if case .directory = address, column == "cacheable", !(value == "true" || value == "false" || (!value.isEmpty && value.allSatisfy(\.isNumber))) {
+            throw CLIFailure("\(path): cacheable takes true, false or milliseconds; nothing written", code: CLIFailure.Code.invalid)
+        }
+        if case .dialplan(let d) = address, column == "expression" {
+            try checkRegex(value, path: path)
+            _ = d
+        }
+        if case .dialplan = address, column == "field" || column == "application", value.isEmpty {
+            throw CLIFailure("\(path): \(column!) cannot be empty; nothing written", code: CLIFailure.Code.invalid)
+        }
+        if let warning = FieldValidation.unknownParamWarning(address, name: paramName(address, path) ?? "") {
+            printErr(warning)
+        }
+    }
+
+    static func checkRegex(_ expression: String, path: CustomStringConvertible) throws {
+        if let problem = FreeSWITCHRegex.problem(expression, compiler: PCRE2Compiler()) {
+            throw CLIFailure("\(path): expression \"\(expression)\" \(problem); nothing written", code: CLIFailure.Code.invalid)
+        }
+    }
+
+    static func paramName(_ address: FieldAddress, _ path: FieldPath) -> String? {
+        switch address {
+        case .directory(let d):
+            if case .setting(.param, let name, _)? = d.field { return name }
+        case .tree(let t):
+            if case .match("name", let v)? = t.elements.last.map({ $0.pick }) { return v }
+        default: break
+        }
+        return nil
+    }
+}
+
+/// Minimal JSON output with stable key order.
+enum JSON {
+    static func string(_ s: String?) -> String {
+        guard let s else { return "null" }
+        var out = "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
+            }
+        }
+        return out + "\""
+    }
+
+    /// An object from ordered (key, already-encoded value) pairs.
+    static func object(_ pairs: [(String, String)]) -> String {
+        "{" + pairs.map { "\(string($0.0)): \($0.1)" }.joined(separator: ", ") + "}"
+    }
+
+    static func array(_ items: [String]) -> String { "[" + items.joined(separator: ",\n ") + "]" }
+}
+
+extension FieldPath {
+    var isSecret: Bool { ChangeLog.isSecret(self) }
+}

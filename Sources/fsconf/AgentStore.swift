@@ -1,0 +1,176 @@
+import FSConfAgentCore
+import FSConfStore
+
+/// The agent's reads from PostgreSQL: the change counter, change sets with their
+/// rows, the configuration documents and globals, and directory facts. Every call
+/// is bounded by a deadline; standby-safe (reads only).
+final class AgentStore: DirectoryFacts {
+    let conn: PGConnection
+    let timeoutMs: Int
+    /// The first error a fact query hit (the planner's protocol cannot throw).
+    private(set) var factError: PostgresError?
+
+    init(conninfo: String, timeoutMs: Int = 5_000) throws(PostgresError) {
+        self.timeoutMs = timeoutMs
+        conn = try PGConnection(conninfo: conninfo, settings: [("application_name", "fsconf-agent")],
+                                deadline: MonotonicClock.deadline(afterMilliseconds: timeoutMs))
+        try run("SET statement_timeout = \(timeoutMs); SET jit = off")
+    }
+
+    @discardableResult
+    func run(_ sql: String) throws(PostgresError) -> PGResult {
+        try conn.execute(sql, deadline: MonotonicClock.deadline(afterMilliseconds: timeoutMs))
+    }
+
+    static func literal(_ s: String) -> String {
+        "'" + s.filter { $0 != "\0" }.replacing("'", with: "''") + "'"
+    }
+
+    /// The latest committed seq, and whether this server is a standby.
+    func counter() throws(PostgresError) -> (seq: Int64, standby: Bool) {
+        let r = try run("SELECT value, pg_is_in_recovery() FROM fsconf.change_counter")
+        return (Int64(r.string(0, 0) ?? "") ?? 0, r.bool(0, 1) ?? false)
+    }
+
+    func listen() throws(PostgresError) { try run("LISTEN fsconf_changes") }
+
+    /// Change sets with seq in (after, upTo], in commit order, with their rows.
+    func changeSets(after: Int64, upTo: Int64, limit: Int = 500) throws(PostgresError) -> [ChangeSet] {
+        let sets = try run("""
+            SELECT seq, id FROM fsconf.change_sets WHERE seq > \(after) AND seq <= \(upTo) ORDER BY seq LIMIT \(limit)
+            """)
+        var out: [ChangeSet] = []
+        var index: [Int64: Int] = [:]
+        for i in 0..<sets.rowCount {
+            guard let seq = Int64(sets.string(i, 0) ?? ""), let id = Int64(sets.string(i, 1) ?? "") else { continue }
+            index[id] = out.count
+            out.append(ChangeSet(seq: seq, id: id, rows: []))
+        }
+        if out.isEmpty { return out }
+        let ids = out.map { String($0.id) }.joined(separator: ",")
+        let rows = try run("""
+            SELECT change_set_id, table_name, operation, old_row::text, new_row::text, keys::text
+            FROM fsconf.changes WHERE change_set_id IN (\(ids)) AND table_name IS NOT NULL ORDER BY id
+            """)
+        for i in 0..<rows.rowCount {
+            guard let set = Int64(rows.string(i, 0) ?? ""), let at = index[set],
+                  let row = ChangeRow(table: rows.string(i, 1) ?? "", operation: rows.string(i, 2) ?? "",
+                                      oldRow: rows.string(i, 3), newRow: rows.string(i, 4), keys: rows.string(i, 5)) else { continue }
+            out[at].rows.append(row)
+        }
+        return out
+    }
+
+    /// The configuration documents and globals, and the seq they are current at,
+    /// read in one snapshot.
+    func configState() throws(PostgresError) -> (state: ConfigState, seq: Int64) {
+        try run("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        do {
+            let seq = try counter().seq
+            var s = ConfigState()
+            let docs = try run("SELECT id, section, name FROM fsconf.documents WHERE section = 'configuration'")
+            for i in 0..<docs.rowCount {
+                s.addDocument(id: Int64(docs.string(i, 0)!)!, section: docs.string(i, 1) ?? "", name: docs.string(i, 2) ?? "")
+            }
+            let els = try run("""
+                SELECT e.id, e.document_id, e.parent_id, e.position, e.tag, e.text FROM fsconf.elements e
+                JOIN fsconf.documents d ON d.id = e.document_id WHERE d.section = 'configuration'
+                """)
+            for i in 0..<els.rowCount {
+                s.addElement(id: Int64(els.string(i, 0)!)!, document: Int64(els.string(i, 1)!)!,
+                             parent: els.string(i, 2).flatMap { Int64($0) }, position: Int64(els.string(i, 3) ?? "0") ?? 0,
+                             tag: els.string(i, 4) ?? "", text: els.string(i, 5))
+            }
+            let attrs = try run("""
+                SELECT a.element_id, a.name, a.value, a.position FROM fsconf.attributes a
+                JOIN fsconf.elements e ON e.id = a.element_id JOIN fsconf.documents d ON d.id = e.document_id
+                WHERE d.section = 'configuration'
+                """)
+            for i in 0..<attrs.rowCount {
+                s.addAttribute(element: Int64(attrs.string(i, 0)!)!, name: attrs.string(i, 1) ?? "",
+                               value: attrs.string(i, 2) ?? "", position: Int64(attrs.string(i, 3) ?? "0") ?? 0)
+            }
+            let globals = try run("SELECT name, value FROM fsconf.global_variables")
+            for i in 0..<globals.rowCount { s.globals[globals.string(i, 0) ?? ""] = globals.string(i, 1) ?? "" }
+            try run("COMMIT")
+            return (s, seq)
+        } catch {
+            _ = try? run("ROLLBACK")
+            throw error
+        }
+    }
+
+    /// Every stored gateway with its domain's name (stored form), for reconcile.
+    func allGateways() throws(PostgresError) -> [(domain: String, name: String)] {
+        let r = try run("""
+            SELECT d.name, g.name FROM fsconf.gateways g JOIN fsconf.domains d ON d.id = g.domain_id
+            LEFT JOIN fsconf.users u ON u.id = g.user_id WHERE u.id IS NULL OR u.enabled
+            """)
+        return (0..<r.rowCount).map { (r.string($0, 0) ?? "", r.string($0, 1) ?? "") }
+    }
+
+    // MARK: DirectoryFacts
+
+    private func facts(_ sql: String) -> PGResult? {
+        do { return try run(sql) } catch {
+            if factError == nil { factError = error }
+            return nil
+        }
+    }
+
+    func resetFactError() { factError = nil }
+
+    func domain(_ id: Int64) -> DomainFact? {
+        guard let r = facts("SELECT id, name, cacheable FROM fsconf.domains WHERE id = \(id)"), r.rowCount == 1 else { return nil }
+        return DomainFact(id: id, name: r.string(0, 1) ?? "", cacheable: r.string(0, 2))
+    }
+
+    static let userColumns = "u.id, u.domain_id, u.user_id, u.number_alias, u.cacheable, u.home_group_id, u.enabled"
+
+    private func users(_ r: PGResult?) -> [UserFact] {
+        guard let r else { return [] }
+        return (0..<r.rowCount).compactMap { i in
+            guard let id = Int64(r.string(i, 0) ?? ""), let d = Int64(r.string(i, 1) ?? "") else { return nil }
+            return UserFact(id: id, domain: d, userID: r.string(i, 2) ?? "", alias: r.string(i, 3), cacheable: r.string(i, 4),
+                            homeGroup: r.string(i, 5).flatMap { Int64($0) }, enabled: r.bool(i, 6) ?? true)
+        }
+    }
+
+    func user(_ id: Int64) -> UserFact? {
+        users(facts("SELECT \(AgentStore.userColumns) FROM fsconf.users u WHERE u.id = \(id)")).first
+    }
+
+    func users(inDomain id: Int64) -> [UserFact] {
+        users(facts("SELECT \(AgentStore.userColumns) FROM fsconf.users u WHERE u.domain_id = \(id) ORDER BY u.position, u.id"))
+    }
+
+    func users(inGroup id: Int64) -> [UserFact] {
+        users(facts("""
+            SELECT \(AgentStore.userColumns) FROM fsconf.users u WHERE u.home_group_id = \(id)
+            UNION SELECT \(AgentStore.userColumns) FROM fsconf.users u JOIN fsconf.group_members m ON m.user_id = u.id
+            WHERE m.group_id = \(id) ORDER BY 1
+            """))
+    }
+
+    func gateway(_ id: Int64) -> GatewayFact? {
+        guard let r = facts("SELECT id, domain_id, user_id, name FROM fsconf.gateways WHERE id = \(id)"), r.rowCount == 1 else { return nil }
+        return GatewayFact(id: id, domain: Int64(r.string(0, 1) ?? "") ?? 0, user: r.string(0, 2).flatMap { Int64($0) },
+                           name: r.string(0, 3) ?? "")
+    }
+
+    func hasCIDR(user id: Int64) -> Bool {
+        (facts("SELECT 1 FROM fsconf.user_settings WHERE user_id = \(id) AND kind = 'attribute' AND lower(name) = 'cidr'")?.rowCount ?? 0) > 0
+    }
+
+    func directoryReferences(global name: String) -> Bool {
+        let ref = AgentStore.literal("%$${" + name.replacing("\\", with: "\\\\").replacing("%", with: "\\%").replacing("_", with: "\\_") + "}%")
+        let r = facts("""
+            SELECT EXISTS (SELECT 1 FROM fsconf.domains WHERE name LIKE \(ref))
+                OR EXISTS (SELECT 1 FROM fsconf.users WHERE user_id LIKE \(ref) OR number_alias LIKE \(ref) OR extra_xml LIKE \(ref))
+                OR EXISTS (SELECT 1 FROM fsconf.domain_settings WHERE value LIKE \(ref))
+                OR EXISTS (SELECT 1 FROM fsconf.group_settings WHERE value LIKE \(ref))
+                OR EXISTS (SELECT 1 FROM fsconf.user_settings WHERE value LIKE \(ref))
+            """)
+        return r?.bool(0, 0) ?? true
+    }
+}

@@ -1,0 +1,159 @@
+import ArgumentParser
+import FSConfCore
+import FSConfStore
+import Foundation
+
+extension Fsconf {
+    struct GetField: FsconfCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "get",
+            abstract: "Print one field's value.",
+            discussion: """
+                PATH addresses any field, e.g. directory/example.com/user/1000/param/password or
+                configuration/sofia.conf/profiles/profile[name=internal]/settings/param[name=sip-port]/@value
+                (syntax: docs/cli.md). Prints the stored value as is ($${...} references unexpanded).
+                Exit 4 when the field does not exist or is not set.
+                """)
+        @OptionGroup var connection: ConnectionOptions
+        @Argument(help: "The field's path.") var path: String
+        @Flag(help: "Print {\"path\", \"value\", \"exists\"} as JSON.") var json = false
+
+        func execute() throws {
+            let (_, address) = try Admin.address(path)
+            let conn = try connection.connect()
+            let field = try FieldStore(conn).get(address)
+            if field.isEntity {
+                throw CLIFailure("\(field.path) is a whole entity, not a field: use `fsconf list \(field.path)`", code: CLIFailure.Code.invalid)
+            }
+            if json {
+                print(JSON.object([("path", JSON.string(field.path.description)), ("value", JSON.string(field.value)),
+                                   ("exists", field.value != nil ? "true" : "false")]))
+                if field.value == nil { throw ExitCode(CLIFailure.Code.notFound) }
+                return
+            }
+            guard let value = field.value else {
+                throw CLIFailure("\(field.path) \(field.exists ? "is not set" : "does not exist")", code: CLIFailure.Code.notFound)
+            }
+            print(value)
+        }
+    }
+
+    struct SetField: FsconfCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "set",
+            abstract: "Set one field (check-and-set with --expect).",
+            discussion: """
+                Creates a param, variable, attribute, global, group member or a [key=value] element that
+                does not exist yet; updates anything else. The value is checked first (valid XML text;
+                dialplan expressions must compile; enumerations): a rejected value writes nothing (exit 2).
+                --expect OLD writes only if the field still holds OLD, atomically (exit 5 otherwise);
+                --expect-absent only if it does not exist yet. Recorded as one change set.
+                """)
+        @OptionGroup var connection: ConnectionOptions
+        @OptionGroup var write: WriteOptions
+        @Argument(help: "The field's path.") var path: String
+        @Argument(help: "The new value (stored as is; $${name} references stay references).") var value: String
+        @Option(help: ArgumentHelp("Write only if the current value is exactly this.", valueName: "old")) var expect: String?
+        @Flag(help: "Write only if the field does not exist yet.") var expectAbsent = false
+        @Flag(help: "Print {\"path\", \"old\", \"new\", \"change_set\"} as JSON.") var json = false
+
+        func validate() throws {
+            if expect != nil && expectAbsent { throw ValidationError("--expect and --expect-absent exclude each other") }
+        }
+
+        func execute() throws {
+            let (parsed, address) = try Admin.address(path)
+            try Admin.validate(address, parsed, value: value)
+            let conn = try connection.connect()
+            let expectation: String?? = expectAbsent ? .some(nil) : expect.map { .some($0) }
+            let (written, changeSet) = try Admin.write(conn, actor: write.resolvedActor, summary: "set \(parsed)") { conn in
+                try FieldStore(conn).set(address, value: value, expect: expectation)
+            }
+            report(written, changeSet, json: json)
+        }
+    }
+
+    struct UnsetField: FsconfCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "unset",
+            abstract: "Remove one field, or a whole entity (a user, an extension, an element...).",
+            discussion: """
+                Deletes the row (a param, a global, an attribute, an element with everything inside...) or
+                clears an optional column. Exit 4 when it does not exist. --expect OLD removes only if the
+                field still holds OLD (exit 5 otherwise). Recorded as one change set; `fsconf undo` restores it.
+                """)
+        @OptionGroup var connection: ConnectionOptions
+        @OptionGroup var write: WriteOptions
+        @Argument(help: "The field's (or entity's) path.") var path: String
+        @Option(help: ArgumentHelp("Remove only if the current value is exactly this.", valueName: "old")) var expect: String?
+        @Flag(help: "Print {\"path\", \"old\", \"new\", \"change_set\"} as JSON.") var json = false
+
+        func execute() throws {
+            let (parsed, address) = try Admin.address(path)
+            let conn = try connection.connect()
+            let (written, changeSet) = try Admin.write(conn, actor: write.resolvedActor, summary: "unset \(parsed)") { conn in
+                try FieldStore(conn).unset(address, expect: expect.map { .some($0) })
+            }
+            report(written, changeSet, json: json)
+        }
+    }
+
+    struct ListFields: FsconfCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "list",
+            abstract: "List every field under a path, one `PATH = VALUE` per line.",
+            discussion: """
+                Without PREFIX: everything. Paths are canonical: each line's path reads back with
+                `fsconf get`. Values are shown on one line (\\n, \\t escaped); --json gives them exactly.
+                Exit 4 when nothing is stored under PREFIX.
+                """)
+        @OptionGroup var connection: ConnectionOptions
+        @Argument(help: "A path prefix: a section, an entity or a field.") var prefix: String?
+        @Flag(help: "Print [{\"path\", \"value\"}...] as JSON.") var json = false
+
+        func execute() throws {
+            var under: FieldPath?
+            let conn = try connection.connect()
+            if let prefix {
+                let (parsed, address) = try Admin.address(prefix)
+                under = parsed
+                if parsed.steps.count > 1, let found = try? FieldStore(conn).get(address) { under = found.path }
+            }
+            let stored = try ConfigStore(conn).load()
+            let entries = FieldListing.entries(stored.tree).filter { e in under.map { e.path.isUnder($0) } ?? true }
+            if json {
+                print(JSON.array(entries.map { JSON.object([("path", JSON.string($0.path.description)), ("value", JSON.string($0.value))]) }))
+            } else {
+                for e in entries { print("\(e.path) = \(FieldDiff.show(e.value))") }
+            }
+            if entries.isEmpty, let under {
+                if !json { printErr("fsconf: nothing stored under \(under)") }
+                throw ExitCode(CLIFailure.Code.notFound)
+            }
+        }
+    }
+}
+
+/// One line (or JSON object) saying what a write did.
+func report(_ written: FieldStore.Written, _ changeSet: String?, json: Bool, hide: Bool = false) {
+    let secret = hide || written.path.isSecret
+    let old = secret ? written.old.map { _ in "(hidden)" } : written.old
+    let new = secret ? written.new.map { _ in "(hidden)" } : written.new
+    if json {
+        print(JSON.object([("path", JSON.string(written.path.description)), ("old", JSON.string(old)), ("new", JSON.string(new)),
+                           ("change_set", changeSet.map { $0 } ?? "null")]))
+        return
+    }
+    guard let changeSet else {
+        print("\(written.path): unchanged")
+        return
+    }
+    let what: String
+    switch (old, new) {
+    case (nil, let n?): what = "added \(FieldDiff.show(n))"
+    case (let o?, nil): what = "removed (was \(FieldDiff.show(o)))"
+    case (nil, nil): what = "removed"
+    case (let o?, let n?): what = "\(FieldDiff.show(o)) -> \(FieldDiff.show(n))"
+    }
+    print("\(written.path): \(what) (change set \(changeSet))")
+}
