@@ -74,10 +74,13 @@ final class NodeCache: @unchecked Sendable {
     /// Keeps a fetched answer. Refused when the listener has heard of a change
     /// newer than the answer's snapshot (the change may concern it).
     @discardableResult
-    func insert(_ key: CacheKey, xml: String, tags: CacheTags, negative: Bool, seq: Int64?, epoch: UInt64) -> Bool {
+    /// `servable: false` keeps the answer only as a last good answer for an outage,
+    /// never as a hit (see NodeEngine: users FreeSWITCH caches itself).
+    func insert(_ key: CacheKey, xml: String, tags: CacheTags, negative: Bool, seq: Int64?, epoch: UInt64,
+                servable: Bool = true) -> Bool {
         guard enabled else { return false }
         let s = shard(key)
-        let expires = negative ? MonotonicClock.now() &+ negativeTTL : UInt64.max
+        let expires = !servable ? 0 : negative ? MonotonicClock.now() &+ negativeTTL : UInt64.max
         let bytes = xml.utf8.count + key.approximateBytes + tags.approximateBytes + 96
         return s.monitor.locked {
             guard let seq, seq >= s.heardSeq else {

@@ -67,6 +67,11 @@ public final class NodeEngine: @unchecked Sendable {
         var negative: Bool
         var seq: Int64?
         var log: [(level: String, message: String)] = []
+        /// False for answers FreeSWITCH keeps in its own user cache (a `cacheable`
+        /// user): it asks again only after `xml_flush_cache` — i.e. after a change,
+        /// possibly before this process has heard of it — so such answers are always
+        /// read fresh while the database answers, and kept only for an outage.
+        var servable = true
     }
 
     /// Answers one lookup. Never throws; never blocks past the settings' deadline
@@ -97,7 +102,8 @@ public final class NodeEngine: @unchecked Sendable {
         }
         switch answer(key, request, settings: settings, node: node) {
         case .success(let a):
-            backend.cache.insert(key, xml: a.xml, tags: a.tags, negative: a.negative, seq: a.seq, epoch: probe.epoch)
+            backend.cache.insert(key, xml: a.xml, tags: a.tags, negative: a.negative, seq: a.seq, epoch: probe.epoch,
+                                 servable: a.servable)
             if let line = recovered(backend) { log.append(("notice", line)) }
             log += a.log
             return LookupOutcome(xml: a.xml, log: log)
@@ -188,8 +194,14 @@ public final class NodeEngine: @unchecked Sendable {
                 let xml = DirectoryRenderer.render(query, data, node: node)
                 let found = xml != FreeSWITCHDocument.notFound
                 var negative = !found
-                if found, case .user = query { negative = !xml.utf8.containsBytes("<user ") }
-                return Answer(xml: xml, tags: CacheTags.directory(query, data, found: found), negative: negative, seq: seq)
+                var heldByFreeSWITCH = false
+                if found, case .user = query {
+                    negative = !xml.utf8.containsBytes("<user ")
+                    heldByFreeSWITCH = xml.utf8.containsBytes(" cacheable=\"")
+                }
+                var answer = Answer(xml: xml, tags: CacheTags.directory(query, data, found: found), negative: negative, seq: seq)
+                answer.servable = !heldByFreeSWITCH
+                return answer
             }
         case .dialplan(let context):
             return dialplan(context, settings: settings, deadline: deadline, node: node)

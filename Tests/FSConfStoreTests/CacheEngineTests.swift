@@ -53,6 +53,38 @@ final class CacheEngineTests: XCTestCase {
         waitUntil("the listener") { engine.cacheStats.fresh && engine.cacheStats.listenerConnected }
     }
 
+    /// A user FreeSWITCH caches itself is asked for again only after the agent's
+    /// xml_flush_cache, i.e. right after a change this process may not have heard of
+    /// yet: the library must read it fresh, and keep it only for an outage.
+    func testUsersFreeSWITCHCachesAreReadFreshButKeptForAnOutage() throws {
+        let db = try database()
+        try db.connect().execute("UPDATE fsconf.domains SET cacheable = '86400000' WHERE name = 'other.test'")
+        var settings = NodeSettings(conninfo: db.conninfo)
+        settings.deadlineMs = 200
+        let engine = NodeEngine()
+        ready(engine, settings)
+        XCTAssertTrue(lookup(engine, settings, "alice", domain: "other.test").xml!.contains(#"cacheable="86400000""#))
+        let hits = engine.cacheStats.hits
+        // Changed behind the listener's back (its notification may come later):
+        // the very next lookup must see it.
+        try db.connect().execute("""
+            UPDATE fsconf.user_settings SET value = 'new-alice' WHERE name = 'password'
+              AND user_id = (SELECT id FROM fsconf.users WHERE user_id = 'alice')
+            """)
+        XCTAssertTrue(lookup(engine, settings, "alice", domain: "other.test").xml!.contains("new-alice"))
+        XCTAssertEqual(engine.cacheStats.hits, hits, "never a hit for a cacheable user")
+        _ = lookup(engine, settings, "1001")
+        XCTAssertGreaterThan(lookup(engine, settings, "1001").xml!.count, 0)
+        XCTAssertEqual(engine.cacheStats.hits, hits + 1, "other users are still cached")
+        // The database stops answering in time: the last good answer is served.
+        let locker = try db.connect()
+        try locker.execute("BEGIN; LOCK TABLE fsconf.users IN ACCESS EXCLUSIVE MODE")
+        let out = lookup(engine, settings, "alice", domain: "other.test")
+        try locker.execute("ROLLBACK")
+        XCTAssertTrue(out.xml?.contains("new-alice") == true, "the last good answer during an outage: \(out)")
+        XCTAssertEqual(engine.cacheStats.stale, 1)
+    }
+
     func testChangeToOneUserDropsOnlyThatUsersAnswers() throws {
         let db = try database()
         let settings = NodeSettings(conninfo: db.conninfo)
