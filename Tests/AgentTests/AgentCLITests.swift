@@ -319,15 +319,8 @@ final class AgentCLITests: XCTestCase {
     /// PostgreSQL restarting: the agent reconnects by itself and follows again.
     func testDatabaseLossIsRecovered() throws {
         let cluster = try TemporaryCluster()
-        let admin = try PGConnection(conninfo: cluster.conninfo + " dbname=postgres")
-        try admin.execute("CREATE DATABASE fsconf")
-        let conninfo = cluster.conninfo + " dbname=fsconf"
-        var env = ProcessInfo.processInfo.environment
-        env["PGHOST"] = nil; env["PGPORT"] = nil; env["PGDATABASE"] = nil
-        let up = try runProcess(TestEnvironment.fsconfBinary, ["migrate", "up", "--db", conninfo], environment: env)
-        XCTAssertEqual(up.status, 0, up.description)
-        let setup = try PGConnection(conninfo: conninfo)
-        try setup.execute("BEGIN; SET client_min_messages = warning;\n\(AgentCLITests.data)\n;COMMIT;")
+        let conninfo = try cluster.migratedDatabase(loading: AgentCLITests.data)
+        var env = TemporaryCluster.isolatedEnvironment
         let dir = try TemporaryDirectory()
         let esl = try EventSocketDouble()
         esl.reply(to: "sofia xmlstatus gateway", with: AgentCLITests.gatewayStatus)

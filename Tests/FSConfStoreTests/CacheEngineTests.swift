@@ -224,14 +224,7 @@ final class CacheEngineTests: XCTestCase {
 
     func testOutageServesLastGoodAnswersAndRecovers() throws {
         let cluster = try TemporaryCluster()
-        let admin = try PGConnection(conninfo: cluster.conninfo + " dbname=postgres")
-        try admin.execute("CREATE DATABASE fsconf")
-        let conninfo = cluster.conninfo + " dbname=fsconf"
-        var env = ProcessInfo.processInfo.environment
-        env["PGHOST"] = nil; env["PGPORT"] = nil; env["PGDATABASE"] = nil
-        let up = try runProcess(TestEnvironment.fsconfBinary, ["migrate", "up", "--db", conninfo], environment: env)
-        XCTAssertEqual(up.status, 0, up.description)
-        try PGConnection(conninfo: conninfo).execute("BEGIN; \(CacheEngineTests.data); COMMIT;")
+        let conninfo = try cluster.migratedDatabase(loading: CacheEngineTests.data)
         var settings = NodeSettings(conninfo: conninfo)
         settings.deadlineMs = 200
         let engine = NodeEngine()

@@ -89,14 +89,8 @@ final class CacheNodeTests: XCTestCase {
 
     func outageRun(cacheBytes: Int?) throws -> (ticks: [[String: String]], out: ProcessOutput) {
         let cluster = try TemporaryCluster()
-        let admin = try PGConnection(conninfo: cluster.conninfo + " dbname=postgres")
-        try admin.execute("CREATE DATABASE fsconf")
-        let conninfo = cluster.conninfo + " dbname=fsconf"
-        var env = ProcessInfo.processInfo.environment
-        env["PGHOST"] = nil; env["PGPORT"] = nil; env["PGDATABASE"] = nil
-        let up = try runProcess(TestEnvironment.fsconfBinary, ["migrate", "up", "--db", conninfo], environment: env)
-        XCTAssertEqual(up.status, 0, up.description)
-        try PGConnection(conninfo: conninfo).execute("BEGIN; SET client_min_messages = warning;\n\(DirectoryData.sql)\n;COMMIT;")
+        let conninfo = try cluster.migratedDatabase(loading: DirectoryData.sql)
+        let env = TemporaryCluster.isolatedEnvironment
         let dir = try TemporaryDirectory()
         var shimArgs = ["shim", "--out", dir.url.path, "--library", TestEnvironment.nodeLibrary.path,
                         "--conninfo", conninfo, "--deadline-ms", "200"]

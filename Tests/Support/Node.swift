@@ -151,6 +151,26 @@ public final class TemporaryCluster {
     /// Environment for libpq clients of this cluster.
     public var conninfo: String { "host=\(directory.path)/socket port=\(port) user=postgres" }
 
+    /// The environment for child processes that must reach only this cluster
+    /// (libpq's PG* variables of the shared cluster removed).
+    public static var isolatedEnvironment: [String: String] {
+        var env = ProcessInfo.processInfo.environment
+        env["PGHOST"] = nil; env["PGPORT"] = nil; env["PGDATABASE"] = nil
+        return env
+    }
+
+    /// Creates database `fsconf`, applies the schema with the built CLI and loads
+    /// `sql` in one transaction. Returns the database's conninfo.
+    public func migratedDatabase(loading sql: String) throws -> String {
+        try PGConnection(conninfo: conninfo + " dbname=postgres").execute("CREATE DATABASE fsconf")
+        let database = conninfo + " dbname=fsconf"
+        let up = try runProcess(TestEnvironment.fsconfBinary, ["migrate", "up", "--db", database],
+                                environment: TemporaryCluster.isolatedEnvironment)
+        guard up.status == 0 else { throw TestSetupError("migrate up failed: \(up)") }
+        try PGConnection(conninfo: database).execute("BEGIN; SET client_min_messages = warning;\n\(sql)\n;COMMIT;")
+        return database
+    }
+
     public func start() throws {
         let out = try asOwner(bin.appendingPathComponent("pg_ctl").path,
                               ["-D", directory.appendingPathComponent("data").path, "-l",
