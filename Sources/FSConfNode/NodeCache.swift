@@ -94,7 +94,10 @@ final class NodeCache: @unchecked Sendable {
     }
 
     /// A change set the listener heard of: drops the answers it may affect
-    /// (`keys` nil: every answer). Returns how many were dropped.
+    /// (`keys` nil: every answer). An answer read in a snapshot that already
+    /// holds change set `seq` (its own seq ≥ `seq`) is current and stays: the
+    /// notification can arrive after a lookup read the changed rows.
+    /// Returns how many were dropped.
     @discardableResult
     func invalidate(_ keys: [ChangeKey]?, seq: Int64) -> Int {
         var dropped = 0
@@ -103,10 +106,9 @@ final class NodeCache: @unchecked Sendable {
                 s.heardSeq = max(s.heardSeq, seq)
                 let n: Int
                 if let keys {
-                    n = s.lru.removeAll { _, entry in keys.contains { entry.tags.isAffected(by: $0) } }
+                    n = s.lru.removeAll { _, entry in entry.seq < seq && keys.contains { entry.tags.isAffected(by: $0) } }
                 } else {
-                    n = s.lru.count
-                    s.lru.removeAll()
+                    n = s.lru.removeAll { _, entry in entry.seq < seq }
                 }
                 s.invalidated += n
                 dropped += n
