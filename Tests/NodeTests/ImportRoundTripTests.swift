@@ -84,7 +84,6 @@ final class ImportRoundTripTests: XCTestCase {
         XCTAssertEqual(imported.status, 0, imported.description)
         print("vanilla import: \(imported.stdout.trimmingCharacters(in: .whitespacesAndNewlines))")
         print(String(format: "vanilla import wall time (CLI process, debug build): %.2f s", seconds))
-        XCTAssertLessThan(seconds, 5, "the vanilla import should take well under 5 s")
 
         // The static tree as FreeSWITCH loads it.
         var keep = PreProcessor(fileSystem: TestFileSystem())
