@@ -5,16 +5,20 @@
 
 // Stack of a protected call: 1 = lightuserdata (the request), then its inputs.
 
-static void read_string(lua_State *L, int anchor, int *slot, fsconf_str *out) {
-    // The value is on top of the stack; anchor it so the pointer stays valid.
+// Reads the value on top of the stack into `out` and pops it. A string that a
+// table argument holds stays alive while that table is on the stack, so it needs
+// no anchor; anything else converted to a new string (a number) is anchored.
+static void read_value(lua_State *L, int anchor, int *slot, fsconf_str *out, int held) {
     out->ptr = NULL;
     out->len = 0;
     int t = lua_type(L, -1);
-    if (t == LUA_TSTRING || t == LUA_TNUMBER) {
+    if (t == LUA_TSTRING) {
+        out->ptr = lua_tolstring(L, -1, &out->len);
+        if (!held) { lua_pushvalue(L, -1); lua_rawseti(L, anchor, ++*slot); }
+    } else if (t == LUA_TNUMBER) {
+        out->ptr = lua_tolstring(L, -1, &out->len);  // converts this stack copy in place
         lua_pushvalue(L, -1);
         lua_rawseti(L, anchor, ++*slot);
-        out->ptr = lua_tolstring(L, -1, &out->len);  // converts a number in place
-        if (t == LUA_TNUMBER) { lua_pushvalue(L, -1); lua_rawseti(L, anchor, ++*slot); }
     } else if (t == LUA_TBOOLEAN) {
         out->ptr = lua_toboolean(L, -1) ? "true" : "false";
         out->len = strlen(out->ptr);
@@ -25,7 +29,7 @@ static void read_string(lua_State *L, int anchor, int *slot, fsconf_str *out) {
 static int read_args(lua_State *L) {
     fsconf_args *args = (fsconf_args *)lua_touserdata(L, 1);
     // 2 = XML_REQUEST, 3 = params, 4 = config
-    lua_createtable(L, 16, 0);
+    lua_createtable(L, 8, 0);
     int anchor = lua_gettop(L), slot = 0;
     fsconf_str *fields[4] = {&args->section, &args->tag_name, &args->key_name, &args->key_value};
     const char *names[4] = {"section", "tag_name", "key_name", "key_value"};
@@ -36,16 +40,28 @@ static int read_args(lua_State *L) {
         } else {
             lua_pushnil(L);
         }
-        read_string(L, anchor, &slot, fields[i]);
+        read_value(L, anchor, &slot, fields[i], 1);
     }
-    for (int i = 0; i < args->config_count; i++) {
-        if (lua_type(L, 4) == LUA_TTABLE) {
-            lua_pushstring(L, args->config_names[i]);
-            lua_rawget(L, 4);
-        } else {
-            lua_pushnil(L);
+    // The settings table holds a few of the known keys: walk it once instead of
+    // looking every known key up.
+    for (int i = 0; i < args->config_count; i++) { args->config_values[i].ptr = NULL; args->config_values[i].len = 0; }
+    if (lua_type(L, 4) == LUA_TTABLE) {
+        lua_pushnil(L);
+        while (lua_next(L, 4) != 0) {
+            // key at -2, value at -1; only string keys name settings.
+            if (lua_type(L, -2) == LUA_TSTRING) {
+                const char *key = lua_tostring(L, -2);
+                int found = -1;
+                for (int i = 0; i < args->config_count; i++) {
+                    if (!strcmp(key, args->config_names[i])) { found = i; break; }
+                }
+                if (found >= 0) {
+                    lua_pushvalue(L, -1);
+                    read_value(L, anchor, &slot, &args->config_values[found], 1);
+                }
+            }
+            lua_pop(L, 1);
         }
-        read_string(L, anchor, &slot, &args->config_values[i]);
     }
     args->has_params = !lua_isnoneornil(L, 3);
     unsigned char bit = 0;
@@ -56,18 +72,23 @@ static int read_args(lua_State *L) {
         else if (!strcmp(s, "configuration")) bit = 4;
         else if (!strcmp(s, "languages") || !strcmp(s, "phrases")) bit = 8;
     }
+    int method = 0;
     for (int i = 0; i < args->header_count; i++) {
         args->header_values[i].ptr = NULL;
         args->header_values[i].len = 0;
         if (!args->has_params) continue;
         if (args->header_masks && !(args->header_masks[i] & bit)) continue;
-        // params:getHeader(name): goes through the event's metatable, may raise.
-        lua_getfield(L, 3, "getHeader");
+        if (!method) {
+            // params.getHeader, through the event's metatable (may raise): once.
+            lua_getfield(L, 3, "getHeader");
+            method = lua_gettop(L);
+        }
+        lua_pushvalue(L, method);
         lua_pushvalue(L, 3);
         lua_pushstring(L, args->header_names[i]);
         lua_call(L, 2, 1);
         if (lua_type(L, -1) == LUA_TSTRING) {
-            read_string(L, anchor, &slot, &args->header_values[i]);
+            read_value(L, anchor, &slot, &args->header_values[i], 0);
         } else {
             lua_pop(L, 1);
         }
