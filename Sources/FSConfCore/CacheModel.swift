@@ -259,13 +259,7 @@ public struct LRUCache<Key: Hashable, Value> {
         remove(key)
         guard size <= capacity else { return }
         while bytes + size > capacity, tail >= 0 {
-            let victim = tail
-            unlink(victim)
-            let k = slots[victim]!.key
-            bytes -= slots[victim]!.bytes
-            index[k] = nil
-            slots[victim] = nil
-            free.append(victim)
+            drop(at: tail)
             evictions += 1
         }
         let slot = Slot(key: key, value: value, bytes: size, prev: -1, next: -1)
@@ -279,13 +273,19 @@ public struct LRUCache<Key: Hashable, Value> {
     @discardableResult
     public mutating func remove(_ key: Key) -> Value? {
         guard let i = index[key] else { return nil }
+        return drop(at: i)
+    }
+
+    /// Unlinks slot `i` and frees it; returns its value.
+    @discardableResult
+    private mutating func drop(at i: Int) -> Value {
         unlink(i)
-        let v = slots[i]!.value
-        bytes -= slots[i]!.bytes
-        index[key] = nil
+        let slot = slots[i]!
+        bytes -= slot.bytes
+        index[slot.key] = nil
         slots[i] = nil
         free.append(i)
-        return v
+        return slot.value
     }
 
     /// Removes every entry `predicate` selects; returns how many.

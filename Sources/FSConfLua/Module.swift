@@ -37,7 +37,7 @@ nonisolated(unsafe) let headerMasks: UnsafePointer<UInt8> = {
 /// Settings parsed from the shim's table, cached per distinct table content
 /// (values in `NodeSettings.keys` order; nil: absent).
 final class SettingsCache: @unchecked Sendable {
-    private let lock = SpinLock()
+    private let lock = Monitor()
     private var last: ([String?], NodeSettings)?
     func settings(for values: [String?]) -> Result<NodeSettings, NodeError> {
         if let hit = lock.locked({ last }), hit.0 == values { return .success(hit.1) }
