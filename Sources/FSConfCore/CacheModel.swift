@@ -223,65 +223,70 @@ public struct ChangeNotice: Equatable, Sendable {
 
 
 /// A least-recently-used map bounded in bytes (each value states its size).
-/// Not thread-safe: the node wraps each shard in a lock.
+/// Not thread-safe: the node wraps each shard in a lock. Inlinable, so the node
+/// gets code specialised for its key and value (no generic dispatch per lookup).
 public struct LRUCache<Key: Hashable, Value> {
+    @usableFromInline
     struct Slot {
-        var key: Key
-        var value: Value
-        var bytes: Int
-        var prev: Int, next: Int   // -1: none
+        @usableFromInline var key: Key
+        @usableFromInline var value: Value
+        @usableFromInline var bytes: Int
+        @usableFromInline var prev: Int, next: Int   // -1: none
+        @inlinable init(key: Key, value: Value, bytes: Int, prev: Int, next: Int) {
+            self.key = key; self.value = value; self.bytes = bytes; self.prev = prev; self.next = next
+        }
     }
-    private var slots: [Slot?] = []
-    private var free: [Int] = []
-    private var index: [Key: Int] = [:]
-    private var head = -1, tail = -1   // head: most recent
-    public private(set) var bytes = 0
+    @usableFromInline var slots: [Slot?] = []
+    @usableFromInline var free: [Int] = []
+    @usableFromInline var index: [Key: Int] = [:]
+    @usableFromInline var head = -1, tail = -1   // head: most recent
+    @usableFromInline var _bytes = 0, _evictions = 0
     public var capacity: Int
-    public private(set) var evictions = 0
+    /// Bytes held (as each value stated) and entries evicted so far.
+    @inlinable public var bytes: Int { _bytes }
+    @inlinable public var evictions: Int { _evictions }
 
-    public init(capacity: Int) { self.capacity = capacity }
+    @inlinable public init(capacity: Int) { self.capacity = capacity }
 
-    public var count: Int { index.count }
+    @inlinable public var count: Int { index.count }
 
     /// The value, marked most recently used.
-    public mutating func get(_ key: Key) -> Value? {
+    @inlinable public mutating func get(_ key: Key) -> Value? {
         guard let i = index[key] else { return nil }
         touch(i)
         return slots[i]!.value
     }
 
     /// The value without changing the order.
-    public func peek(_ key: Key) -> Value? { index[key].map { slots[$0]!.value } }
+    @inlinable public func peek(_ key: Key) -> Value? { index[key].map { slots[$0]!.value } }
 
     /// Inserts or replaces; evicts least recently used entries until within the
     /// capacity. A value larger than the whole capacity is not kept.
-    public mutating func set(_ key: Key, _ value: Value, bytes size: Int) {
+    @inlinable public mutating func set(_ key: Key, _ value: Value, bytes size: Int) {
         remove(key)
         guard size <= capacity else { return }
         while bytes + size > capacity, tail >= 0 {
             drop(at: tail)
-            evictions += 1
+            _evictions += 1
         }
         let slot = Slot(key: key, value: value, bytes: size, prev: -1, next: -1)
         let i: Int
         if let f = free.popLast() { slots[f] = slot; i = f } else { slots.append(slot); i = slots.count - 1 }
         index[key] = i
-        bytes += size
+        _bytes += size
         linkFront(i)
     }
 
-    @discardableResult
-    public mutating func remove(_ key: Key) -> Value? {
+    @inlinable @discardableResult public mutating func remove(_ key: Key) -> Value? {
         guard let i = index[key] else { return nil }
         return drop(at: i)
     }
 
     /// Unlinks slot `i` and frees it; returns its value.
-    @discardableResult
-    private mutating func drop(at i: Int) -> Value {
+    @inlinable @discardableResult mutating func drop(at i: Int) -> Value {
         unlink(i)
         let slot = slots[i]!
-        bytes -= slot.bytes
+        _bytes -= slot.bytes
         index[slot.key] = nil
         slots[i] = nil
         free.append(i)
@@ -289,34 +294,33 @@ public struct LRUCache<Key: Hashable, Value> {
     }
 
     /// Removes every entry `predicate` selects; returns how many.
-    @discardableResult
-    public mutating func removeAll(where predicate: (Key, Value) -> Bool) -> Int {
+    @inlinable @discardableResult public mutating func removeAll(where predicate: (Key, Value) -> Bool) -> Int {
         var doomed: [Key] = []
         for (k, i) in index where predicate(k, slots[i]!.value) { doomed.append(k) }
         for k in doomed { remove(k) }
         return doomed.count
     }
 
-    public mutating func removeAll() {
+    @inlinable public mutating func removeAll() {
         slots.removeAll(); free.removeAll(); index.removeAll()
-        head = -1; tail = -1; bytes = 0
+        head = -1; tail = -1; _bytes = 0
     }
 
     /// Keys from most to least recently used (for tests).
-    public var keysByRecency: [Key] {
+    @inlinable public var keysByRecency: [Key] {
         var out: [Key] = []
         var i = head
         while i >= 0 { out.append(slots[i]!.key); i = slots[i]!.next }
         return out
     }
 
-    private mutating func touch(_ i: Int) {
+    @inlinable mutating func touch(_ i: Int) {
         guard head != i else { return }
         unlink(i)
         linkFront(i)
     }
 
-    private mutating func unlink(_ i: Int) {
+    @inlinable mutating func unlink(_ i: Int) {
         let p = slots[i]!.prev, n = slots[i]!.next
         if p >= 0 { slots[p]!.next = n } else { head = n }
         if n >= 0 { slots[n]!.prev = p } else { tail = p }
@@ -324,7 +328,7 @@ public struct LRUCache<Key: Hashable, Value> {
         slots[i]!.next = -1
     }
 
-    private mutating func linkFront(_ i: Int) {
+    @inlinable mutating func linkFront(_ i: Int) {
         slots[i]!.next = head
         slots[i]!.prev = -1
         if head >= 0 { slots[head]!.prev = i }

@@ -6,8 +6,12 @@ public struct LookupRequest: Equatable, Sendable {
     public var tagName: String
     public var keyName: String
     public var keyValue: String
-    /// Headers from `params`, by the names in `LookupRequest.headerNames`.
+    /// Headers from `params` already at hand (by name, as FreeSWITCH spells them).
     public var headers: [String: String]
+    /// Where the other headers come from, on demand. On a node each header is a
+    /// `params:getHeader` call into Lua, so a lookup reads only the few its planner
+    /// asks for (a REGISTER's sip_auth: purpose, user, key); nil: `headers` is all.
+    public var headerSource: (any HeaderSource)?
     /// False when mod_lua passed no params event at all.
     public var hasParams: Bool
 
@@ -21,48 +25,17 @@ public struct LookupRequest: Equatable, Sendable {
         self.hasParams = hasParams
     }
 
-    /// The params headers fsconf reads (getHeader is case-insensitive in FreeSWITCH).
-    /// Reading a fixed list keeps the per-lookup cost bounded whatever the event holds.
-    public static let headerNames: [String] = [
-        // directory
-        "action", "purpose", "key", "user", "domain", "group_name", "type", "profile",
-        // dialplan
-        "Hunt-Context", "Caller-Context",
-        // configuration narrowing
-        "reconfig", "Menu-Name", "CC-Queue", "conf_name", "profile_name",
-        // languages
-        "lang", "macro_name",
-    ]
-
-    /// For each of `headerNames`, the sections whose planning reads it (bits:
-    /// 1 directory, 2 dialplan, 4 configuration, 8 languages/phrases; 0: read by no
-    /// planner today). The glue reads only the headers of the asked section: each
-    /// `params:getHeader` is a Lua call, and most lookups are cache hits whose cost
-    /// is mostly these reads. A planner that starts reading a header must set its bit.
-    public static let headerMasks: [UInt8] = headerNames.map { name in
-        switch name {
-        case "purpose", "key", "user", "domain", "group_name": return 1
-        case "Hunt-Context", "Caller-Context": return 2
-        case "profile", "Menu-Name", "CC-Queue", "profile_name": return 4
-        case "lang": return 8
-        default: return 0   // action, type, reconfig, conf_name, macro_name: informational only
-        }
-    }
-
-    /// The `headerMasks` bit of a section name (0: a section fsconf does not serve).
-    public static func sectionBit(_ section: String) -> UInt8 {
-        switch section {
-        case "directory": return 1
-        case "dialplan": return 2
-        case "configuration": return 4
-        case "languages", "phrases": return 8
-        default: return 0
-        }
-    }
-
+    /// A header's value; nil when absent or empty.
     public func header(_ name: String) -> String? {
-        guard let v = headers[name], !v.isEmpty else { return nil }
-        return v
+        let value = headers[name] ?? headerSource?.header(name)
+        guard let value, !value.isEmpty else { return nil }
+        return value
+    }
+
+    /// Equal requests ask the same thing: the header source is not compared.
+    public static func == (a: LookupRequest, b: LookupRequest) -> Bool {
+        a.section == b.section && a.tagName == b.tagName && a.keyName == b.keyName && a.keyValue == b.keyValue
+            && a.headers == b.headers && a.hasParams == b.hasParams
     }
 
     /// Longest value fsconf accepts for any key (a SIP user, a domain...). Longer
@@ -76,6 +49,15 @@ public struct LookupRequest: Equatable, Sendable {
         for scalar in text.unicodeScalars where scalar.value == 0 || scalar == "\u{FFFD}" { return false }
         return true
     }
+}
+
+/// Reads `params` headers on demand (the node: `params:getHeader` through the
+/// protected glue). Used on the calling thread only, within one lookup.
+public protocol HeaderSource: AnyObject, Sendable {
+    func header(_ name: String) -> String?
+    /// Set when a read failed (getHeader raised): the lookup is refused with it
+    /// rather than planned as if the header were absent.
+    var readError: String? { get }
 }
 
 /// Sections fsconf answers.

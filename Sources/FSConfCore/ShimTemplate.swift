@@ -3,16 +3,26 @@
 public enum ShimTemplate {
     public static func render(template: String, version: String, library: String,
                               settings: [(String, String)]) -> String {
-        var table = "{ schema = \(SchemaVersion.current)"
-        for (key, value) in settings {
-            table += ", \(key) = \(luaString(value))"
-        }
-        table += " }"
         return template
             .replacingAll("@VERSION@", with: version)
             .replacingAll("@SCHEMA@", with: String(SchemaVersion.current))
             .replacingAll("@LIBRARY@", with: luaString(library))
-            .replacingAll("@SETTINGS@", with: table)
+            .replacingAll("@SETTINGS@", with: luaString(settingsText(settings)))
+    }
+
+    /// The settings the shim hands the library: one string of `name=value` lines,
+    /// the schema first (one Lua string: no table to build in each lookup's state).
+    public static func settingsText(_ settings: [(String, String)]) -> String {
+        ([("schema", String(SchemaVersion.current))] + settings).map { "\($0.0)=\($0.1)" }.joined(separator: "\n")
+    }
+
+    /// Why a setting cannot go into the shim (a line break or NUL would split or
+    /// cut the text), or nil.
+    public static func settingProblem(_ name: String, _ value: String) -> String? {
+        for byte in value.utf8 where byte == 0x0A || byte == 0x0D || byte == 0 {
+            return "\(name) must not contain a line break or NUL"
+        }
+        return nil
     }
 
     /// A double-quoted Lua string literal for any text.
@@ -22,6 +32,7 @@ public enum ShimTemplate {
             switch byte {
             case UInt8(ascii: "\""): out += "\\\""
             case UInt8(ascii: "\\"): out += "\\\\"
+            case 0x0A: out += "\\n"
             case 0x20...0x7e: out.unicodeScalars.append(Unicode.Scalar(byte))
             default:
                 let digits = String(byte)

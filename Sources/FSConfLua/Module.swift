@@ -2,6 +2,7 @@ import CLua
 import FSConfCore
 import FSConfLuaGlue
 import FSConfNode
+import Glibc
 
 // The Lua C module mod_lua loads: `package.loadlib(".../fsconf.so", "luaopen_fsconf")`.
 //
@@ -11,7 +12,7 @@ import FSConfNode
 
 let moduleVersion = "0.1.0"
 
-/// Header and setting names as C strings, built once for the process.
+/// Setting names as C strings, built once for the process.
 final class CNames: @unchecked Sendable {
     let pointers: [UnsafePointer<CChar>?]
     init(_ names: [String]) {
@@ -23,28 +24,35 @@ final class CNames: @unchecked Sendable {
         }
     }
 }
-let headerNames = CNames(LookupRequest.headerNames)
 let settingNames = CNames(NodeSettings.keys)
 
-/// Which sections need each header, as a C array built once for the process.
-nonisolated(unsafe) let headerMasks: UnsafePointer<UInt8> = {
-    let masks = LookupRequest.headerMasks
-    let p = UnsafeMutablePointer<UInt8>.allocate(capacity: masks.count)
-    p.initialize(from: masks, count: masks.count)
-    return UnsafePointer(p)
-}()
-
-/// Settings parsed from the shim's table, cached per distinct table content
-/// (values in `NodeSettings.keys` order; nil: absent).
+/// Settings parsed from the shim, kept for the last distinct input: the shim's
+/// string (compared byte for byte: no allocation on the lookup path) or a
+/// settings table's values.
 final class SettingsCache: @unchecked Sendable {
     private let lock = Monitor()
-    private var last: ([String?], NodeSettings)?
+    private var lastText: [UInt8] = []
+    private var lastTextSettings: NodeSettings?
+    private var lastTable: ([String?], NodeSettings)?
+
+    func settings(text: UnsafeRawBufferPointer) -> Result<NodeSettings, NodeError> {
+        let hit: NodeSettings? = lock.locked { () -> NodeSettings? in
+            guard let s = lastTextSettings, lastText.count == text.count, text.count > 0 else { return nil }
+            return lastText.withUnsafeBytes { memcmp($0.baseAddress!, text.baseAddress!, text.count) == 0 } ? s : nil
+        }
+        if let hit { return .success(hit) }
+        let parsed = NodeSettings.values(fromText: String(decoding: text, as: UTF8.self))
+            .flatMap { NodeSettings.from($0, readFile: { readSmallFile($0) }) }
+        if case .success(let s) = parsed { lock.locked { lastText = Array(text); lastTextSettings = s } }
+        return parsed
+    }
+
     func settings(for values: [String?]) -> Result<NodeSettings, NodeError> {
-        if let hit = lock.locked({ last }), hit.0 == values { return .success(hit.1) }
+        if let hit = lock.locked({ lastTable }), hit.0 == values { return .success(hit.1) }
         var table: [String: String] = [:]
         for (name, value) in zip(NodeSettings.keys, values) { if let value { table[name] = value } }
         let parsed = NodeSettings.from(table, readFile: { readSmallFile($0) })
-        if case .success(let s) = parsed { lock.locked { last = (values, s) } }
+        if case .success(let s) = parsed { lock.locked { lastTable = (values, s) } }
         return parsed
     }
 }
@@ -57,67 +65,94 @@ func string(_ s: fsconf_str) -> String? {
     }
 }
 
+/// One lookup's access to its Lua state: `params` headers on demand and
+/// FreeSWITCH globals, both through the protected glue. Lives for one call.
+final class LuaLookup: HeaderSource, @unchecked Sendable {
+    let L: OpaquePointer
+    let method: Int32
+    private(set) var readError: String?
+    init(_ L: OpaquePointer, method: Int32) { self.L = L; self.method = method }
+
+    /// params:getHeader(name). The value stays on the Lua stack (alive) until
+    /// handle returns. A raising getHeader sets `readError`.
+    func header(_ name: String) -> String? {
+        guard readError == nil else { return nil }
+        var value = fsconf_str(ptr: nil, len: 0)
+        let status = name.withCString { fsconf_glue_header(L, method, 2, $0, &value) }
+        if status != 0 {
+            readError = lua_tolstring(L, -1, nil).map { String(cString: $0) } ?? "params:getHeader failed"
+            lua_settop(L, -2)
+            return nil
+        }
+        return string(value)
+    }
+
+    /// freeswitch.getGlobalVariable(name), for $${name} values the database lacks.
+    func global(_ name: String) -> String? {
+        let top = lua_gettop(L)
+        guard fsconf_glue_global_variable(L, name) == 0 else { lua_settop(L, top); return nil }
+        var len = 0
+        let value = lua_tolstring(L, -1, &len).map { p in
+            p.withMemoryRebound(to: UInt8.self, capacity: len) {
+                String(decoding: UnsafeBufferPointer(start: $0, count: len), as: UTF8.self)
+            }
+        }
+        lua_settop(L, top)
+        return value
+    }
+}
+
 /// fsconf.handle(XML_REQUEST, params, settings) -> xml | nil, message
+/// (also the shim's entry point, `fsconf_xml_handler`).
 func handle(_ L: OpaquePointer?) -> Int32 {
     guard let L else { return 0 }
     lua_settop(L, 3)
-    // 1. Read every argument through the protected glue.
-    var headerValues = [fsconf_str](repeating: fsconf_str(ptr: nil, len: 0), count: headerNames.pointers.count)
-    var settingValues = [fsconf_str](repeating: fsconf_str(ptr: nil, len: 0), count: settingNames.pointers.count)
-    var request = LookupRequest(section: "")
-    var values = [String?](repeating: nil, count: NodeSettings.keys.count)
-    var readError: String?
-    headerNames.pointers.withUnsafeBufferPointer { hn in
+    // 1. Read the arguments through the protected glue. The values stay on the
+    //    stack above index 3 until this function returns, so the C strings stay valid.
+    var args = fsconf_args()
+    var settingValues = [fsconf_str](repeating: fsconf_str(ptr: nil, len: 0), count: 0)
+    var status: Int32 = 0
+    if lua_type(L, 3) == LUA_TTABLE {
+        settingValues = [fsconf_str](repeating: fsconf_str(ptr: nil, len: 0), count: settingNames.pointers.count)
         settingNames.pointers.withUnsafeBufferPointer { sn in
-            headerValues.withUnsafeMutableBufferPointer { hv in
-                settingValues.withUnsafeMutableBufferPointer { sv in
-                    var args = fsconf_args()
-                    args.header_count = Int32(hn.count)
-                    args.header_names = hn.baseAddress
-                    args.header_values = hv.baseAddress
-                    args.config_count = Int32(sn.count)
-                    args.config_names = sn.baseAddress
-                    args.config_values = sv.baseAddress
-                    args.header_masks = headerMasks
-                    if fsconf_glue_read_args(L, &args) != 0 {
-                        readError = lua_tolstring(L, -1, nil).map { String(cString: $0) } ?? "cannot read arguments"
-                        lua_settop(L, 3)
-                        return
-                    }
-                    request.section = string(args.section) ?? ""
-                    request.tagName = string(args.tag_name) ?? ""
-                    request.keyName = string(args.key_name) ?? ""
-                    request.keyValue = string(args.key_value) ?? ""
-                    request.hasParams = args.has_params != 0
-                    for (i, name) in LookupRequest.headerNames.enumerated() {
-                        if let v = string(hv[i]) { request.headers[name] = v }
-                    }
-                    for i in 0..<sv.count { values[i] = string(sv[i]) }
-                    lua_settop(L, 3)  // drop the anchor: the strings are copied
-                }
+            settingValues.withUnsafeMutableBufferPointer { sv in
+                args.config_count = Int32(sn.count)
+                args.config_names = sn.baseAddress
+                args.config_values = sv.baseAddress
+                status = fsconf_glue_read_args(L, &args)
+                args.config_names = nil
+                args.config_values = nil
             }
         }
+    } else {
+        status = fsconf_glue_read_args(L, &args)
     }
-    if let readError { return push(L, nil, "fsconf: bad arguments: \(readError)") }
+    if status != 0 {
+        let message = lua_tolstring(L, -1, nil).map { String(cString: $0) } ?? "cannot read arguments"
+        lua_settop(L, 3)
+        return push(L, nil, "fsconf: bad arguments: \(message)")
+    }
+    let settings: Result<NodeSettings, NodeError>
+    if let text = args.config_text.ptr {
+        settings = settingsCache.settings(text: UnsafeRawBufferPointer(start: text, count: args.config_text.len))
+    } else {
+        settings = settingsCache.settings(for: settingValues.map { string($0) })
+    }
+    var request = LookupRequest(section: string(args.section) ?? "", tagName: string(args.tag_name) ?? "",
+                                keyName: string(args.key_name) ?? "", keyValue: string(args.key_value) ?? "",
+                                hasParams: args.has_params != 0)
+    let lua = LuaLookup(L, method: args.method_index)
+    if request.hasParams { request.headerSource = lua }
 
-    // 2. The Swift work. The only Lua calls from here on are the protected
-    //    freeswitch.getGlobalVariable reads for $${name} values the database lacks.
+    // 2. The Swift work. The only Lua calls from here on go through the protected
+    //    glue: params:getHeader for the headers the planner asks for, and
+    //    freeswitch.getGlobalVariable for $${name} values the database lacks.
     let outcome: LookupOutcome
-    switch settingsCache.settings(for: values) {
+    switch settings {
     case .failure(let error):
         outcome = LookupOutcome(xml: nil, error: error.description, log: [("err", error.description)])
     case .success(let settings):
-        outcome = NodeEngine.shared.handle(request, settings: settings) { name in
-            guard fsconf_glue_global_variable(L, name) == 0 else { lua_settop(L, 3); return nil }
-            var len = 0
-            let value = lua_tolstring(L, -1, &len).map { p in
-                p.withMemoryRebound(to: UInt8.self, capacity: len) {
-                    String(decoding: UnsafeBufferPointer(start: $0, count: len), as: UTF8.self)
-                }
-            }
-            lua_settop(L, 3)
-            return value
-        }
+        outcome = NodeEngine.shared.handle(request, settings: settings, node: { [lua] in lua.global($0) })
     }
     for line in outcome.log { _ = fsconf_glue_log(L, line.level, line.message) }
     // 3. Push the results last.
@@ -159,4 +194,12 @@ public func luaopen_fsconf(_ L: OpaquePointer?) -> Int32 {
     guard let L else { return 0 }
     let status = moduleVersion.withCString { fsconf_glue_open(L, { handle($0) }, { stats($0) }, $0) }
     return status == 0 ? 1 : 0
+}
+
+/// The shim's entry point: `package.loadlib(lib, "fsconf_xml_handler")` returns this
+/// function itself, so a lookup does not build the module table in its new lua_State.
+/// Same arguments and results as `fsconf.handle`.
+@_cdecl("fsconf_xml_handler")
+public func fsconf_xml_handler(_ L: OpaquePointer?) -> Int32 {
+    handle(L)
 }

@@ -4,107 +4,118 @@
 #include <string.h>
 
 // Stack of a protected call: 1 = lightuserdata (the request), then its inputs.
+// Every string handed back to Swift is one of the call's results, so it stays on
+// the caller's stack (alive) until the caller pops it: nothing needs an anchor
+// table, and no Lua code run later (a getHeader metamethod) can free it.
 
-// Reads the value on top of the stack into `out` and pops it. A string that a
-// table argument holds stays alive while that table is on the stack, so it needs
-// no anchor; anything else converted to a new string (a number) is anchored.
-static void read_value(lua_State *L, int anchor, int *slot, fsconf_str *out, int held) {
+// Converts the value on top of the stack, in place, and stores it in `out`
+// (ptr NULL when it is neither a string, a number nor a boolean). Leaves it there.
+static void take_value(lua_State *L, fsconf_str *out) {
     out->ptr = NULL;
     out->len = 0;
     int t = lua_type(L, -1);
-    if (t == LUA_TSTRING) {
-        out->ptr = lua_tolstring(L, -1, &out->len);
-        if (!held) { lua_pushvalue(L, -1); lua_rawseti(L, anchor, ++*slot); }
-    } else if (t == LUA_TNUMBER) {
-        out->ptr = lua_tolstring(L, -1, &out->len);  // converts this stack copy in place
-        lua_pushvalue(L, -1);
-        lua_rawseti(L, anchor, ++*slot);
+    if (t == LUA_TSTRING || t == LUA_TNUMBER) {
+        out->ptr = lua_tolstring(L, -1, &out->len);  // a number becomes a string in this slot
     } else if (t == LUA_TBOOLEAN) {
         out->ptr = lua_toboolean(L, -1) ? "true" : "false";
         out->len = strlen(out->ptr);
     }
-    lua_pop(L, 1);
 }
 
 static int read_args(lua_State *L) {
     fsconf_args *args = (fsconf_args *)lua_touserdata(L, 1);
-    // 2 = XML_REQUEST, 3 = params, 4 = config
-    lua_createtable(L, 8, 0);
-    int anchor = lua_gettop(L), slot = 0;
+    // 2 = XML_REQUEST, 3 = params, 4 = settings (a string, a table or nil)
+    int base = lua_gettop(L);
     fsconf_str *fields[4] = {&args->section, &args->tag_name, &args->key_name, &args->key_value};
-    const char *names[4] = {"section", "tag_name", "key_name", "key_value"};
+    static const char *const names[4] = {"section", "tag_name", "key_name", "key_value"};
+    int is_table = lua_type(L, 2) == LUA_TTABLE;
     for (int i = 0; i < 4; i++) {
-        if (lua_type(L, 2) == LUA_TTABLE) {
-            lua_pushstring(L, names[i]);
+        if (is_table) {
+            lua_pushstring(L, names[i]);  // XML_REQUEST's own keys: already interned
             lua_rawget(L, 2);
         } else {
             lua_pushnil(L);
         }
-        read_value(L, anchor, &slot, fields[i], 1);
+        take_value(L, fields[i]);
     }
-    // The settings table holds a few of the known keys: walk it once instead of
-    // looking every known key up.
+    // params.getHeader, through the event's metatable (may raise): fetched once,
+    // returned for fsconf_glue_header.
+    args->has_params = !lua_isnoneornil(L, 3);
+    if (args->has_params) lua_getfield(L, 3, "getHeader"); else lua_pushnil(L);
+    // Settings: the generated shim passes one string of "name=value" lines; a table
+    // (older shims, scripts) is read by the known names.
+    args->config_text.ptr = NULL;
+    args->config_text.len = 0;
     for (int i = 0; i < args->config_count; i++) { args->config_values[i].ptr = NULL; args->config_values[i].len = 0; }
-    if (lua_type(L, 4) == LUA_TTABLE) {
+    int t = lua_type(L, 4);
+    if (t == LUA_TSTRING) {
+        lua_pushvalue(L, 4);
+        take_value(L, &args->config_text);
+    } else if (t == LUA_TTABLE) {
         lua_pushnil(L);
         while (lua_next(L, 4) != 0) {
             // key at -2, value at -1; only string keys name settings.
+            int found = -1;
             if (lua_type(L, -2) == LUA_TSTRING) {
                 const char *key = lua_tostring(L, -2);
-                int found = -1;
                 for (int i = 0; i < args->config_count; i++) {
                     if (!strcmp(key, args->config_names[i])) { found = i; break; }
                 }
-                if (found >= 0) {
-                    lua_pushvalue(L, -1);
-                    read_value(L, anchor, &slot, &args->config_values[found], 1);
-                }
             }
-            lua_pop(L, 1);
+            if (found >= 0 && lua_checkstack(L, 3)) {
+                take_value(L, &args->config_values[found]);  // stays: one more result
+                lua_pushvalue(L, -2);                          // the key, for lua_next
+            } else {
+                lua_pop(L, 1);
+            }
         }
     }
-    args->has_params = !lua_isnoneornil(L, 3);
-    unsigned char bit = 0;
-    if (args->header_masks && args->section.ptr) {
-        const char *s = args->section.ptr;
-        if (!strcmp(s, "directory")) bit = 1;
-        else if (!strcmp(s, "dialplan")) bit = 2;
-        else if (!strcmp(s, "configuration")) bit = 4;
-        else if (!strcmp(s, "languages") || !strcmp(s, "phrases")) bit = 8;
-    }
-    int method = 0;
-    for (int i = 0; i < args->header_count; i++) {
-        args->header_values[i].ptr = NULL;
-        args->header_values[i].len = 0;
-        if (!args->has_params) continue;
-        if (args->header_masks && !(args->header_masks[i] & bit)) continue;
-        if (!method) {
-            // params.getHeader, through the event's metatable (may raise): once.
-            lua_getfield(L, 3, "getHeader");
-            method = lua_gettop(L);
-        }
-        lua_pushvalue(L, method);
-        lua_pushvalue(L, 3);
-        lua_pushstring(L, args->header_names[i]);
-        lua_call(L, 2, 1);
-        if (lua_type(L, -1) == LUA_TSTRING) {
-            read_value(L, anchor, &slot, &args->header_values[i], 0);
-        } else {
-            lua_pop(L, 1);
-        }
-    }
-    lua_settop(L, anchor);
-    return 1;
+    return lua_gettop(L) - base;
 }
 
 int fsconf_glue_read_args(lua_State *L, fsconf_args *args) {
-    if (!lua_checkstack(L, 8)) return -1;
+    if (!lua_checkstack(L, 16 + args->config_count)) return -1;
     lua_pushcclosure(L, read_args, 0);  // no allocation for a light C function
     lua_pushlightuserdata(L, args);
     lua_pushvalue(L, 1);
     lua_pushvalue(L, 2);
     lua_pushvalue(L, 3);
-    return lua_pcallk(L, 4, 1, 0, 0, NULL);
+    int base = lua_gettop(L) - 5;
+    int status = lua_pcallk(L, 4, LUA_MULTRET, 0, 0, NULL);
+    if (status == 0) args->method_index = base + 5;  // results: 4 fields, then the method
+    return status;
+}
+
+struct header_request { const char *name; fsconf_str *out; };
+
+// 1 = the request, 2 = getHeader, 3 = params.
+static int read_header(lua_State *L) {
+    struct header_request *r = (struct header_request *)lua_touserdata(L, 1);
+    lua_pushvalue(L, 2);
+    lua_pushvalue(L, 3);
+    lua_pushstring(L, r->name);
+    lua_call(L, 2, 1);
+    if (lua_type(L, -1) == LUA_TSTRING) {
+        r->out->ptr = lua_tolstring(L, -1, &r->out->len);
+    } else {
+        lua_pop(L, 1);
+        lua_pushnil(L);
+    }
+    return 1;
+}
+
+int fsconf_glue_header(lua_State *L, int method_index, int params_index, const char *name, fsconf_str *out) {
+    out->ptr = NULL;
+    out->len = 0;
+    if (!lua_checkstack(L, 6)) return -1;
+    struct header_request r = {name, out};
+    lua_pushcclosure(L, read_header, 0);
+    lua_pushlightuserdata(L, &r);
+    lua_pushvalue(L, method_index);
+    lua_pushvalue(L, params_index);
+    int status = lua_pcallk(L, 3, 1, 0, 0, NULL);
+    if (status != 0) { out->ptr = NULL; out->len = 0; }
+    return status;
 }
 
 static int global_variable(lua_State *L) {

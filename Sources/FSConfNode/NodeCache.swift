@@ -6,17 +6,23 @@ import FSConfStore
 /// holds its own copy of the listener's state (epoch, freshness, heard seq), so
 /// a lookup never takes a process-wide lock; the listener updates every shard.
 final class NodeCache: @unchecked Sendable {
-    struct Entry {
-        var xml: String
-        var tags: CacheTags
-        var negative: Bool
+    /// Immutable once kept; a class, so a hit copies one reference.
+    final class Entry: @unchecked Sendable {
+        let xml: String
+        let tags: CacheTags
+        let negative: Bool
         /// Monotonic ns after which a negative entry is no longer a hit.
-        var expires: UInt64
+        let expires: UInt64
         /// The cache epoch the lookup started in: a gap bumps the epoch, and an
         /// entry of an older epoch is only a last good answer, never a hit.
-        var epoch: UInt64
+        let epoch: UInt64
         /// The change seq of the snapshot the answer was read in.
-        var seq: Int64
+        let seq: Int64
+
+        init(xml: String, tags: CacheTags, negative: Bool, expires: UInt64, epoch: UInt64, seq: Int64) {
+            self.xml = xml; self.tags = tags; self.negative = negative
+            self.expires = expires; self.epoch = epoch; self.seq = seq
+        }
     }
 
     /// What a lookup found: a fresh answer, or only a last good one (or nothing),

@@ -84,7 +84,11 @@ public final class NodeEngine: @unchecked Sendable {
                 regenerate it with `fsconf shim`
                 """)
         }
-        guard let key = CacheKey.of(request) else {
+        let planned = CacheKey.of(request)
+        if let problem = request.headerSource?.readError {
+            return LookupOutcome(xml: nil, error: "fsconf: bad arguments: \(problem)")
+        }
+        guard let key = planned else {
             // Sections fsconf does not serve: no answer, FreeSWITCH uses its files.
             // A served section with nothing fsconf could hold: "not found".
             return LookupOutcome(xml: Section(rawValue: request.section) == nil ? nil : FreeSWITCHDocument.notFound)

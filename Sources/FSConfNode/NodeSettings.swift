@@ -47,6 +47,19 @@ public struct NodeSettings: Equatable, Sendable {
         return conninfo.isEmpty ? "\(key)=\(value)" : "\(conninfo) \(key)=\(value)"
     }
 
+    /// The shim's settings string: `name=value` lines (split at the first `=`).
+    /// Names the library does not know are ignored, as in a settings table.
+    public static func values(fromText text: String) -> Result<[String: String], NodeError> {
+        var values: [String: String] = [:]
+        for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
+            guard let eq = line.firstIndex(of: "=") else {
+                return .failure(.configuration("a settings line must be name=value, got \(line.prefix(40))"))
+            }
+            values[String(line[..<eq])] = String(line[line.index(after: eq)...])
+        }
+        return .success(values)
+    }
+
     /// Builds settings from the shim's table values (by `keys`). Errors are one line.
     public static func from(_ values: [String: String], readFile: (String) -> String?) -> Result<NodeSettings, NodeError> {
         var conninfo = ""

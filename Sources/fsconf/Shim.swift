@@ -55,6 +55,10 @@ extension Fsconf {
             if let t = negativeTtlMs, !(0...3_600_000).contains(t) { throw ValidationError("--negative-ttl-ms takes 0...3600000") }
             if let p = pollMs, !(20...60_000).contains(p) { throw ValidationError("--poll-ms takes 20...60000") }
             if name.contains("/") || !name.hasSuffix(".lua") { throw ValidationError("--name is a file name ending in .lua") }
+            for (option, value) in [("--service", service), ("--conninfo-file", conninfoFile), ("--conninfo", conninfo),
+                                    ("--library", library)] {
+                if let value, let problem = ShimTemplate.settingProblem(option, value) { throw ValidationError(problem) }
+            }
         }
 
         func execute() throws {

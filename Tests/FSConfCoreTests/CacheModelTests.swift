@@ -11,9 +11,43 @@ final class CacheModelTests: XCTestCase {
 
     // MARK: Keys
 
+    /// Records which headers a planner asks for.
+    final class RecordingSource: HeaderSource, @unchecked Sendable {
+        let values: [String: String]
+        var asked: [String] = []
+        var readError: String? { nil }
+        init(_ values: [String: String]) { self.values = values }
+        func header(_ name: String) -> String? { asked.append(name); return values[name] }
+    }
+
+    /// Each header is a Lua call on the node: a lookup reads only what its planner needs.
+    func testPlannersReadOnlyTheHeadersThatShapeTheAnswer() {
+        func asked(_ section: String, _ tag: String = "", _ keyName: String = "", _ keyValue: String = "",
+                   _ params: [String: String]) -> ([String], CacheKey?) {
+            let source = RecordingSource(params)
+            var request = LookupRequest(section: section, tagName: tag, keyName: keyName, keyValue: keyValue)
+            request.headerSource = source
+            let key = CacheKey.of(request)
+            return (source.asked, key)
+        }
+        let register = ["action": "sip_auth", "key": "id", "user": "1000", "domain": "example.org",
+                        "sip_auth_nonce": "n-1", "sip_auth_response": "r"]
+        let (names, key) = asked("directory", "domain", "name", "example.org", register)
+        XCTAssertEqual(names, ["purpose", "user", "key"], "the domain comes from XML_REQUEST; no nonce, no action")
+        XCTAssertEqual(key, .directory(.user(domain: "example.org", user: "1000", key: "id")))
+        XCTAssertEqual(asked("directory", "domain", "name", "example.org", ["group_name": "sales"]).0,
+                       ["purpose", "user", "group_name"])
+        XCTAssertEqual(asked("directory", "", "", "", ["purpose": "gateways"]).0, ["purpose", "domain"])
+        XCTAssertEqual(asked("dialplan", "", "", "", ["Hunt-Context": "default", "Caller-Destination-Number": "1000"]).1,
+                       .dialplan("default"))
+        XCTAssertFalse(asked("dialplan", "", "", "", ["Hunt-Context": "default"]).0.contains("Caller-Destination-Number"))
+        // A source and a dictionary give the same key.
+        var plain = LookupRequest(section: "directory", tagName: "domain", keyName: "name", keyValue: "example.org")
+        plain.headers = register
+        XCTAssertEqual(CacheKey.of(plain), key)
+    }
+
     func testKeyIgnoresVolatileParamsAndSeparatesWhatShapesTheAnswer() {
-        // Only headers in LookupRequest.headerNames are read at all; a nonce never is.
-        XCTAssertFalse(LookupRequest.headerNames.contains("sip_auth_nonce"))
         XCTAssertEqual(CacheKey.of(sipAuth("1000")), CacheKey.of(sipAuth("1000", extra: ["action": "user_call"])),
                        "sip_auth and user_call get the same user document")
         XCTAssertNotEqual(CacheKey.of(sipAuth("1000")), CacheKey.of(sipAuth("1001")))

@@ -235,6 +235,17 @@ final class DirectoryNodeTests: XCTestCase {
             local bad_settings = { schema = \(SchemaVersion.current), pool_size = "lots" }
             xml, msg = call({ section = "directory" }, event({}), bad_settings)
             assert(xml == nil and msg:find("pool_size"), "bad settings give nil, message: " .. tostring(msg))
+            xml, msg = call({ section = "directory" }, event({}), "schema=\(SchemaVersion.current)\\npool_size=lots")
+            assert(xml == nil and msg:find("pool_size"), "bad settings text gives nil, message: " .. tostring(msg))
+            xml, msg = call({ section = "directory" }, event({}), "schema=\(SchemaVersion.current)\\nno equals sign")
+            assert(xml == nil and msg:find("name=value"), "a settings line without = gives nil, message: " .. tostring(msg))
+            -- a getHeader that raises part-way: nil, message (never planned as if absent)
+            local flaky = setmetatable({}, { __index = { getHeader = function(_, n)
+              if n == "user" then error("boom from getHeader") end
+              return ({ key = "id", domain = "127.0.0.1" })[n]
+            end } })
+            xml, msg = call({ section = "directory", tag_name = "domain", key_name = "name", key_value = "127.0.0.1" }, flaky, settings)
+            assert(xml == nil and type(msg) == "string" and msg:find("boom from getHeader"), "raising getHeader: " .. tostring(msg))
             -- invalid UTF-8 and control bytes as keys
             for _, v in ipairs({ "\\255\\254", "1000\\255", "\\192\\128", "\\1\\2\\3" }) do
               local r = call({ section = "directory", tag_name = "domain", key_name = "name", key_value = "127.0.0.1" },
@@ -249,6 +260,18 @@ final class DirectoryNodeTests: XCTestCase {
             xml = call({ section = "directory", tag_name = "domain", key_name = "name", key_value = "127.0.0.1" },
                        event({ action = "sip_auth", key = "id", user = "1000", domain = "127.0.0.1" }), settings)
             assert(xml and xml:find('<user id="1000"'), "good lookup: " .. tostring(xml))
+            -- the shim's entry point is the same handler; settings as one string;
+            -- a REGISTER's lookup asks params for purpose, user and key only
+            local handler = assert(package.loadlib(lib, "fsconf_xml_handler"))
+            local asked = {}
+            local counting = setmetatable({}, { __index = { getHeader = function(_, n)
+              asked[#asked + 1] = n
+              return ({ action = "sip_auth", key = "id", user = "1000", domain = "127.0.0.1", sip_auth_nonce = "n" })[n]
+            end } })
+            local text = "schema=\(SchemaVersion.current)\\nconninfo=" .. \(luaQuote(node.db.conninfo))
+            xml = handler({ section = "directory", tag_name = "domain", key_name = "name", key_value = "127.0.0.1" }, counting, text)
+            assert(xml and xml:find('<user id="1000"'), "string settings: " .. tostring(xml))
+            assert(table.concat(asked, ",") == "purpose,user,key", "headers read: " .. table.concat(asked, ","))
             print("lua api ok")
             """
         let dir = try TemporaryDirectory()
@@ -281,7 +304,8 @@ final class DirectoryNodeTests: XCTestCase {
     func testMismatchedShimIsRefusedWithOneClearLine() throws {
         let node = try makeNode()
         var shim = try String(contentsOf: node.shim, encoding: .utf8)
-        shim = shim.replacingOccurrences(of: "{ schema = \(SchemaVersion.current),", with: "{ schema = 99,")
+        XCTAssertTrue(shim.contains("\"schema=\(SchemaVersion.current)\\n"), shim)
+        shim = shim.replacingOccurrences(of: "\"schema=\(SchemaVersion.current)\\n", with: "\"schema=99\\n")
         try shim.write(to: node.shim, atomically: true, encoding: .utf8)
         let out = try node.lookup(section: "directory", tag: "domain", keyName: "name", keyValue: "127.0.0.1",
                                   params: [("action", "sip_auth"), ("key", "id"), ("user", "1000")], globals: DirectoryData.nodeGlobals)
@@ -289,12 +313,30 @@ final class DirectoryNodeTests: XCTestCase {
         XCTAssertTrue(out.stderr.contains("[ERR] fsconf: the shim was generated for schema 99 but the library reads schema \(SchemaVersion.current)"), out.stderr)
     }
 
+    /// A node whose library is missing: the shim raises the loader's message (mod_lua
+    /// logs script errors), and FreeSWITCH gets no answer, never "not found".
+    func testMissingLibraryIsOneClearErrorAndNoAnswer() throws {
+        let node = try makeNode()
+        let out = try runProcess(TestEnvironment.fsconfBinary,
+                                 ["shim", "--out", node.dir.url.path, "--name", "gone.lua",
+                                  "--library", "/nonexistent/fsconf/libfsconf-lua.so", "--conninfo", node.db.conninfo])
+        XCTAssertEqual(out.status, 0, out.description)
+        let lookup = try runProcess(tool("lua5.3"),
+                                    [NodeSetup.harness.path, node.dir.path("gone.lua"), "--section", "directory", "--tag", "domain",
+                                     "--key-name", "name", "--key-value", "127.0.0.1", "--param", "user=1000"],
+                                    environment: node.db.environment)
+        XCTAssertEqual(lookup.stdout, "")
+        let lines = lookup.stderr.split(separator: "\n").filter { $0.contains("/nonexistent/fsconf/libfsconf-lua.so") }
+        XCTAssertEqual(lines.count, 1, lookup.stderr)
+        XCTAssertTrue(lines.first?.contains("No such file or directory") ?? false, lookup.stderr)
+    }
+
     func testShimCarriesNoSecretsAndNoSQL() throws {
         let node = try makeNode()
         let text = try String(contentsOf: node.shim, encoding: .utf8)
         XCTAssertFalse(text.lowercased().contains("select"))
         XCTAssertFalse(text.contains("fsconf."), "no schema knowledge")
-        XCTAssertTrue(text.contains("package.loadlib(\"\(TestEnvironment.nodeLibrary.path)\""))
+        XCTAssertTrue(text.contains("package.loadlib(\"\(TestEnvironment.nodeLibrary.path)\", \"fsconf_xml_handler\")"))
         let refused = try runProcess(TestEnvironment.fsconfBinary,
                                      ["shim", "--out", node.dir.url.path, "--conninfo", "host=x password=hunter2"])
         XCTAssertEqual(refused.status, 2, refused.description)
@@ -308,7 +350,11 @@ final class DirectoryNodeTests: XCTestCase {
 
             """)
         XCTAssertTrue(try String(contentsOfFile: node.dir.path("svc.lua"), encoding: .utf8)
-            .contains("{ schema = \(SchemaVersion.current), service = \"fsconf_node\" }"))
+            .contains("(XML_REQUEST, params, \"schema=\(SchemaVersion.current)\\nservice=fsconf_node\")"))
+        let newline = try runProcess(TestEnvironment.fsconfBinary,
+                                     ["shim", "--out", node.dir.url.path, "--conninfo", "host=x\ndbname=y"])
+        XCTAssertEqual(newline.status, 2, newline.description)
+        XCTAssertTrue(newline.stderr.contains("--conninfo must not contain a line break"), newline.stderr)
     }
 }
 

@@ -13,27 +13,33 @@ typedef struct {
 } fsconf_str;
 
 typedef struct {
-    // In: the names to read. Out: the values (ptr NULL when missing).
-    int header_count;
-    const char *const *header_names;
-    fsconf_str *header_values;
-    // Optional (NULL: read every header): per header, the section bits that need it
-    // (1 directory, 2 dialplan, 4 configuration, 8 languages/phrases); only the
-    // headers of the asked section are read.
-    const unsigned char *header_masks;
+    // Settings given as a table: in, the names to read; out, the values (ptr NULL
+    // when missing).
     int config_count;
     const char *const *config_names;
     fsconf_str *config_values;
+    // Out: settings given as one string (ptr NULL when not a string).
+    fsconf_str config_text;
     // Out: XML_REQUEST's four fields, and whether a params object was given.
     fsconf_str section, tag_name, key_name, key_value;
     int has_params;
+    // Out: the stack index of params.getHeader (nil without params), for
+    // fsconf_glue_header.
+    int method_index;
 } fsconf_args;
 
 // Reads fsconf.handle's arguments (stack index 1: XML_REQUEST table, 2: params
-// event or nil, 3: config table or nil) into `args`. Returns 0 and leaves one
-// anchor value on the stack that keeps every returned string alive (pop it when
-// done), or non-zero with an error message on the stack.
+// event or nil, 3: settings string, table or nil) into `args`. Returns 0 and leaves
+// the values read on the stack (they keep every returned string alive: settop back
+// when done), or non-zero with an error message on the stack. Headers are not read
+// here: the planner asks for the few it needs (fsconf_glue_header).
 int fsconf_glue_read_args(lua_State *L, fsconf_args *args);
+
+// params:getHeader(name) with the method read_args fetched (call it only when
+// has_params). Returns 0 and leaves
+// the value (a string, `out` set; or nil, `out->ptr` NULL) on the stack, where it
+// stays alive; non-zero with an error message on the stack.
+int fsconf_glue_header(lua_State *L, int method_index, int params_index, const char *name, fsconf_str *out);
 
 // freeswitch.getGlobalVariable(name). Returns 0 and leaves the result (string or
 // nil) on the stack, or non-zero with an error message on the stack.
