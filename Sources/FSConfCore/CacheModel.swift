@@ -223,6 +223,11 @@ public struct ChangeNotice: Equatable, Sendable {
 
 
 /// A least-recently-used map bounded in bytes (each value states its size).
+/// A hit moves its entry to the front only when it is not already among the most
+/// recent quarter (each move writes three entries, and under many threads those
+/// writes are cache misses): an entry within the first quarter cannot reach the
+/// tail before it is hit again or a quarter of the entries is inserted or moved
+/// ahead of it, so eviction still takes the least recently used.
 /// Not thread-safe: the node wraps each shard in a lock. Inlinable, so the node
 /// gets code specialised for its key and value (no generic dispatch per lookup).
 public struct LRUCache<Key: Hashable, Value> {
@@ -232,6 +237,8 @@ public struct LRUCache<Key: Hashable, Value> {
         @usableFromInline var value: Value
         @usableFromInline var bytes: Int
         @usableFromInline var prev: Int, next: Int   // -1: none
+        /// `tick` when the entry was last put at the front.
+        @usableFromInline var stamp: UInt64 = 0
         @inlinable init(key: Key, value: Value, bytes: Int, prev: Int, next: Int) {
             self.key = key; self.value = value; self.bytes = bytes; self.prev = prev; self.next = next
         }
@@ -241,6 +248,8 @@ public struct LRUCache<Key: Hashable, Value> {
     @usableFromInline var index: [Key: Int] = [:]
     @usableFromInline var head = -1, tail = -1   // head: most recent
     @usableFromInline var _bytes = 0, _evictions = 0
+    /// Counts moves to the front.
+    @usableFromInline var tick: UInt64 = 0
     public var capacity: Int
     /// Bytes held (as each value stated) and entries evicted so far.
     @inlinable public var bytes: Int { _bytes }
@@ -253,7 +262,7 @@ public struct LRUCache<Key: Hashable, Value> {
     /// The value, marked most recently used.
     @inlinable public mutating func get(_ key: Key) -> Value? {
         guard let i = index[key] else { return nil }
-        touch(i)
+        if tick &- slots[i]!.stamp > UInt64(index.count / 4) { touch(i) }
         return slots[i]!.value
     }
 
@@ -331,6 +340,8 @@ public struct LRUCache<Key: Hashable, Value> {
     @inlinable mutating func linkFront(_ i: Int) {
         slots[i]!.next = head
         slots[i]!.prev = -1
+        slots[i]!.stamp = tick
+        tick &+= 1
         if head >= 0 { slots[head]!.prev = i }
         head = i
         if tail < 0 { tail = i }

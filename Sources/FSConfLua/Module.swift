@@ -150,7 +150,7 @@ func handle(_ L: OpaquePointer?) -> Int32 {
     let outcome: LookupOutcome
     switch settings {
     case .failure(let error):
-        outcome = LookupOutcome(xml: nil, error: error.description, log: [("err", error.description)])
+        outcome = NodeEngine.shared.settingsFailure(error)
     case .success(let settings):
         outcome = NodeEngine.shared.handle(request, settings: settings, node: { [lua] in lua.global($0) })
     }

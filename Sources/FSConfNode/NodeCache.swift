@@ -33,9 +33,19 @@ final class NodeCache: @unchecked Sendable {
         var epoch: UInt64
     }
 
+    /// A key with its hash computed once per lookup (it picks the shard and the
+    /// slot: the key's strings are hashed once, not twice).
+    struct Key: Hashable {
+        let key: CacheKey
+        let hash: Int
+        init(_ key: CacheKey) { self.key = key; hash = key.hashValue }
+        func hash(into hasher: inout Hasher) { hasher.combine(hash) }
+        static func == (a: Key, b: Key) -> Bool { a.hash == b.hash && a.key == b.key }
+    }
+
     final class Shard: @unchecked Sendable {
         let monitor = Monitor()
-        var lru: LRUCache<CacheKey, Entry>
+        var lru: LRUCache<Key, Entry>
         var epoch: UInt64 = 1
         var heardSeq: Int64 = 0
         var fresh = false
@@ -56,11 +66,12 @@ final class NodeCache: @unchecked Sendable {
     }
 
     @inline(__always)
-    func shard(_ key: CacheKey) -> Shard {
-        shards.count == 1 ? shards[0] : shards[Int(UInt(bitPattern: key.hashValue) % UInt(shards.count))]
+    func shard(_ key: Key) -> Shard {
+        shards.count == 1 ? shards[0] : shards[Int(UInt(bitPattern: key.hash) % UInt(shards.count))]
     }
 
-    func probe(_ key: CacheKey) -> Probe {
+    func probe(_ cacheKey: CacheKey) -> Probe {
+        let key = Key(cacheKey)
         let s = shard(key)
         let now = MonotonicClock.now()
         return s.monitor.locked {
@@ -82,12 +93,13 @@ final class NodeCache: @unchecked Sendable {
     @discardableResult
     /// `servable: false` keeps the answer only as a last good answer for an outage,
     /// never as a hit (see NodeEngine: users FreeSWITCH caches itself).
-    func insert(_ key: CacheKey, xml: String, tags: CacheTags, negative: Bool, seq: Int64?, epoch: UInt64,
+    func insert(_ cacheKey: CacheKey, xml: String, tags: CacheTags, negative: Bool, seq: Int64?, epoch: UInt64,
                 servable: Bool = true) -> Bool {
         guard enabled else { return false }
+        let key = Key(cacheKey)
         let s = shard(key)
         let expires = !servable ? 0 : negative ? MonotonicClock.now() &+ negativeTTL : UInt64.max
-        let bytes = xml.utf8.count + key.approximateBytes + tags.approximateBytes + 96
+        let bytes = xml.utf8.count + cacheKey.approximateBytes + tags.approximateBytes + 104
         return s.monitor.locked {
             guard let seq, seq >= s.heardSeq else {
                 s.rejected += 1

@@ -265,6 +265,11 @@ public final class NodeEngine: @unchecked Sendable {
                                polls: l.polls, reconnects: l.reconnects)
     }
 
+    /// The shim's settings could not be used: nil and the message, logged once per interval.
+    public func settingsFailure(_ error: NodeError) -> LookupOutcome {
+        failure("settings", error.description)
+    }
+
     private func failure(_ key: String, _ message: String) -> LookupOutcome {
         var outcome = LookupOutcome(xml: nil, error: message)
         if let line = limiter.admit(key: key, message: message) { outcome.log.append(("err", line)) }

@@ -201,4 +201,24 @@ final class CacheModelTests: XCTestCase {
         XCTAssertEqual(lru.count, 14)
         XCTAssertEqual(lru.keysByRecency.first, 100_999)
     }
+
+    /// A hit within the most recent quarter does not reorder (no writes), yet a key
+    /// hit between every insertion is never evicted, and a key hit after falling
+    /// behind is moved to the front again.
+    func testLRUHitsInTheRecentQuarterStayWithoutMovingAndAreNeverEvicted() {
+        var lru = LRUCache<Int, Int>(capacity: 100)
+        for i in 0..<100 { lru.set(i, i, bytes: 1) }
+        XCTAssertEqual(lru.get(98), 98)
+        XCTAssertEqual(Array(lru.keysByRecency.prefix(3)), [99, 98, 97], "in the first quarter: not moved")
+        XCTAssertEqual(lru.get(50), 50)
+        XCTAssertEqual(lru.keysByRecency.first, 50, "behind the first quarter: moved to the front")
+        for i in 100..<10_000 {
+            XCTAssertEqual(lru.get(50), 50, "evicted at insertion \(i)")
+            lru.set(i, i, bytes: 1)
+            XCTAssertLessThanOrEqual(lru.bytes, 100)
+        }
+        XCTAssertEqual(lru.count, 100)
+        XCTAssertNil(lru.peek(0))
+        XCTAssertNil(lru.peek(99), "a key never hit is evicted")
+    }
 }

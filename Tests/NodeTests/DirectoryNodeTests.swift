@@ -301,6 +301,24 @@ final class DirectoryNodeTests: XCTestCase {
         XCTAssertFalse(out.stderr.contains("password"))
     }
 
+    func testBadShimSettingsGiveNoAnswerAndOneLogLine() throws {
+        let node = try makeNode()
+        var shim = try String(contentsOf: node.shim, encoding: .utf8)
+        shim = shim.replacingOccurrences(of: "\"schema=\(SchemaVersion.current)\\n", with: "\"schema=\(SchemaVersion.current)\\npool_size=lots\\n")
+        try shim.write(to: node.shim, atomically: true, encoding: .utf8)
+        let lookups = (0..<5).map { _ in
+            ["section": "directory", "tag_name": "domain", "key_name": "name", "key_value": "127.0.0.1",
+             "params": ["action": "sip_auth", "key": "id", "user": "1000", "domain": "127.0.0.1"]] as [String: Any]
+        }
+        let file = try TemporaryDirectory()
+        try file.write("l.json", String(decoding: try JSONSerialization.data(withJSONObject: ["lookups": lookups]), as: UTF8.self))
+        let out = try node.lookups(file: file.url.appendingPathComponent("l.json"))
+        XCTAssertEqual(out.status, 0, out.description)
+        XCTAssertEqual(NodeSetup.answers(out.stdout), ["", "", "", "", ""], "no answer, never 'not found'")
+        let errors = out.stderr.split(separator: "\n").filter { $0.hasPrefix("[ERR] fsconf: bad shim settings: pool_size") }
+        XCTAssertEqual(errors.count, 1, "one log line per interval, not per lookup: \(out.stderr)")
+    }
+
     func testMismatchedShimIsRefusedWithOneClearLine() throws {
         let node = try makeNode()
         var shim = try String(contentsOf: node.shim, encoding: .utf8)
