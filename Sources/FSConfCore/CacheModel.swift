@@ -236,14 +236,19 @@ public struct LRUCache<Key: Hashable, Value> {
         @usableFromInline var key: Key
         @usableFromInline var value: Value
         @usableFromInline var bytes: Int
-        @usableFromInline var prev: Int, next: Int   // -1: none
+        @inlinable init(key: Key, value: Value, bytes: Int) { self.key = key; self.value = value; self.bytes = bytes }
+    }
+    /// The recency list, apart from the entries: plain integers, so moving an
+    /// entry never copies (or retains) a key or a value.
+    @usableFromInline
+    struct Link {
+        @usableFromInline var prev = -1, next = -1   // -1: none
         /// `tick` when the entry was last put at the front.
         @usableFromInline var stamp: UInt64 = 0
-        @inlinable init(key: Key, value: Value, bytes: Int, prev: Int, next: Int) {
-            self.key = key; self.value = value; self.bytes = bytes; self.prev = prev; self.next = next
-        }
+        @inlinable init() {}
     }
     @usableFromInline var slots: [Slot?] = []
+    @usableFromInline var links: [Link] = []
     @usableFromInline var free: [Int] = []
     @usableFromInline var index: [Key: Int] = [:]
     @usableFromInline var head = -1, tail = -1   // head: most recent
@@ -262,12 +267,12 @@ public struct LRUCache<Key: Hashable, Value> {
     /// The value, marked most recently used.
     @inlinable public mutating func get(_ key: Key) -> Value? {
         guard let i = index[key] else { return nil }
-        if tick &- slots[i]!.stamp > UInt64(index.count / 4) { touch(i) }
-        return slots[i]!.value
+        if tick &- links[i].stamp > UInt64(index.count / 4) { touch(i) }
+        return slots[i]?.value
     }
 
     /// The value without changing the order.
-    @inlinable public func peek(_ key: Key) -> Value? { index[key].map { slots[$0]!.value } }
+    @inlinable public func peek(_ key: Key) -> Value? { index[key].flatMap { slots[$0]?.value } }
 
     /// Inserts or replaces; evicts least recently used entries until within the
     /// capacity. A value larger than the whole capacity is not kept.
@@ -278,9 +283,13 @@ public struct LRUCache<Key: Hashable, Value> {
             drop(at: tail)
             _evictions += 1
         }
-        let slot = Slot(key: key, value: value, bytes: size, prev: -1, next: -1)
+        let slot = Slot(key: key, value: value, bytes: size)
         let i: Int
-        if let f = free.popLast() { slots[f] = slot; i = f } else { slots.append(slot); i = slots.count - 1 }
+        if let f = free.popLast() {
+            slots[f] = slot; links[f] = Link(); i = f
+        } else {
+            slots.append(slot); links.append(Link()); i = slots.count - 1
+        }
         index[key] = i
         _bytes += size
         linkFront(i)
@@ -311,7 +320,7 @@ public struct LRUCache<Key: Hashable, Value> {
     }
 
     @inlinable public mutating func removeAll() {
-        slots.removeAll(); free.removeAll(); index.removeAll()
+        slots.removeAll(); links.removeAll(); free.removeAll(); index.removeAll()
         head = -1; tail = -1; _bytes = 0
     }
 
@@ -319,7 +328,7 @@ public struct LRUCache<Key: Hashable, Value> {
     @inlinable public var keysByRecency: [Key] {
         var out: [Key] = []
         var i = head
-        while i >= 0 { out.append(slots[i]!.key); i = slots[i]!.next }
+        while i >= 0 { out.append(slots[i]!.key); i = links[i].next }
         return out
     }
 
@@ -330,19 +339,19 @@ public struct LRUCache<Key: Hashable, Value> {
     }
 
     @inlinable mutating func unlink(_ i: Int) {
-        let p = slots[i]!.prev, n = slots[i]!.next
-        if p >= 0 { slots[p]!.next = n } else { head = n }
-        if n >= 0 { slots[n]!.prev = p } else { tail = p }
-        slots[i]!.prev = -1
-        slots[i]!.next = -1
+        let p = links[i].prev, n = links[i].next
+        if p >= 0 { links[p].next = n } else { head = n }
+        if n >= 0 { links[n].prev = p } else { tail = p }
+        links[i].prev = -1
+        links[i].next = -1
     }
 
     @inlinable mutating func linkFront(_ i: Int) {
-        slots[i]!.next = head
-        slots[i]!.prev = -1
-        slots[i]!.stamp = tick
+        links[i].next = head
+        links[i].prev = -1
+        links[i].stamp = tick
         tick &+= 1
-        if head >= 0 { slots[head]!.prev = i }
+        if head >= 0 { links[head].prev = i }
         head = i
         if tail < 0 { tail = i }
     }
