@@ -80,6 +80,7 @@ final class LuaLookup: HeaderSource, @unchecked Sendable {
         var value = fsconf_str(ptr: nil, len: 0)
         let status = name.withCString { fsconf_glue_header(L, method, 2, $0, &value) }
         if status != 0 {
+            if status == -1 { readError = "the Lua stack cannot grow"; return nil }  // nothing was pushed
             readError = lua_tolstring(L, -1, nil).map { String(cString: $0) } ?? "params:getHeader failed"
             lua_settop(L, -2)
             return nil
@@ -128,7 +129,9 @@ func handle(_ L: OpaquePointer?) -> Int32 {
         status = fsconf_glue_read_args(L, &args)
     }
     if status != 0 {
-        let message = lua_tolstring(L, -1, nil).map { String(cString: $0) } ?? "cannot read arguments"
+        // -1: the stack could not grow, nothing was pushed; else the error is on top.
+        let message = status == -1 ? "the Lua stack cannot grow"
+            : lua_tolstring(L, -1, nil).map { String(cString: $0) } ?? "cannot read arguments"
         lua_settop(L, 3)
         return push(L, nil, "fsconf: bad arguments: \(message)")
     }
