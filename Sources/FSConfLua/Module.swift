@@ -69,16 +69,16 @@ func string(_ s: fsconf_str) -> String? {
 /// FreeSWITCH globals, both through the protected glue. Lives for one call.
 final class LuaLookup: HeaderSource, @unchecked Sendable {
     let L: OpaquePointer
-    let method: Int32
+    let method: Int32, params: Int32
     private(set) var readError: String?
-    init(_ L: OpaquePointer, method: Int32) { self.L = L; self.method = method }
+    init(_ L: OpaquePointer, method: Int32, params: Int32) { self.L = L; self.method = method; self.params = params }
 
     /// params:getHeader(name). The value stays on the Lua stack (alive) until
     /// handle returns. A raising getHeader sets `readError`.
     func header(_ name: String) -> String? {
         guard readError == nil else { return nil }
         var value = fsconf_str(ptr: nil, len: 0)
-        let status = name.withCString { fsconf_glue_header(L, method, 2, $0, &value) }
+        let status = name.withCString { fsconf_glue_header(L, method, params, $0, &value) }
         if status != 0 {
             if status == -1 { readError = "the Lua stack cannot grow"; return nil }  // nothing was pushed
             readError = lua_tolstring(L, -1, nil).map { String(cString: $0) } ?? "params:getHeader failed"
@@ -103,17 +103,20 @@ final class LuaLookup: HeaderSource, @unchecked Sendable {
     }
 }
 
-/// fsconf.handle(XML_REQUEST, params, settings) -> xml | nil, message
-/// (also the shim's entry point, `fsconf_xml_handler`).
-func handle(_ L: OpaquePointer?) -> Int32 {
+/// fsconf.handle(XML_REQUEST, params, settings) -> xml | nil, message.
+/// `modLua`: the shim's entry point, fsconf_xml_handler(settings): XML_REQUEST and
+/// params are mod_lua's globals, and the answer also goes to the global XML_STRING.
+func handle(_ L: OpaquePointer?, modLua: Bool = false) -> Int32 {
     guard let L else { return 0 }
-    lua_settop(L, 3)
+    let settingsIndex: Int32 = modLua ? 1 : 3
+    lua_settop(L, settingsIndex)
     // 1. Read the arguments through the protected glue. The values stay on the
     //    stack above index 3 until this function returns, so the C strings stay valid.
     var args = fsconf_args()
+    args.mod_lua = modLua ? 1 : 0
     var settingValues = [fsconf_str](repeating: fsconf_str(ptr: nil, len: 0), count: 0)
     var status: Int32 = 0
-    if lua_type(L, 3) == LUA_TTABLE {
+    if lua_type(L, settingsIndex) == LUA_TTABLE {
         settingValues = [fsconf_str](repeating: fsconf_str(ptr: nil, len: 0), count: settingNames.pointers.count)
         settingNames.pointers.withUnsafeBufferPointer { sn in
             settingValues.withUnsafeMutableBufferPointer { sv in
@@ -132,8 +135,8 @@ func handle(_ L: OpaquePointer?) -> Int32 {
         // -1: the stack could not grow, nothing was pushed; else the error is on top.
         let message = status == -1 ? "the Lua stack cannot grow"
             : lua_tolstring(L, -1, nil).map { String(cString: $0) } ?? "cannot read arguments"
-        lua_settop(L, 3)
-        return push(L, nil, "fsconf: bad arguments: \(message)")
+        lua_settop(L, settingsIndex)
+        return push(L, nil, "fsconf: bad arguments: \(message)", setGlobal: modLua)
     }
     let settings: Result<NodeSettings, NodeError>
     if let text = args.config_text.ptr {
@@ -144,7 +147,7 @@ func handle(_ L: OpaquePointer?) -> Int32 {
     var request = LookupRequest(section: string(args.section) ?? "", tagName: string(args.tag_name) ?? "",
                                 keyName: string(args.key_name) ?? "", keyValue: string(args.key_value) ?? "",
                                 hasParams: args.has_params != 0)
-    let lua = LuaLookup(L, method: args.method_index)
+    let lua = LuaLookup(L, method: args.method_index, params: args.params_index)
     if request.hasParams { request.headerSource = lua }
 
     // 2. The Swift work. The only Lua calls from here on go through the protected
@@ -159,13 +162,14 @@ func handle(_ L: OpaquePointer?) -> Int32 {
     }
     for line in outcome.log { _ = fsconf_glue_log(L, line.level, line.message) }
     // 3. Push the results last.
-    return push(L, outcome.xml, outcome.error)
+    return push(L, outcome.xml, outcome.error, setGlobal: modLua)
 }
 
-func push(_ L: OpaquePointer, _ xml: String?, _ message: String?) -> Int32 {
+func push(_ L: OpaquePointer, _ xml: String?, _ message: String?, setGlobal: Bool = false) -> Int32 {
+    let global: Int32 = setGlobal ? 1 : 0
     func pushing(_ chars: UnsafePointer<CChar>?, _ length: Int) -> Int32 {
-        guard let message else { return fsconf_glue_push_result(L, chars, length, nil) }
-        return message.withCString { fsconf_glue_push_result(L, chars, length, $0) }
+        guard let message else { return fsconf_glue_push_result(L, chars, length, nil, global) }
+        return message.withCString { fsconf_glue_push_result(L, chars, length, $0, global) }
     }
     let count: Int32
     if var text = xml {
@@ -201,8 +205,10 @@ public func luaopen_fsconf(_ L: OpaquePointer?) -> Int32 {
 
 /// The shim's entry point: `package.loadlib(lib, "fsconf_xml_handler")` returns this
 /// function itself, so a lookup does not build the module table in its new lua_State.
-/// Same arguments and results as `fsconf.handle`.
+/// `fsconf_xml_handler(settings)`: reads mod_lua's globals XML_REQUEST and params,
+/// sets XML_STRING, and returns what `fsconf.handle` returns. Every token of the
+/// shim is parsed again for every lookup, so the shim passes only its settings.
 @_cdecl("fsconf_xml_handler")
 public func fsconf_xml_handler(_ L: OpaquePointer?) -> Int32 {
-    handle(L)
+    handle(L, modLua: true)
 }

@@ -26,6 +26,14 @@ static int read_args(lua_State *L) {
     fsconf_args *args = (fsconf_args *)lua_touserdata(L, 1);
     // 2 = XML_REQUEST, 3 = params, 4 = settings (a string, a table or nil)
     int base = lua_gettop(L);
+    if (args->mod_lua) {
+        // The xml_handler entry point: mod_lua's globals, read here under the same
+        // protected call.
+        lua_getglobal(L, "XML_REQUEST");
+        lua_replace(L, 2);
+        lua_getglobal(L, "params");
+        lua_replace(L, 3);
+    }
     fsconf_str *fields[4] = {&args->section, &args->tag_name, &args->key_name, &args->key_value};
     static const char *const names[4] = {"section", "tag_name", "key_name", "key_value"};
     int is_table = lua_type(L, 2) == LUA_TTABLE;
@@ -42,6 +50,7 @@ static int read_args(lua_State *L) {
     // returned for fsconf_glue_header.
     args->has_params = !lua_isnoneornil(L, 3);
     if (args->has_params) lua_getfield(L, 3, "getHeader"); else lua_pushnil(L);
+    lua_pushvalue(L, 3);  // params itself, for fsconf_glue_header
     // Settings: the generated shim passes one string of "name=value" lines; a table
     // (older shims, scripts) is read by the known names.
     args->config_text.ptr = NULL;
@@ -75,14 +84,24 @@ static int read_args(lua_State *L) {
 
 int fsconf_glue_read_args(lua_State *L, fsconf_args *args) {
     if (!lua_checkstack(L, 16 + args->config_count)) return -1;
+    int base = lua_gettop(L);
     lua_pushcclosure(L, read_args, 0);  // no allocation for a light C function
     lua_pushlightuserdata(L, args);
-    lua_pushvalue(L, 1);
-    lua_pushvalue(L, 2);
-    lua_pushvalue(L, 3);
-    int base = lua_gettop(L) - 5;
+    if (args->mod_lua) {
+        lua_pushnil(L);
+        lua_pushnil(L);
+        lua_pushvalue(L, 1);
+    } else {
+        lua_pushvalue(L, 1);
+        lua_pushvalue(L, 2);
+        lua_pushvalue(L, 3);
+    }
     int status = lua_pcallk(L, 4, LUA_MULTRET, 0, 0, NULL);
-    if (status == 0) args->method_index = base + 5;  // results: 4 fields, then the method
+    if (status == 0) {
+        // results: the 4 fields, getHeader, params, then the settings' values
+        args->method_index = base + 5;
+        args->params_index = base + 6;
+    }
     return status;
 }
 
@@ -157,18 +176,22 @@ int fsconf_glue_log(lua_State *L, const char *level, const char *message) {
     return status;
 }
 
-struct push_request { const char *xml; size_t len; const char *message; };
+struct push_request { const char *xml; size_t len; const char *message; int set_global; };
 
 static int push_result(lua_State *L) {
     struct push_request *r = (struct push_request *)lua_touserdata(L, 1);
     if (r->xml) lua_pushlstring(L, r->xml, r->len); else lua_pushnil(L);
+    if (r->set_global) {
+        lua_pushvalue(L, -1);
+        lua_setglobal(L, "XML_STRING");
+    }
     if (r->message) { lua_pushstring(L, r->message); return 2; }
     return 1;
 }
 
-int fsconf_glue_push_result(lua_State *L, const char *xml, size_t xml_len, const char *message) {
+int fsconf_glue_push_result(lua_State *L, const char *xml, size_t xml_len, const char *message, int set_global) {
     if (!lua_checkstack(L, 4)) return -1;
-    struct push_request r = {xml, xml_len, message};
+    struct push_request r = {xml, xml_len, message, set_global};
     int base = lua_gettop(L);
     lua_pushcclosure(L, push_result, 0);
     lua_pushlightuserdata(L, &r);

@@ -260,18 +260,34 @@ final class DirectoryNodeTests: XCTestCase {
             xml = call({ section = "directory", tag_name = "domain", key_name = "name", key_value = "127.0.0.1" },
                        event({ action = "sip_auth", key = "id", user = "1000", domain = "127.0.0.1" }), settings)
             assert(xml and xml:find('<user id="1000"'), "good lookup: " .. tostring(xml))
-            -- the shim's entry point is the same handler; settings as one string;
-            -- a REGISTER's lookup asks params for purpose, user and key only
+            -- the shim's entry point: settings as one string, XML_REQUEST and params
+            -- from mod_lua's globals, the answer in XML_STRING; a REGISTER's lookup
+            -- asks params for purpose, user and key only
             local handler = assert(package.loadlib(lib, "fsconf_xml_handler"))
             local asked = {}
-            local counting = setmetatable({}, { __index = { getHeader = function(_, n)
+            params = setmetatable({}, { __index = { getHeader = function(_, n)
               asked[#asked + 1] = n
               return ({ action = "sip_auth", key = "id", user = "1000", domain = "127.0.0.1", sip_auth_nonce = "n" })[n]
             end } })
+            XML_REQUEST = { section = "directory", tag_name = "domain", key_name = "name", key_value = "127.0.0.1" }
             local text = "schema=\(SchemaVersion.current)\\nconninfo=" .. \(luaQuote(node.db.conninfo))
-            xml = handler({ section = "directory", tag_name = "domain", key_name = "name", key_value = "127.0.0.1" }, counting, text)
+            xml = handler(text)
             assert(xml and xml:find('<user id="1000"'), "string settings: " .. tostring(xml))
+            assert(XML_STRING == xml, "XML_STRING is set")
             assert(table.concat(asked, ",") == "purpose,user,key", "headers read: " .. table.concat(asked, ","))
+            -- no params (many configuration lookups): not a crash, not a Lua error
+            params = nil
+            XML_REQUEST = { section = "directory", tag_name = "domain", key_name = "name", key_value = "127.0.0.1" }
+            xml, msg = handler(text)
+            assert(XML_STRING == xml, "XML_STRING follows the answer without params")
+            -- a hostile global environment: nil, message, never a raised error
+            local saved = XML_REQUEST
+            setmetatable(_G, { __index = function(_, k) if k == "XML_REQUEST" then error("boom from _G") end end })
+            XML_REQUEST = nil
+            local ok, a, b = pcall(handler, text)
+            setmetatable(_G, nil)
+            assert(ok and a == nil and b:find("boom from _G"), "a raising environment: " .. tostring(a) .. " " .. tostring(b))
+            XML_REQUEST = saved
             print("lua api ok")
             """
         let dir = try TemporaryDirectory()
@@ -331,8 +347,10 @@ final class DirectoryNodeTests: XCTestCase {
         XCTAssertTrue(out.stderr.contains("[ERR] fsconf: the shim was generated for schema 99 but the library reads schema \(SchemaVersion.current)"), out.stderr)
     }
 
-    /// A node whose library is missing: the shim raises the loader's message (mod_lua
-    /// logs script errors), and FreeSWITCH gets no answer, never "not found".
+    /// A node whose library is missing: one error line naming it per lookup, no
+    /// answer (FreeSWITCH uses its files), and no Lua error — mod_lua's lua_fetch
+    /// skips lua_close after a failing script, so a raising shim would leak a state
+    /// per lookup.
     func testMissingLibraryIsOneClearErrorAndNoAnswer() throws {
         let node = try makeNode()
         let out = try runProcess(TestEnvironment.fsconfBinary,
@@ -343,9 +361,12 @@ final class DirectoryNodeTests: XCTestCase {
                                     [NodeSetup.harness.path, node.dir.path("gone.lua"), "--section", "directory", "--tag", "domain",
                                      "--key-name", "name", "--key-value", "127.0.0.1", "--param", "user=1000"],
                                     environment: node.db.environment)
+        XCTAssertEqual(lookup.status, 0, "the script ran without raising: \(lookup.description)")
         XCTAssertEqual(lookup.stdout, "")
-        let lines = lookup.stderr.split(separator: "\n").filter { $0.contains("/nonexistent/fsconf/libfsconf-lua.so") }
+        XCTAssertFalse(lookup.stderr.contains("script error"), lookup.stderr)
+        let lines = lookup.stderr.split(separator: "\n")
         XCTAssertEqual(lines.count, 1, lookup.stderr)
+        XCTAssertTrue(lines.first?.hasPrefix("[ERR] /nonexistent/fsconf/libfsconf-lua.so:") ?? false, lookup.stderr)
         XCTAssertTrue(lines.first?.contains("No such file or directory") ?? false, lookup.stderr)
     }
 
@@ -368,7 +389,7 @@ final class DirectoryNodeTests: XCTestCase {
 
             """)
         XCTAssertTrue(try String(contentsOfFile: node.dir.path("svc.lua"), encoding: .utf8)
-            .contains("(XML_REQUEST, params, \"schema=\(SchemaVersion.current)\\nservice=fsconf_node\")"))
+            .contains("if h then h(\"schema=\(SchemaVersion.current)\\nservice=fsconf_node\") else"))
         let newline = try runProcess(TestEnvironment.fsconfBinary,
                                      ["shim", "--out", node.dir.url.path, "--conninfo", "host=x\ndbname=y"])
         XCTAssertEqual(newline.status, 2, newline.description)

@@ -23,13 +23,17 @@ typedef struct {
     // Out: XML_REQUEST's four fields, and whether a params object was given.
     fsconf_str section, tag_name, key_name, key_value;
     int has_params;
-    // Out: the stack index of params.getHeader (nil without params), for
-    // fsconf_glue_header.
-    int method_index;
+    // In: read XML_REQUEST and params from mod_lua's globals (the xml_handler entry
+    // point, whose only argument, at stack index 1, is the settings).
+    int mod_lua;
+    // Out: the stack indexes of params.getHeader (nil without params) and of
+    // params, for fsconf_glue_header.
+    int method_index, params_index;
 } fsconf_args;
 
 // Reads fsconf.handle's arguments (stack index 1: XML_REQUEST table, 2: params
-// event or nil, 3: settings string, table or nil) into `args`. Returns 0 and leaves
+// event or nil, 3: settings string, table or nil; with mod_lua, 1: settings) into
+// `args`. Returns 0 and leaves
 // the values read on the stack (they keep every returned string alive: settop back
 // when done), or non-zero with an error message on the stack. Headers are not read
 // here: the planner asks for the few it needs (fsconf_glue_header).
@@ -49,9 +53,10 @@ int fsconf_glue_global_variable(lua_State *L, const char *name);
 int fsconf_glue_log(lua_State *L, const char *level, const char *message);
 
 // Pushes the results of fsconf.handle: the string (or nil) and, when `message` is
-// not NULL, the message. Returns the number of values pushed, or -1 when even that
+// not NULL, the message; with `set_global`, also sets the global XML_STRING to the
+// string (or nil). Returns the number of values pushed, or -1 when even that
 // failed (then nothing usable is on the stack).
-int fsconf_glue_push_result(lua_State *L, const char *xml, size_t xml_len, const char *message);
+int fsconf_glue_push_result(lua_State *L, const char *xml, size_t xml_len, const char *message, int set_global);
 
 // Pushes a table {names[i] = values[i]} (fsconf.stats()). Returns 1, or -1 when
 // that failed (then nothing is on the stack).
