@@ -4,11 +4,14 @@ import FSConfLuaGlue
 import FSConfNode
 import Glibc
 
-// The Lua C module mod_lua loads: `package.loadlib(".../fsconf.so", "luaopen_fsconf")`.
+// The Lua C module mod_lua loads. The generated shim loads the handler itself,
+// `package.loadlib(".../fsconf.so", "fsconf_xml_handler")`; scripts can open the
+// module table, `package.loadlib(".../fsconf.so", "luaopen_fsconf")()`.
 //
 // Rules kept here (docs/architecture.md): every Lua call that can raise runs in C
-// under lua_pcall (FSConfLuaGlue); arguments are read first, the Swift work runs
-// with no Lua call in between, results are pushed last; failures are `nil, message`.
+// under lua_pcall (FSConfLuaGlue), so a Lua error never unwinds a Swift frame; the
+// request and settings are read first, `params` headers when the planner asks
+// for them, results are pushed last; failures are `nil, message`.
 
 let moduleVersion = "0.1.0"
 
@@ -111,7 +114,8 @@ func handle(_ L: OpaquePointer?, modLua: Bool = false) -> Int32 {
     let settingsIndex: Int32 = modLua ? 1 : 3
     lua_settop(L, settingsIndex)
     // 1. Read the arguments through the protected glue. The values stay on the
-    //    stack above index 3 until this function returns, so the C strings stay valid.
+    //    stack above the arguments until this function returns, so the C strings
+    //    stay valid.
     var args = fsconf_args()
     args.mod_lua = modLua ? 1 : 0
     var settingValues = [fsconf_str](repeating: fsconf_str(ptr: nil, len: 0), count: 0)
