@@ -224,19 +224,26 @@ public struct ChangeNotice: Equatable, Sendable {
 
 /// A least-recently-used map bounded in bytes (each value states its size).
 /// A hit moves its entry to the front only when it is not already among the most
-/// recent quarter (each move writes three entries, and under many threads those
-/// writes are cache misses): an entry within the first quarter cannot reach the
-/// tail before it is hit again or a quarter of the entries is inserted or moved
-/// ahead of it, so eviction still takes the least recently used.
+/// recent half (a move writes three other entries' links, and with many entries
+/// each is a cache miss): an entry within the first half cannot reach the tail
+/// before it is hit again or half of the entries are inserted or moved ahead of
+/// it, so eviction still takes a least recently used one.
 /// Not thread-safe: the node wraps each shard in a lock. Inlinable, so the node
 /// gets code specialised for its key and value (no generic dispatch per lookup).
 public struct LRUCache<Key: Hashable, Value> {
+    /// What the index holds per key: the slot, and the value itself, so a hit
+    /// reads one table and the recency stamp, nothing else.
+    @usableFromInline
+    struct Located {
+        @usableFromInline var slot: Int
+        @usableFromInline var value: Value
+        @inlinable init(slot: Int, value: Value) { self.slot = slot; self.value = value }
+    }
     @usableFromInline
     struct Slot {
         @usableFromInline var key: Key
-        @usableFromInline var value: Value
         @usableFromInline var bytes: Int
-        @inlinable init(key: Key, value: Value, bytes: Int) { self.key = key; self.value = value; self.bytes = bytes }
+        @inlinable init(key: Key, bytes: Int) { self.key = key; self.bytes = bytes }
     }
     /// The recency list, apart from the entries: plain integers, so moving an
     /// entry never copies (or retains) a key or a value.
@@ -250,7 +257,7 @@ public struct LRUCache<Key: Hashable, Value> {
     @usableFromInline var slots: [Slot?] = []
     @usableFromInline var links: [Link] = []
     @usableFromInline var free: [Int] = []
-    @usableFromInline var index: [Key: Int] = [:]
+    @usableFromInline var index: [Key: Located] = [:]
     @usableFromInline var head = -1, tail = -1   // head: most recent
     @usableFromInline var _bytes = 0, _evictions = 0
     /// Counts moves to the front.
@@ -266,13 +273,13 @@ public struct LRUCache<Key: Hashable, Value> {
 
     /// The value, marked most recently used.
     @inlinable public mutating func get(_ key: Key) -> Value? {
-        guard let i = index[key] else { return nil }
-        if tick &- links[i].stamp > UInt64(index.count / 4) { touch(i) }
-        return slots[i]?.value
+        guard let found = index[key] else { return nil }
+        if tick &- links[found.slot].stamp > UInt64(index.count / 2) { touch(found.slot) }
+        return found.value
     }
 
     /// The value without changing the order.
-    @inlinable public func peek(_ key: Key) -> Value? { index[key].flatMap { slots[$0]?.value } }
+    @inlinable public func peek(_ key: Key) -> Value? { index[key]?.value }
 
     /// Inserts or replaces; evicts least recently used entries until within the
     /// capacity. A value larger than the whole capacity is not kept.
@@ -283,21 +290,21 @@ public struct LRUCache<Key: Hashable, Value> {
             drop(at: tail)
             _evictions += 1
         }
-        let slot = Slot(key: key, value: value, bytes: size)
+        let slot = Slot(key: key, bytes: size)
         let i: Int
         if let f = free.popLast() {
             slots[f] = slot; links[f] = Link(); i = f
         } else {
             slots.append(slot); links.append(Link()); i = slots.count - 1
         }
-        index[key] = i
+        index[key] = Located(slot: i, value: value)
         _bytes += size
         linkFront(i)
     }
 
     @inlinable @discardableResult public mutating func remove(_ key: Key) -> Value? {
-        guard let i = index[key] else { return nil }
-        return drop(at: i)
+        guard let found = index[key] else { return nil }
+        return drop(at: found.slot)
     }
 
     /// Unlinks slot `i` and frees it; returns its value.
@@ -305,16 +312,16 @@ public struct LRUCache<Key: Hashable, Value> {
         unlink(i)
         let slot = slots[i]!
         _bytes -= slot.bytes
-        index[slot.key] = nil
+        let value = index.removeValue(forKey: slot.key)!.value
         slots[i] = nil
         free.append(i)
-        return slot.value
+        return value
     }
 
     /// Removes every entry `predicate` selects; returns how many.
     @inlinable @discardableResult public mutating func removeAll(where predicate: (Key, Value) -> Bool) -> Int {
         var doomed: [Key] = []
-        for (k, i) in index where predicate(k, slots[i]!.value) { doomed.append(k) }
+        for (k, found) in index where predicate(k, found.value) { doomed.append(k) }
         for k in doomed { remove(k) }
         return doomed.count
     }
