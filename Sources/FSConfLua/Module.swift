@@ -118,7 +118,7 @@ func handle(_ L: OpaquePointer?, modLua: Bool = false) -> Int32 {
     //    stay valid.
     var args = fsconf_args()
     args.mod_lua = modLua ? 1 : 0
-    var settingValues = [fsconf_str](repeating: fsconf_str(ptr: nil, len: 0), count: 0)
+    var settingValues: [fsconf_str] = []
     var status: Int32 = 0
     if lua_type(L, settingsIndex) == LUA_TTABLE {
         settingValues = [fsconf_str](repeating: fsconf_str(ptr: nil, len: 0), count: settingNames.pointers.count)

@@ -10,8 +10,8 @@ final class NodeCache: @unchecked Sendable {
     final class Entry: @unchecked Sendable {
         let xml: String
         let tags: CacheTags
-        let negative: Bool
-        /// Monotonic ns after which a negative entry is no longer a hit.
+        /// Monotonic ns after which the entry is no longer a hit ("not found"
+        /// answers: the negative TTL; answers FreeSWITCH caches itself: 0).
         let expires: UInt64
         /// The cache epoch the lookup started in: a gap bumps the epoch, and an
         /// entry of an older epoch is only a last good answer, never a hit.
@@ -19,9 +19,8 @@ final class NodeCache: @unchecked Sendable {
         /// The change seq of the snapshot the answer was read in.
         let seq: Int64
 
-        init(xml: String, tags: CacheTags, negative: Bool, expires: UInt64, epoch: UInt64, seq: Int64) {
-            self.xml = xml; self.tags = tags; self.negative = negative
-            self.expires = expires; self.epoch = epoch; self.seq = seq
+        init(xml: String, tags: CacheTags, expires: UInt64, epoch: UInt64, seq: Int64) {
+            self.xml = xml; self.tags = tags; self.expires = expires; self.epoch = epoch; self.seq = seq
         }
     }
 
@@ -90,9 +89,9 @@ final class NodeCache: @unchecked Sendable {
 
     /// Keeps a fetched answer. Refused when the listener has heard of a change
     /// newer than the answer's snapshot (the change may concern it).
-    @discardableResult
     /// `servable: false` keeps the answer only as a last good answer for an outage,
     /// never as a hit (see NodeEngine: users FreeSWITCH caches itself).
+    @discardableResult
     func insert(_ cacheKey: CacheKey, xml: String, tags: CacheTags, negative: Bool, seq: Int64?, epoch: UInt64,
                 servable: Bool = true) -> Bool {
         guard enabled else { return false }
@@ -105,7 +104,7 @@ final class NodeCache: @unchecked Sendable {
                 s.rejected += 1
                 return false
             }
-            s.lru.set(key, Entry(xml: xml, tags: tags, negative: negative, expires: expires, epoch: epoch, seq: seq), bytes: bytes)
+            s.lru.set(key, Entry(xml: xml, tags: tags, expires: expires, epoch: epoch, seq: seq), bytes: bytes)
             s.inserts += 1
             return true
         }

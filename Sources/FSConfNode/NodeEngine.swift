@@ -104,7 +104,7 @@ public final class NodeEngine: @unchecked Sendable {
             // The database failed a moment ago: do not make every lookup wait for it.
             return stale(lastGood, backend, log: log)
         }
-        switch answer(key, request, settings: settings, node: node) {
+        switch answer(key, settings: settings, pool: backend.pool, node: node) {
         case .success(let a):
             backend.cache.insert(key, xml: a.xml, tags: a.tags, negative: a.negative, seq: a.seq, epoch: probe.epoch,
                                  servable: a.servable)
@@ -185,7 +185,7 @@ public final class NodeEngine: @unchecked Sendable {
 
     // MARK: Fetch and render
 
-    private func answer(_ key: CacheKey, _ request: LookupRequest, settings: NodeSettings,
+    private func answer(_ key: CacheKey, settings: NodeSettings, pool: ConnectionPool,
                         node: @escaping (String) -> String?) -> Result<Answer, PostgresError> {
         let deadline = MonotonicClock.deadline(afterMilliseconds: settings.deadlineMs)
         switch key {
@@ -193,7 +193,7 @@ public final class NodeEngine: @unchecked Sendable {
             guard let (statement, params) = DirectorySQL.bind(query) else {
                 return .success(Answer(xml: FreeSWITCHDocument.notFound, tags: CacheTags.of(key), negative: true, seq: nil))
             }
-            return fetch(statement, params, settings: settings, deadline: deadline, decode: DirectorySQL.rows).map { rows, seq in
+            return fetch(statement, params, pool: pool, deadline: deadline, decode: DirectorySQL.rows).map { rows, seq in
                 let data = DirectoryData(rows: rows)
                 let xml = DirectoryRenderer.render(query, data, node: node)
                 let found = xml != FreeSWITCHDocument.notFound
@@ -208,16 +208,16 @@ public final class NodeEngine: @unchecked Sendable {
                 return answer
             }
         case .dialplan(let context):
-            return dialplan(context, settings: settings, deadline: deadline, node: node)
+            return dialplan(context, pool: pool, deadline: deadline, node: node)
         case .configuration(let query):
             let (statement, params) = DocumentSQL.bind(query)
-            return fetch(statement, params, settings: settings, deadline: deadline, decode: SectionRows.decode).map { rows, seq in
+            return fetch(statement, params, pool: pool, deadline: deadline, decode: SectionRows.decode).map { rows, seq in
                 let xml = TreeRenderer.render(section: "configuration", TreeData(rows: rows), narrowing: query.narrowing, node: node)
                 return Answer(xml: xml, tags: CacheTags.of(key), negative: xml == FreeSWITCHDocument.notFound, seq: seq)
             }
         case .language(let query):
             let (statement, params) = DocumentSQL.bind(query)
-            return fetch(statement, params, settings: settings, deadline: deadline, decode: SectionRows.decode).map { rows, seq in
+            return fetch(statement, params, pool: pool, deadline: deadline, decode: SectionRows.decode).map { rows, seq in
                 let data = TreeData(rows: rows)
                 let xml = query.phrases ? TreeRenderer.renderPhrases(data, node: node) : TreeRenderer.render(section: "languages", data, node: node)
                 return Answer(xml: xml, tags: CacheTags.of(key), negative: xml == FreeSWITCHDocument.notFound, seq: seq)
@@ -228,11 +228,11 @@ public final class NodeEngine: @unchecked Sendable {
     /// Regex verdicts are cached for the process: a large context is compiled once.
     let regexCompiler = CachingRegexCompiler()
 
-    private func dialplan(_ context: String, settings: NodeSettings, deadline: UInt64,
+    private func dialplan(_ context: String, pool: ConnectionPool, deadline: UInt64,
                           node: @escaping (String) -> String?) -> Result<Answer, PostgresError> {
         let query = DialplanQuery.context(context)
         let (statement, params) = DialplanSQL.bind(query)!
-        return fetch(statement, params, settings: settings, deadline: deadline, decode: SectionRows.decode).map { rows, seq in
+        return fetch(statement, params, pool: pool, deadline: deadline, decode: SectionRows.decode).map { rows, seq in
             let result = DialplanRenderer.render(query, DialplanData(rows: rows), compiler: regexCompiler, node: node)
             let found = result.xml != FreeSWITCHDocument.notFound
             var answer = Answer(xml: result.xml, tags: CacheTags.of(.dialplan(context), found: found), negative: !found, seq: seq)
@@ -292,9 +292,8 @@ public final class NodeEngine: @unchecked Sendable {
 
     /// Runs one statement: retries once on a dead connection (server restarted,
     /// idle connection killed) if the deadline allows.
-    func fetch<Row>(_ statement: DirectorySQL.Statement, _ params: [String?], settings: NodeSettings,
+    func fetch<Row>(_ statement: DirectorySQL.Statement, _ params: [String?], pool: ConnectionPool,
                     deadline: UInt64, decode: (PGResult) -> [Row]) -> Result<([Row], Int64?), PostgresError> {
-        let pool = currentBackend(settings)!.pool
         var attempt = 0
         while true {
             attempt += 1
