@@ -78,12 +78,22 @@ public struct ChangeLog {
     public func fieldChanges(_ id: String) throws -> (changes: [FieldChange], rows: Int) {
         let r = try conn.query("""
             SELECT ch.id, ch.table_name, ch.operation, ch.old_value, ch.new_value, ch.path,
-                   (SELECT string_agg(k, ',' ORDER BY k) FROM jsonb_object_keys(ch.new_row) k
-                    WHERE ch.operation = 'update' AND k <> 'updated_at' AND ch.new_row->k IS DISTINCT FROM ch.old_row->k),
                    \(RowPaths.keys.map { "x.j->>'\($0)'" }.joined(separator: ", "))
             FROM fsconf.changes ch, LATERAL (SELECT coalesce(ch.new_row, ch.old_row) AS j) x
             WHERE ch.change_set_id = $1::bigint ORDER BY ch.id
             """, [id])
+        // The changed columns of every updated row, in one query for the change set.
+        var updated: [String: [(column: String, old: String?, new: String?)]] = [:]
+        if (0..<r.rowCount).contains(where: { r.string($0, 2) == "update" }) {
+            let u = try conn.query("""
+                SELECT ch.id, k, ch.old_row->>k, ch.new_row->>k
+                FROM fsconf.changes ch, jsonb_object_keys(ch.new_row) k
+                WHERE ch.change_set_id = $1::bigint AND ch.operation = 'update' AND k <> 'updated_at'
+                  AND ch.new_row->k IS DISTINCT FROM ch.old_row->k
+                ORDER BY ch.id
+                """, [id])
+            for k in 0..<u.rowCount { updated[u.string(k, 0)!, default: []].append((u.string(k, 1)!, u.string(k, 2), u.string(k, 3))) }
+        }
         var out: [FieldChange] = []
         for i in 0..<r.rowCount {
             let table = r.string(i, 1) ?? "", op = r.string(i, 2) ?? ""
@@ -91,19 +101,13 @@ public struct ChangeLog {
                 out.append(FieldChange(operation: op, path: nil, pathText: "\(table) (every row)", old: nil, new: nil))
                 continue
             }
-            let row = RowPaths.decode(r, i, offset: 7)
+            let row = RowPaths.decode(r, i, offset: 6)
             let path = try paths.path(table, row)
             if op == "update" && !ChangeLog.valueTables.contains(table) {
-                let columns = (r.string(i, 6) ?? "").split(separator: ",").map(String.init)
-                let values = try conn.query("""
-                    SELECT k, old_row->>k, new_row->>k FROM fsconf.changes, jsonb_object_keys(new_row) k
-                    WHERE id = $1::bigint AND k = ANY($2::text[])
-                    """, [r.string(i, 0), "{" + columns.joined(separator: ",") + "}"])
-                for k in 0..<values.rowCount {
-                    let column = values.string(k, 0)!
+                for (column, old, new) in updated[r.string(i, 0)!] ?? [] {
                     if ["position", "id"].contains(column) || column.hasSuffix("_id") && column != "user_id" && column != "home_group_id" { continue }
                     let p = path.with(leaf: .attribute(FieldStore.pathColumn(table, column)))
-                    out.append(FieldChange(operation: op, path: p, pathText: p.description, old: values.string(k, 1), new: values.string(k, 2)))
+                    out.append(FieldChange(operation: op, path: p, pathText: p.description, old: old, new: new))
                 }
                 continue
             }
@@ -131,19 +135,20 @@ public struct ChangeLog {
         public var rows = 0
     }
 
-    /// Tables in the order parents come before children.
-    static let order = ["global_variables", "domains", "groups", "users", "domain_settings", "group_settings", "user_settings",
-                        "gateways", "gateway_settings", "group_members", "dialplan_contexts", "dialplan_extensions",
-                        "dialplan_conditions", "dialplan_regexes", "dialplan_actions", "documents", "elements", "attributes"]
+    /// The columns that identify a row of `table` (bigint ones compared as numbers).
+    static func keyColumns(_ table: String) -> [(name: String, bigint: Bool)] {
+        switch table {
+        case "global_variables": return [("name", false)]
+        case "attributes": return [("element_id", true), ("name", false)]
+        case "group_members": return [("group_id", true), ("user_id", true)]
+        default: return [("id", true)]
+        }
+    }
 
     /// The WHERE clause that finds a table's row from its jsonb ($1).
     static func keyMatch(_ table: String, alias: String = "t") -> String {
-        switch table {
-        case "global_variables": return "\(alias).name = ($1::jsonb->>'name')"
-        case "attributes": return "\(alias).element_id = ($1::jsonb->>'element_id')::bigint AND \(alias).name = ($1::jsonb->>'name')"
-        case "group_members": return "\(alias).group_id = ($1::jsonb->>'group_id')::bigint AND \(alias).user_id = ($1::jsonb->>'user_id')::bigint"
-        default: return "\(alias).id = ($1::jsonb->>'id')::bigint"
-        }
+        keyColumns(table).map { "\(alias).\($0.name) = ($1::jsonb->>'\($0.name)')\($0.bigint ? "::bigint" : "")" }
+            .joined(separator: " AND ")
     }
 
     struct RowState {
@@ -163,7 +168,7 @@ public struct ChangeLog {
         guard set.string(0, 0) != nil else { throw FieldStoreError.invalid("change set \(id) changed nothing (or is not committed)") }
         let r = try conn.query("""
             SELECT id, table_name, operation, old_row::text, new_row::text, coalesce(new_row, old_row)::text,
-                   coalesce(new_row, old_row)->>'id'
+                   coalesce(new_row, old_row)->>'id', \(ChangeLog.identityByTable(source: "coalesce(new_row, old_row)"))
             FROM fsconf.changes WHERE change_set_id = $1::bigint ORDER BY id
             """, [id])
         var byKey: [String: Int] = [:]
@@ -175,8 +180,7 @@ public struct ChangeLog {
             }
             guard RowPaths.tables.contains(table) else { continue }
             let key = r.string(i, 5)!
-            let identity = try conn.query("SELECT \(ChangeLog.identity(table))", [key]).string(0, 0)!
-            let mapKey = table + "|" + identity
+            let mapKey = table + "|" + (r.string(i, 7) ?? "")
             if let k = byKey[mapKey] {
                 rows[k].after = r.string(i, 4)
             } else {
@@ -206,14 +210,16 @@ public struct ChangeLog {
         return (rows, conflicts)
     }
 
+    /// `identity` for whichever table the row of `fsconf.changes` belongs to.
+    static func identityByTable(source: String) -> String {
+        let special = ["global_variables", "attributes", "group_members"]
+        return "CASE table_name " + special.map { "WHEN '\($0)' THEN \(identity($0, source: source)) " }.joined()
+            + "ELSE \(identity("", source: source)) END"
+    }
+
     /// A text identity of the row in jsonb `source` (default $1).
     static func identity(_ table: String, source: String = "$1::jsonb") -> String {
-        switch table {
-        case "global_variables": return "(\(source)->>'name')"
-        case "attributes": return "((\(source)->>'element_id') || '/' || (\(source)->>'name'))"
-        case "group_members": return "((\(source)->>'group_id') || '/' || (\(source)->>'user_id'))"
-        default: return "(\(source)->>'id')"
-        }
+        "(" + keyColumns(table).map { "(\(source)->>'\($0.name)')" }.joined(separator: " || '/' || ") + ")"
     }
 
     func rowValues(_ json: String) throws -> RowValues? {
@@ -239,7 +245,7 @@ public struct ChangeLog {
                                            + list.joined(separator: "\n") + "\nuse --force to undo anyway")
         }
         try conn.execute("SET CONSTRAINTS ALL DEFERRED")
-        func rank(_ t: String) -> Int { ChangeLog.order.firstIndex(of: t) ?? 99 }
+        func rank(_ t: String) -> Int { RowPaths.order.firstIndex(of: t) ?? 99 }
         // Rows that did not exist before: delete, children first.
         let deletes = rows.filter { $0.before == nil }.sorted { (rank($0.table), $0.rowID) > (rank($1.table), $1.rowID) }
         for row in deletes {

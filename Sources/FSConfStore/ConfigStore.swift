@@ -397,11 +397,6 @@ struct BatchWriter {
     let conn: PGConnection
     private var pending: [String: (columns: [String], rows: [[String?]])] = [:]
     private(set) var rowsWritten = 0
-    static let order = ["global_variables", "domains", "groups", "users", "domain_settings", "group_settings", "user_settings",
-                        "gateways", "gateway_settings", "group_members", "dialplan_contexts", "dialplan_extensions",
-                        "dialplan_conditions", "dialplan_regexes", "dialplan_actions", "documents", "elements", "attributes"]
-    static let withIDs: Set<String> = ["domains", "groups", "users", "gateways", "dialplan_contexts", "dialplan_extensions",
-                                       "dialplan_conditions", "documents", "elements"]
 
     init(_ conn: PGConnection) { self.conn = conn }
 
@@ -444,7 +439,8 @@ struct BatchWriter {
         guard let batch = pending.removeValue(forKey: table), !batch.rows.isEmpty else { return }
         let width = batch.columns.count
         let perStatement = max(1, 30000 / width)
-        let overriding = BatchWriter.withIDs.contains(table) && batch.columns.first == "id" ? " OVERRIDING SYSTEM VALUE" : ""
+        // Rows that bring their own id go to IDENTITY tables (every "id" column is one).
+        let overriding = batch.columns.first == "id" ? " OVERRIDING SYSTEM VALUE" : ""
         var start = 0
         while start < batch.rows.count {
             let chunk = batch.rows[start..<min(start + perStatement, batch.rows.count)]
@@ -468,6 +464,6 @@ struct BatchWriter {
     }
 
     mutating func flushAll() throws(PostgresError) {
-        for table in BatchWriter.order { try flush(table) }
+        for table in RowPaths.order { try flush(table) }
     }
 }

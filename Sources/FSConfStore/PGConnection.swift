@@ -65,9 +65,7 @@ public final class PGConnection {
     public var isOK: Bool { PQstatus(handle) == CONNECTION_OK }
     /// Idle and connected: safe to hand to the next user.
     public var isIdle: Bool { isOK && PQtransactionStatus(handle) == PQTRANS_IDLE }
-    public var serverVersion: Int { Int(PQserverVersion(handle)) }
-    public var backendPID: Int { Int(PQbackendPID(handle)) }
-    public var socket: Int32 { PQsocket(handle) }
+    private var socket: Int32 { PQsocket(handle) }
 
     // MARK: Blocking calls (the CLI)
 
@@ -93,7 +91,6 @@ public final class PGConnection {
         prepared.insert(name)
     }
 
-    public func isPrepared(_ name: String) -> Bool { prepared.contains(name) }
 
     // MARK: Calls with a deadline (the node)
 
@@ -245,6 +242,4 @@ public final class PGResult {
     public func bool(_ row: Int, _ column: Int) -> Bool? {
         string(row, column).map { $0 == "t" || $0 == "true" }
     }
-
-    public func columnName(_ column: Int) -> String { String(cString: PQfname(handle, Int32(column))) }
 }

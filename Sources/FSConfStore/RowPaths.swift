@@ -20,9 +20,11 @@ public final class RowPaths {
                        "section", "tag", "position", "application", "data", "field", "expression"]
     static let keyList = keys.map { "j->>'\($0)'" }.joined(separator: ", ")
 
-    public static let tables: Set<String> = ["global_variables", "domains", "groups", "users", "group_members",
-        "domain_settings", "group_settings", "user_settings", "gateways", "gateway_settings", "dialplan_contexts",
-        "dialplan_extensions", "dialplan_conditions", "dialplan_regexes", "dialplan_actions", "documents", "elements", "attributes"]
+    /// The configuration tables, parents before children (the order rows are written in).
+    public static let order = ["global_variables", "domains", "groups", "users", "domain_settings", "group_settings", "user_settings",
+                               "gateways", "gateway_settings", "group_members", "dialplan_contexts", "dialplan_extensions",
+                               "dialplan_conditions", "dialplan_regexes", "dialplan_actions", "documents", "elements", "attributes"]
+    public static let tables = Set(order)
 
     static func decode(_ r: PGResult, _ i: Int, offset: Int = 0) -> RowValues {
         var out: RowValues = [:]
