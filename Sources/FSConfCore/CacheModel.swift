@@ -112,11 +112,12 @@ public struct CacheTags: Equatable, Sendable {
         return CacheTags(section: Section.directory.rawValue, names: names, users: users, unresolved: unresolved)
     }
 
-    /// The tags of any answer under `key` (directory answers also name what was found).
-    public static func of(_ key: CacheKey, directoryData: DirectoryData? = nil, found: Bool = true) -> CacheTags {
+    /// The tags of any answer under `key` (a directory answer's own tags, with
+    /// what was found, come from `directory`).
+    public static func of(_ key: CacheKey, found: Bool = true) -> CacheTags {
         switch key {
         case .directory(let q):
-            return directory(q, directoryData ?? DirectoryData(rows: []), found: found)
+            return directory(q, DirectoryData(rows: []), found: found)
         case .dialplan(let c):
             return CacheTags(section: Section.dialplan.rawValue, names: [c], unresolved: !found)
         case .configuration(let q):

@@ -54,8 +54,7 @@ public struct DialplanCondition: Equatable, Sendable {
 
     /// The time attributes FreeSWITCH's switch_xml_std_datetime_check reads
     /// (src/switch_xml.c), in the order the columns are stored and rendered.
-    public static let timeAttributeNames = ["year", "yday", "mon", "mday", "week", "mweek", "wday", "hour",
-                                            "minute", "minute-of-day", "time-of-day", "date-time", "tz"]
+    public static let timeAttributeNames = ConditionEntity.columns.dropFirst(5).map(\.xml)
 
     public init(id: Int64 = 0, position: Int = 0, field: String? = nil, expression: String? = nil,
                 breakOn: String? = nil, requireNested: String? = nil, regex: String? = nil,

@@ -88,16 +88,7 @@ public enum DirectoryRenderer {
     }
 
     /// FreeSWITCH compares names with strcasecmp (ASCII case folding).
-    static func same(_ a: String, _ b: String) -> Bool {
-        let x = a.utf8, y = b.utf8
-        guard x.count == y.count else { return false }
-        for (p, q) in zip(x, y) where p != q {
-            let lp = p >= 65 && p <= 90 ? p + 32 : p
-            let lq = q >= 65 && q <= 90 ? q + 32 : q
-            if lp != lq { return false }
-        }
-        return true
-    }
+    static func same(_ a: String, _ b: String) -> Bool { sameIgnoringASCIICase(a, b) }
 
     /// The stored domain whose (expanded) name is `name`: exact names first.
     static func pick(_ name: String, _ data: DirectoryData, _ expander: inout VariableExpander) -> DirectoryDomain? {

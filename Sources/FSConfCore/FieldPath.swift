@@ -371,19 +371,6 @@ public struct DirectoryAddress: Equatable, Sendable {
         return a
     }
 
-    /// The entity's own path (without field).
-    public var entityPath: FieldPath {
-        var p = FieldPath([FieldPath.Step("directory")])
-        guard let domain else { return p }
-        p = p.appending(domain)
-        switch owner {
-        case .domain: break
-        case .group(let g): p = p.appending("group").appending(g)
-        case .user(let u): p = p.appending("user").appending(u)
-        }
-        if let gateway { p = p.appending("gateway").appending(gateway) }
-        return p
-    }
 }
 
 extension DirectoryAddress.Owner {

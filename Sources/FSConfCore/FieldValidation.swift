@@ -61,7 +61,7 @@ public enum FieldValidation {
         "ping", "ping-max", "ping-min", "ping-user-agent", "ping-monitoring", "contact-params", "contact-host",
         "distinct-to", "destination-prefix", "cid-type", "channels", "options-user-agent", "reg-id",
         "register-realm", "outbound-sticky-proxy", "early-negotiation", "scheme", "rfc-5626", "reg-instance-id",
-        "contact-in-ping", "auth-username", "gw-auth-acl", "from-display", "sip_cid_type",
+        "contact-in-ping", "gw-auth-acl", "from-display", "sip_cid_type",
     ]
 
     /// sofia.conf `<global_settings>` and profile `<settings>` params (sofia.c,
@@ -69,7 +69,7 @@ public enum FieldValidation {
     public static let sofiaParams: Set<String> = [
         // global_settings
         "log-level", "auto-restart", "debug-presence", "debug-sla", "capture-server", "abort-on-empty-external-ip",
-        "auto-restart", "max-recv-requests-per-second", "tracelevel", "inbound-reg-in-new-thread",
+        "max-recv-requests-per-second", "tracelevel", "inbound-reg-in-new-thread",
         // profile settings
         "sip-port", "sip-ip", "rtp-ip", "ext-rtp-ip", "ext-sip-ip", "ext-sip-port", "context", "dialplan", "codec-prefs",
         "inbound-codec-prefs", "outbound-codec-prefs", "auth-calls", "auth-all-packets", "auth-subscriptions",
@@ -92,24 +92,24 @@ public enum FieldValidation {
         "media-option", "rtcp-audio-interval-msec", "rtcp-video-interval-msec", "inbound-bypass-media",
         "inbound-proxy-media", "disable-transcoding", "auto-jitterbuffer-msec", "pass-callee-id", "caller-id-type",
         "parse-invite-tel-params", "rtp-digit-delay", "alias", "sip-expires-max-deviation", "registration-thread-frequency",
-        "ping-mean-interval", "ping-thread-frequency", "keepalive-method", "nat-options-ping", "dialplan",
+        "ping-mean-interval", "ping-thread-frequency", "keepalive-method",
         "stun-enabled", "stun-auto-disable", "vad", "suppress-cng", "NDLB-force-rport", "NDLB-broken-auth-hash",
         "NDLB-received-in-nat-reg-contact", "NDLB-sendrecv-in-session", "NDLB-allow-bad-iananame", "NDLB-connectile-dysfunction",
         "NDLB-funny-stun", "NDLB-allow-crypto-in-avp", "NDLB-allow-nondup-sdp", "rtp-enable-zrtp", "rtp-ip-v6", "sip-ip-v6",
-        "apply-register-acl", "inbound-use-callid-as-uuid", "outbound-use-uuid-as-callid", "timer-T1", "timer-T1X64",
+        "inbound-use-callid-as-uuid", "outbound-use-uuid-as-callid", "timer-T1", "timer-T1X64",
         "timer-T2", "timer-T4", "sip-subscription-max-deviation", "bitpacking", "liberal-dtmf", "rtp-jitter-buffer-during-bridge",
         "mwi-use-reg-callid", "presence-hold-state", "presence-disable-early", "presence-proto-lookup", "presence-updates-only-on-change",
         "contact-user", "outbound-proxy", "proxy-refer-replaces", "proxy-hold", "proxy-info", "proxy-message",
         "extended-info-parsing", "enable-rfc-5626", "webrtc-via-host", "sip-force-expires", "sip-force-expires-min",
-        "sip-force-expires-max", "g726-packing", "rtp-notimer-during-bridge", "dtmf-duration", "max-registrations-per-extension",
+        "sip-force-expires-max", "g726-packing", "rtp-notimer-during-bridge", "max-registrations-per-extension",
         "user-agent-filter", "3pcc-reinvite-bridged-on-ack", "renegotiate-codec-on-reinvite", "recieve-proxy-media",
-        "disable-hold", "disable-srv", "disable-naptr", "disable-srv503", "t38-passthru", "unregister-on-options-fail",
+        "disable-hold", "disable-srv", "disable-naptr", "disable-srv503", "t38-passthru",
         "reuse-connections", "tcp-keepalive", "tcp-pingpong", "tcp-ping2pong", "ignore-183nosdp", "ignore-183-sdp",
-        "inbound-reg-in-new-thread", "caller-id-type", "ipv6", "accept-blind-auth", "challenge-realm",
-        "rtp-liberal-dtmf", "p-asserted-id-parse", "inbound-proxy-media", "enable-compact-headers",
+        "ipv6",
+        "rtp-liberal-dtmf", "p-asserted-id-parse", "enable-compact-headers",
         "enable-soa", "dtmf-pt-forward", "sip-messages-respond-200-ok", "sip-subscribe-respond-200-ok",
-        "media-timeout", "media-hold-timeout", "rtp-timeout-sec", "auto-rtp-bugs", "manual-rtp-bugs",
-        "manual-video-rtp-bugs", "presence-privacy", "unsolicited-mwi", "inbound-zrtp-passthru",
+        "media-timeout", "media-hold-timeout", "auto-rtp-bugs", "manual-rtp-bugs",
+        "manual-video-rtp-bugs", "unsolicited-mwi",
     ]
 
     /// The known names for a param in this context, or nil when fsconf does not check.

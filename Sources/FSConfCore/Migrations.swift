@@ -175,7 +175,6 @@ public struct MigrationPlanner: Sendable {
         self.applied = applied.sorted { $0.version < $1.version }
     }
 
-    public var latestFileVersion: Int { files.last?.version ?? 0 }
     public var currentVersion: Int { applied.last?.version ?? 0 }
 
     public func status() -> [MigrationStatusLine] {

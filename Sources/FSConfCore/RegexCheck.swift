@@ -56,8 +56,3 @@ public enum FreeSWITCHRegex {
     }
 }
 
-/// Accepts every pattern: for contexts where no regex engine is linked.
-public struct AcceptAllRegexCompiler: RegexCompiler {
-    public init() {}
-    public func problem(pattern: String, caseless: Bool, dotall: Bool) -> String? { nil }
-}

@@ -35,5 +35,12 @@ public struct SectionRow: Equatable, Sendable {
 /// ASCII case-insensitive comparison: FreeSWITCH's strcasecmp, used by
 /// switch_xml_find_child and the modules' own name matching.
 public func sameIgnoringASCIICase(_ a: String, _ b: String) -> Bool {
-    DirectoryRenderer.same(a, b)
+    let x = a.utf8, y = b.utf8
+    guard x.count == y.count else { return false }
+    for (p, q) in zip(x, y) where p != q {
+        let lp = p >= 65 && p <= 90 ? p + 32 : p
+        let lq = q >= 65 && q <= 90 ? q + 32 : q
+        if lp != lq { return false }
+    }
+    return true
 }

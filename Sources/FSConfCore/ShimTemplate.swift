@@ -4,10 +4,10 @@ public enum ShimTemplate {
     public static func render(template: String, version: String, library: String,
                               settings: [(String, String)]) -> String {
         return template
-            .replacingAll("@VERSION@", with: version)
-            .replacingAll("@SCHEMA@", with: String(SchemaVersion.current))
-            .replacingAll("@LIBRARY@", with: luaString(library))
-            .replacingAll("@SETTINGS@", with: luaString(settingsText(settings)))
+            .replacing("@VERSION@", with: version)
+            .replacing("@SCHEMA@", with: String(SchemaVersion.current))
+            .replacing("@LIBRARY@", with: luaString(library))
+            .replacing("@SETTINGS@", with: luaString(settingsText(settings)))
     }
 
     /// The settings the shim hands the library: one string of `name=value` lines,
@@ -48,37 +48,5 @@ public enum ShimTemplate {
         <param name="xml-handler-script" value="\(XMLWriter.escape(scriptPath))"/>
         <param name="xml-handler-bindings" value="\(XMLWriter.escape(bindings))"/>
         """
-    }
-}
-
-extension String {
-    func replacingAll(_ target: String, with replacement: String) -> String {
-        guard !target.isEmpty else { return self }
-        var out = ""
-        var rest = Substring(self)
-        while let r = rest.firstRangeOfBytes(target) {
-            out += rest[..<r.lowerBound]
-            out += replacement
-            rest = rest[r.upperBound...]
-        }
-        return out + rest
-    }
-}
-
-extension Substring {
-    /// First occurrence of `needle` (byte-wise), without Foundation.
-    func firstRangeOfBytes(_ needle: String) -> Range<Index>? {
-        let n = Array(needle.utf8)
-        let hay = self.utf8
-        var i = hay.startIndex
-        while i != hay.endIndex {
-            if hay[i] == n[0] {
-                var j = i, k = 0
-                while k < n.count && j != hay.endIndex && hay[j] == n[k] { j = hay.index(after: j); k += 1 }
-                if k == n.count { return i..<j }
-            }
-            i = hay.index(after: i)
-        }
-        return nil
     }
 }

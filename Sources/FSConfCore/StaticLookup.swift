@@ -3,7 +3,7 @@
 public enum StaticLookup {
     static func same(_ a: String?, _ b: String) -> Bool {
         guard let a else { return false }
-        return a.asciiLowercased == b.asciiLowercased
+        return sameIgnoringASCIICase(a, b)
     }
 
     /// `switch_xml_find_child(xml, "section", "name", section)`.

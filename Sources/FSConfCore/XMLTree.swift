@@ -60,11 +60,6 @@ public struct XMLTreeParser {
         return try parser.document()
     }
 
-    public static func parse(bytes: [UInt8]) throws(XMLParseError) -> ParsedElement {
-        var parser = XMLTreeParser(bytes: bytes)
-        return try parser.document()
-    }
-
     init(bytes: [UInt8]) { self.bytes = bytes }
 
     private func fail(_ message: String, at line: Int? = nil) -> XMLParseError {
