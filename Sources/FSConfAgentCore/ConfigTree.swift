@@ -81,7 +81,7 @@ public struct ConfigState: Equatable, Sendable {
         var children: [Int64?: [(Int64, Element)]] = [:]
         for (id, e) in elements where e.document == docID { children[e.parent, default: []].append((id, e)) }
         var attrs: [Int64: [(String, Attribute)]] = [:]
-        for (k, a) in attributes { attrs[k.element, default: []].append((k.name, a)) }
+        for (k, a) in attributes where elements[k.element]?.document == docID { attrs[k.element, default: []].append((k.name, a)) }
         func build(_ id: Int64, _ e: Element, depth: Int) -> TreeNode {
             let list = (attrs[id] ?? []).sorted { ($0.1.position, $0.0) < ($1.1.position, $1.0) }.map { ($0.0, $0.1.value) }
             let kids = depth > 64 ? [] : (children[id] ?? []).sorted { ($0.1.position, $0.0) < ($1.1.position, $1.0) }

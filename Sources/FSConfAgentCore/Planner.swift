@@ -82,10 +82,22 @@ public struct AgentPlanner {
             }
             if row.table == "gateways", let id = row.id() { gatewayOps[id, default: []].insert(row.operation) }
         }
+        // Facts read once per plan: a change set touching many users of one domain
+        // asks for the domain (and each group's members) once.
+        var domainFacts: [Int64: DomainFact?] = [:]
+        var groupUsers: [Int64: [UserFact]] = [:]
         func domains(_ id: Int64) -> [DomainFact] {
             var out = rowDomains[id] ?? []
-            if let d = facts.domain(id), !out.contains(d) { out.append(d) }
+            let fact: DomainFact?
+            if let known = domainFacts[id] { fact = known } else { fact = facts.domain(id); domainFacts[id] = fact }
+            if let d = fact, !out.contains(d) { out.append(d) }
             return out
+        }
+        func users(inGroup g: Int64) -> [UserFact] {
+            if let known = groupUsers[g] { return known }
+            let found = facts.users(inGroup: g)
+            groupUsers[g] = found
+            return found
         }
         func users(_ id: Int64) -> [UserFact] {
             var out = rowUsers[id] ?? []
@@ -118,6 +130,7 @@ public struct AgentPlanner {
             }
         }
 
+        let sofiaAfter = after.tree("sofia.conf").map { SofiaModel($0, expand: expandAfter) }
         var touchedDocs: Set<String> = []
         var changedGlobals: [String] = []
         // Gateways: id → (names before, names after, added, removed).
@@ -140,9 +153,9 @@ public struct AgentPlanner {
             case "group_members":
                 for r in row.rows { if let uid = r["user_id"]?.int { flush(users(uid)) } }
             case "group_settings":
-                for r in row.rows { if let g = r["group_id"]?.int { for u in facts.users(inGroup: g) { flush([u]) } } }
+                for r in row.rows { if let g = r["group_id"]?.int { for u in users(inGroup: g) { flush([u]) } } }
             case "groups":
-                if row.operation == .update, let g = row.id() { for u in facts.users(inGroup: g) { flush([u]) } }
+                if row.operation == .update, let g = row.id() { for u in users(inGroup: g) { flush([u]) } }
             case "domain_settings":
                 if let d = row.id("domain_id") { flushDomain(d) }
             case "domains":
@@ -151,7 +164,7 @@ public struct AgentPlanner {
                         flushDomain(id, cacheableVersions: row.rows.map { $0["cacheable"]?.text })
                     }
                 } else if row.operation == .insert, let name = row.value("name") {
-                    let aliasing = after.tree("sofia.conf").map { SofiaModel($0, expand: expandAfter).profilesAliasing(expandAfter(name)) } ?? []
+                    let aliasing = sofiaAfter?.profilesAliasing(expandAfter(name)) ?? []
                     if !aliasing.isEmpty {
                         b.report("new domain \(expandAfter(name)): profile(s) \(aliasing.joined(separator: ", ")) alias every domain; the alias is added when the profile restarts")
                     }
@@ -213,7 +226,6 @@ public struct AgentPlanner {
         }
 
         // Sofia: the model before and after.
-        let sofiaAfter = after.tree("sofia.conf").map { SofiaModel($0, expand: expandAfter) }
         let sofiaBefore = before.tree("sofia.conf").map { SofiaModel($0, expand: expandBefore) }
         var restarting: Set<String> = []
         if touchedDocs.contains("sofia.conf") {
@@ -222,8 +234,9 @@ public struct AgentPlanner {
 
         // Directory gateways: killgw/rescan on every profile that parses the domain.
         for id in gatewayChanged.sorted() {
+            let current = facts.gateway(id)
             var versions = rowGateways[id] ?? []
-            if versions.isEmpty, let g = facts.gateway(id) { versions.append(g) }
+            if versions.isEmpty, let g = current { versions.append(g) }
             guard !versions.isEmpty else { continue }
             let ops = gatewayOps[id] ?? []
             let added = ops.contains(.insert) && !ops.contains(.delete)
@@ -231,7 +244,7 @@ public struct AgentPlanner {
             let names = Set(versions.map { expandAfter($0.name) }).sorted()
             // The names FreeSWITCH runs it under: as it was before this change set.
             var running = set.rows.filter { $0.table == "gateways" && $0.id() == id }.compactMap { $0.old?["name"]?.text }
-            if running.isEmpty, let g = facts.gateway(id) { running = [g.name] }
+            if running.isEmpty, let g = current { running = [g.name] }
             let oldNames = Set(running.map { expandAfter($0) }).sorted()
             guard let sofia = sofiaAfter else {
                 b.report("gateway \(names.joined(separator: "/")) changed, but sofia.conf is not stored in fsconf: run `sofia profile <profile> killgw \(names[0])` and `rescan` on the profiles that load it")

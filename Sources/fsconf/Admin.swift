@@ -74,9 +74,8 @@ enum Admin {
         if case .directory = address, column == "cacheable", !(value == "true" || value == "false" || (!value.isEmpty && value.allSatisfy(\.isNumber))) {
             throw CLIFailure("\(path): cacheable takes true, false or milliseconds; nothing written", code: CLIFailure.Code.invalid)
         }
-        if case .dialplan(let d) = address, column == "expression" {
+        if case .dialplan = address, column == "expression" {
             try checkRegex(value, path: path)
-            _ = d
         }
         if case .dialplan = address, column == "field" || column == "application", value.isEmpty {
             throw CLIFailure("\(path): \(column!) cannot be empty; nothing written", code: CLIFailure.Code.invalid)

@@ -140,13 +140,11 @@ final class AgentRunner {
             if last > loaded.seq {
                 log("the database's change counter (\(loaded.seq)) is behind the last applied seq (\(last)): it was restored or replaced; reconciling and flushing every cached user")
                 lastSeq = loaded.seq
-                needReconcile = true
                 forceFlushAll = true
             }
         } else {
             state = loaded.state
             lastSeq = loaded.seq
-            needReconcile = true
             forceFlushAll = true
             log("no state file: reconciling and starting from seq \(loaded.seq)")
         }
@@ -276,8 +274,9 @@ final class AgentRunner {
         }
         guard let esl else { throw EventSocket.Failure(description: "not connected") }
         let reply = try esl.api("sofia xmlstatus gateway")
-        log("api sofia xmlstatus gateway → \(AgentReconcile.gateways(fromXMLStatus: reply).count) gateway(s) running")
-        let actions = AgentReconcile.gatewayActions(running: AgentReconcile.gateways(fromXMLStatus: reply), sofia: sofia, expected: expected)
+        let running = AgentReconcile.gateways(fromXMLStatus: reply)
+        log("api sofia xmlstatus gateway → \(running.count) gateway(s) running")
+        let actions = AgentReconcile.gatewayActions(running: running, sofia: sofia, expected: expected)
         if actions.isEmpty { log("reconcile: gateways match the database") }
         for a in actions { try perform(a) }
         needReconcile = false

@@ -102,10 +102,7 @@ extension Fsconf {
             }
             let actor = ProcessInfo.processInfo.environment["USER"] ?? "fsconf"
             let summary = "import \(pre.display(pre.filesRead.first ?? path)): \(diff.summary) (\(tree.countsSummary))"
-            let set = try conn.query("INSERT INTO fsconf.change_sets (actor, source, summary) VALUES ($1, 'import', $2) RETURNING id",
-                                     [actor, summary])
-            let changeSet = set.string(0, 0)!
-            try conn.query("SELECT set_config('fsconf.change_set_id', $1, true)", [changeSet])
+            let changeSet = try ChangeSets.open(conn, actor: actor, source: "import", summary: summary)
             let rows = try store.apply(diff, stored: stored)
             try conn.execute("COMMIT")
             committed = true

@@ -182,18 +182,18 @@ private func runMigrations(_ connection: ConnectionOptions, _ source: MigrationS
         try migrator.ensureTable()
     }
     defer { if !readOnly { migrator.unlock() } }
-    try runPlan(try plan(migrator.planner()), direction: direction, migrator: migrator, output: output)
+    let planner = try migrator.planner()
+    try runPlan(try plan(planner), from: planner, direction: direction, migrator: migrator, output: output)
 }
 
-private func runPlan(_ plan: [MigrationFile], direction: Migrator.Direction, migrator: Migrator,
-                     output: PlanOutput) throws {
+private func runPlan(_ plan: [MigrationFile], from planner: MigrationPlanner, direction: Migrator.Direction,
+                     migrator: Migrator, output: PlanOutput) throws {
     if output.sql {
         for file in plan { print(Migrator.script(for: file, direction: direction)) }
         return
     }
     if plan.isEmpty {
-        let version = try migrator.planner().currentVersion
-        print("nothing to do: schema is at version \(version)")
+        print("nothing to do: schema is at version \(planner.currentVersion)")
         return
     }
     for file in plan {

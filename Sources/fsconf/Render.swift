@@ -28,15 +28,9 @@ extension Fsconf {
         @Option(name: .customLong("global"), help: ArgumentHelp("A node global variable (repeatable).", valueName: "name=value"))
         var globals: [String] = []
 
+        /// NAME=VALUE options as a dictionary (a repeated name: the last wins).
         func pairs(_ list: [String], _ option: String) throws -> [String: String] {
-            var out: [String: String] = [:]
-            for item in list {
-                guard let eq = item.firstIndex(of: "="), eq != item.startIndex else {
-                    throw CLIFailure("--\(option) takes NAME=VALUE, got \(item)", code: CLIFailure.Code.invalid)
-                }
-                out[String(item[..<eq])] = String(item[item.index(after: eq)...])
-            }
-            return out
+            Dictionary(try Typed.pairs(list, option), uniquingKeysWith: { $1 })
         }
 
         func request() throws -> LookupRequest {
