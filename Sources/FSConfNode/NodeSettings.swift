@@ -29,6 +29,10 @@ public struct NodeSettings: Equatable, Sendable {
 
     public init(conninfo: String = "") { self.conninfo = conninfo }
 
+    /// The accepted ranges (the shim generator checks them too).
+    public static let poolSizes = 1...64, deadlines = 10...60_000, cacheSizes = 0...Int(Int32.max),
+                      negativeTTLs = 0...3_600_000, pollIntervals = 20...60_000
+
     /// The keys the shim's settings table may hold.
     public static let keys = ["schema", "service", "conninfo_file", "conninfo", "pool_size", "deadline_ms", "statement_timeout_ms",
                               "cache_bytes", "negative_ttl_ms", "poll_ms", "prefer_standby"]
@@ -83,14 +87,14 @@ public struct NodeSettings: Equatable, Sendable {
             return .success(n)
         }
         do {
-            if let n = try int("pool_size", 1...64).get() { settings.poolSize = n }
-            if let n = try int("deadline_ms", 10...60_000).get() { settings.deadlineMs = n }
-            if let n = try int("statement_timeout_ms", 10...60_000).get() { settings.statementTimeoutMs = n }
+            if let n = try int("pool_size", poolSizes).get() { settings.poolSize = n }
+            if let n = try int("deadline_ms", deadlines).get() { settings.deadlineMs = n }
+            if let n = try int("statement_timeout_ms", deadlines).get() { settings.statementTimeoutMs = n }
             else { settings.statementTimeoutMs = max(10, settings.deadlineMs - 50) }
             if let n = try int("schema", 1...1_000_000).get() { settings.shimSchema = n }
-            if let n = try int("cache_bytes", 0...Int(Int32.max)).get() { settings.cacheBytes = n }
-            if let n = try int("negative_ttl_ms", 0...3_600_000).get() { settings.negativeTTLms = n }
-            if let n = try int("poll_ms", 20...60_000).get() { settings.pollMs = n }
+            if let n = try int("cache_bytes", cacheSizes).get() { settings.cacheBytes = n }
+            if let n = try int("negative_ttl_ms", negativeTTLs).get() { settings.negativeTTLms = n }
+            if let n = try int("poll_ms", pollIntervals).get() { settings.pollMs = n }
         } catch {
             return .failure(error)
         }

@@ -57,12 +57,7 @@ public enum DirectorySQL {
             , out AS (
                 \(output)
             )
-            , refs(name) AS (
-                SELECT m[1] FROM out, regexp_matches(concat_ws(' ', out.a, out.b, out.c), '\\$\\$\\{([^}]*)\\}', 'g') AS m
-                UNION
-                SELECT m[1] FROM refs JOIN fsconf.global_variables v ON v.name = refs.name,
-                    regexp_matches(v.value, '\\$\\$\\{([^}]*)\\}', 'g') AS m
-            )
+            , \(SectionRows.references(scanning: "concat_ws(' ', out.a, out.b, out.c)"))
             SELECT rec, id, parent, a, b, c, d, e, pos FROM out
             UNION ALL
             SELECT 'V', 0, NULL, v.name, v.value, NULL, NULL, NULL, 0

@@ -20,6 +20,20 @@ public enum SectionRows {
         return rows
     }
 
+    /// The CTE `refs(name)`: every `$${name}` the text `scanned` (columns of `out`)
+    /// refers to, and the names those global variables refer to in turn.
+    static func references(scanning scanned: String) -> String {
+        """
+        refs(name) AS (
+            SELECT m[1] FROM out, regexp_matches(\(scanned), '\\$\\$\\{([^}]*)\\}', 'g') AS m
+            WHERE strpos(\(scanned), '$${') > 0
+            UNION
+            SELECT m[1] FROM refs JOIN fsconf.global_variables v ON v.name = refs.name,
+                regexp_matches(v.value, '\\$\\$\\{([^}]*)\\}', 'g') AS m
+        )
+        """
+    }
+
     /// The recursive `$${name}` references of `out` (text columns `columns`) and the
     /// global variables they name, appended as `V` rows (name, value) padded with
     /// `padding` NULLs — so values expand on the node exactly as for the directory.
@@ -29,13 +43,7 @@ public enum SectionRows {
         return """
             WITH RECURSIVE
             \(ctes)
-            , refs(name) AS (
-                SELECT m[1] FROM out, regexp_matches(\(concat), '\\$\\$\\{([^}]*)\\}', 'g') AS m
-                WHERE strpos(\(concat), '$${') > 0
-                UNION
-                SELECT m[1] FROM refs JOIN fsconf.global_variables v ON v.name = refs.name,
-                    regexp_matches(v.value, '\\$\\$\\{([^}]*)\\}', 'g') AS m
-            )
+            , \(references(scanning: concat))
             SELECT * FROM out
             UNION ALL
             SELECT 'V', 0, NULL, NULL, 0, v.name, v.value\(nulls)

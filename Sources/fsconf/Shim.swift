@@ -1,6 +1,7 @@
 import ArgumentParser
 import FSConfCore
 import FSConfEmbedded
+import FSConfNode
 import Foundation
 
 extension Fsconf {
@@ -49,11 +50,15 @@ extension Fsconf {
                 throw ValidationError("--conninfo must not carry a password: use --service or --conninfo-file")
             }
             if let file = conninfoFile, !file.hasPrefix("/") { throw ValidationError("--conninfo-file must be an absolute path") }
-            if let d = deadlineMs, !(10...60_000).contains(d) { throw ValidationError("--deadline-ms takes 10...60000") }
-            if let p = poolSize, !(1...64).contains(p) { throw ValidationError("--pool-size takes 1...64") }
-            if let c = cacheBytes, !(0...Int(Int32.max)).contains(c) { throw ValidationError("--cache-bytes takes 0...\(Int32.max)") }
-            if let t = negativeTtlMs, !(0...3_600_000).contains(t) { throw ValidationError("--negative-ttl-ms takes 0...3600000") }
-            if let p = pollMs, !(20...60_000).contains(p) { throw ValidationError("--poll-ms takes 20...60000") }
+            for (option, value, range) in [("--deadline-ms", deadlineMs, NodeSettings.deadlines),
+                                            ("--pool-size", poolSize, NodeSettings.poolSizes),
+                                            ("--cache-bytes", cacheBytes, NodeSettings.cacheSizes),
+                                            ("--negative-ttl-ms", negativeTtlMs, NodeSettings.negativeTTLs),
+                                            ("--poll-ms", pollMs, NodeSettings.pollIntervals)] {
+                if let value, !range.contains(value) {
+                    throw ValidationError("\(option) takes \(range.lowerBound)...\(range.upperBound)")
+                }
+            }
             if name.contains("/") || !name.hasSuffix(".lua") { throw ValidationError("--name is a file name ending in .lua") }
             for (option, value) in [("--service", service), ("--conninfo-file", conninfoFile), ("--conninfo", conninfo),
                                     ("--library", library)] {

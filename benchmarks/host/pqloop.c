@@ -102,7 +102,8 @@ int main(int argc, char **argv) {
 	size_t k = 0;
 	for (int t = 0; t < threads; t++) { memcpy(all + k, ws[t].lat, ws[t].n * sizeof(uint64_t)); k += ws[t].n; free(ws[t].lat); }
 	qsort(all, total, sizeof(uint64_t), cmp);
-#define PCT(p) (total ? (double)all[(size_t)((p) * (double)(total - 1))] / 1000.0 : 0)
+/* Nearest rank, as fshost computes it, so B and the shims' percentiles compare. */
+#define PCT(p) (total ? (double)all[(size_t)((p) * (double)total + 0.999999999) - 1] / 1000.0 : 0)
 	printf("threads=%d requests=%zu ok=%ld failed=%ld seconds=%.3f rate=%.1f p50_us=%.1f p99_us=%.1f max_us=%.1f\n",
 	       threads, total, ok, failed, secs, (double)total / secs, PCT(0.50), PCT(0.99), PCT(1.0));
 	return failed ? 1 : 0;
