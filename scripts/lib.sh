@@ -93,8 +93,8 @@ pg_stop() {
     as_owner "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
 }
 
-build_all() {
+build_all() {   # [swift build arguments]: progress lines left out, a failure is fatal
     ensure_swift
-    log "swift build"
-    (cd "$REPO" && swift build 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]' >&2) || die "swift build failed"
+    log "swift build $*"
+    (cd "$REPO" && swift build "$@" 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]' >&2) || die "swift build $* failed"
 }

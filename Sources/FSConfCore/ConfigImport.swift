@@ -348,19 +348,13 @@ public struct ConfigImporter {
         tree.contexts.append(context)
     }
 
-    private static let allowed: [String: Set<String>] = [
-        "break": ["on-true", "on-false", "always", "never"],
-        "require-nested": ["true", "false"],
-        "regex": ["all", "any", "xor"],
-    ]
-
     private mutating func condition(_ c: ParsedElement, extension ext: String) -> ConditionEntity {
         var out = ConditionEntity()
         for a in c.attributes {
             if !ConditionEntity.attributeNames.contains(a.name) {
                 report(c, "attribute \(a.name) on a condition of extension \(ext)"); continue
             }
-            if let values = ConfigImporter.allowed[a.name], !values.contains(a.value) {
+            if let values = FieldValidation.enumerations[a.name], !values.contains(a.value) {
                 report(c, "\(a.name)=\"\(a.value)\" on a condition of extension \(ext)"); continue
             }
             out.attributes[a.name] = a.value

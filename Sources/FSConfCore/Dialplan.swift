@@ -198,7 +198,7 @@ public enum DialplanValidator {
     static func check(_ c: DialplanCondition, path: String, compiler: any RegexCompiler,
                       expand: (String) -> String, into problems: inout [String]) {
         if let rule = c.regex {
-            if !["all", "any", "xor"].contains(rule) { problems.append("\(path): regex=\"\(rule)\" is not all, any or xor") }
+            if !FieldValidation.enumerations["regex"]!.contains(rule) { problems.append("\(path): regex=\"\(rule)\" is not all, any or xor") }
             for r in c.regexes {
                 if r.field.isEmpty { problems.append("\(path): regex \(r.position) has no field") }
                 if let p = FreeSWITCHRegex.problem(expand(r.expression), compiler: compiler) {
@@ -220,7 +220,7 @@ public enum DialplanValidator {
                 break  // time-only or absolute condition: valid
             }
         }
-        if let b = c.breakOn, !["on-true", "on-false", "always", "never"].contains(b) {
+        if let b = c.breakOn, !FieldValidation.enumerations["break"]!.contains(b) {
             problems.append("\(path): break=\"\(b)\" is not on-true, on-false, always or never")
         }
         for a in c.actions where a.application.isEmpty {

@@ -29,6 +29,14 @@ enum Admin {
         }
     }
 
+    /// A path given as a prefix to filter by: canonical, and — for an entity that
+    /// exists — as stored (an alias or another case resolved to the stored path).
+    static func prefix(_ text: String, _ conn: PGConnection) throws -> FieldPath {
+        let (parsed, address) = try address(text)
+        if parsed.steps.count > 1, let found = try? FieldStore(conn).get(address) { return found.path }
+        return parsed
+    }
+
     /// Runs `body` in one transaction under one change set; returns the change set id
     /// when something changed (nil: nothing did, and nothing is announced).
     static func write<T>(_ conn: PGConnection, actor: String, source: String = "cli", summary: String, undoOf: String? = nil,

@@ -112,13 +112,8 @@ extension Fsconf {
         @Flag(help: "Print [{\"path\", \"value\"}...] as JSON.") var json = false
 
         func execute() throws {
-            var under: FieldPath?
             let conn = try connection.connect()
-            if let prefix {
-                let (parsed, address) = try Admin.address(prefix)
-                under = parsed
-                if parsed.steps.count > 1, let found = try? FieldStore(conn).get(address) { under = found.path }
-            }
+            let under = try prefix.map { try Admin.prefix($0, conn) }
             let stored = try ConfigStore(conn).load()
             let entries = FieldListing.entries(stored.tree).filter { e in under.map { e.path.isUnder($0) } ?? true }
             if json {

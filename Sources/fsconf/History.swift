@@ -24,12 +24,7 @@ extension Fsconf {
         func execute() throws {
             if let changeSet, Int64(changeSet) == nil { throw CLIFailure("--change-set takes a number", code: CLIFailure.Code.invalid) }
             let conn = try connection.connect()
-            var under: FieldPath?
-            if let path {
-                let (parsed, address) = try Admin.address(path)
-                under = parsed
-                if parsed.steps.count > 1, let found = try? FieldStore(conn).get(address) { under = found.path }
-            }
+            let under = try path.map { try Admin.prefix($0, conn) }
             if let since {
                 do { try conn.query("SELECT $1::timestamptz", [since]) } catch {
                     throw CLIFailure("--since: not a timestamp: \(since)", code: CLIFailure.Code.invalid)

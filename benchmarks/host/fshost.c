@@ -649,6 +649,20 @@ static const char *expand_template(const char *tmpl, long num, char **buf, size_
 	return *buf;
 }
 
+/* The lookup's params for key `keynum` (templates expanded into bufs/caps, one per
+ * param). Returns 0, or -1 when out of memory. */
+static int build_event(event_t *ev, long keynum, char **bufs, size_t *caps)
+{
+	event_init(ev);
+	if (opt_no_params) return 0;
+	for (int i = 0; i < opt_nparams; i++) {
+		const char *v = opt_params[i].value;
+		if (opt_params[i].is_template && !(v = expand_template(opt_params[i].value, keynum, &bufs[i], &caps[i]))) return -1;
+		if (event_add(ev, opt_params[i].name, v)) return -1;
+	}
+	return 0;
+}
+
 static void *worker_main(void *arg)
 {
 	worker_t *w = arg;
@@ -668,18 +682,7 @@ static void *worker_main(void *arg)
 		keynum += opt_key_base;
 
 		event_t ev;
-		event_init(&ev);
-		int bad = 0;
-		if (!opt_no_params) {
-			for (int i = 0; i < opt_nparams && !bad; i++) {
-				const char *v = opt_params[i].value;
-				if (opt_params[i].is_template) {
-					v = expand_template(opt_params[i].value, keynum, &w->tmpl_buf[i], &w->tmpl_cap[i]);
-					if (!v) bad = 1;
-				}
-				if (!bad && event_add(&ev, opt_params[i].name, v)) bad = 1;
-			}
-		}
+		int bad = build_event(&ev, keynum, w->tmpl_buf, w->tmpl_cap) != 0;
 		result_t r;
 		int was_nil = 0;
 		if (bad) {
@@ -726,18 +729,8 @@ static void warm_up(void)
 	for (long k = 0; k < opt_warm; k++) {
 		long keynum = k % opt_keyspace + opt_key_base;
 		event_t ev;
-		event_init(&ev);
-		int bad = 0;
-		for (int i = 0; i < opt_nparams && !bad; i++) {
-			const char *v = opt_params[i].value;
-			if (opt_params[i].is_template) {
-				v = expand_template(opt_params[i].value, keynum, &bufs[i], &caps[i]);
-				if (!v) bad = 1;
-			}
-			if (!bad && event_add(&ev, opt_params[i].name, v)) bad = 1;
-		}
 		int was_nil = 0;
-		if (!bad) (void)run_lookup(opt_no_params ? NULL : &ev, &was_nil);
+		if (build_event(&ev, keynum, bufs, caps) == 0) (void)run_lookup(opt_no_params ? NULL : &ev, &was_nil);
 		event_free(&ev);
 	}
 	for (int i = 0; i < opt_nparams; i++) free(bufs[i]);
