@@ -88,7 +88,7 @@ enum Admin {
         if case .dialplan = address, column == "field" || column == "application", value.isEmpty {
             throw CLIFailure("\(path): \(column!) cannot be empty; nothing written", code: CLIFailure.Code.invalid)
         }
-        if let warning = FieldValidation.unknownParamWarning(address, name: paramName(address, path) ?? "") {
+        if let warning = FieldValidation.unknownParamWarning(address, name: paramName(address) ?? "") {
             printErr(warning)
         }
     }
@@ -99,7 +99,7 @@ enum Admin {
         }
     }
 
-    static func paramName(_ address: FieldAddress, _ path: FieldPath) -> String? {
+    static func paramName(_ address: FieldAddress) -> String? {
         switch address {
         case .directory(let d):
             if case .setting(.param, let name, _)? = d.field { return name }

@@ -57,12 +57,12 @@ final class EventSocket {
 
     private func send(_ text: String) throws {
         guard fd >= 0 else { throw Failure(description: "not connected") }
-        var bytes = Array(text.utf8)
+        let bytes = Array(text.utf8)
         var sent = 0
         let deadline = Date().addingTimeInterval(Double(timeoutMs) / 1000)
         while sent < bytes.count {
             guard wait(events: Int16(POLLOUT), until: deadline) else { close(); throw Failure(description: "timed out writing to the event socket") }
-            let n = bytes.withUnsafeMutableBytes { Glibc.send(fd, $0.baseAddress! + sent, $0.count - sent, Int32(MSG_NOSIGNAL)) }
+            let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + sent, $0.count - sent, Int32(MSG_NOSIGNAL)) }
             if n <= 0 {
                 if n < 0 && (errno == EINTR || errno == EAGAIN) { continue }
                 close()
@@ -70,7 +70,6 @@ final class EventSocket {
             }
             sent += n
         }
-        bytes.removeAll()
     }
 
     private func wait(events: Int16, until deadline: Date) -> Bool {
