@@ -475,10 +475,9 @@ public final class FieldStore {
             return .text(elementID: element, value: v)
         case .attribute(let attr)?:
             let r = try conn.query("SELECT value FROM fsconf.attributes WHERE element_id = $1::bigint AND name = $2\(forUpdate)", [element, attr])
-            if lock(forUpdate) { try conn.query("SELECT 1 FROM fsconf.elements WHERE id = $1::bigint FOR UPDATE", [element]) }
+            if !forUpdate.isEmpty { try conn.query("SELECT 1 FROM fsconf.elements WHERE id = $1::bigint FOR UPDATE", [element]) }
             return .attribute(elementID: element, name: attr, value: r.rowCount == 0 ? nil : r.string(0, 0), exists: r.rowCount > 0)
         }
     }
 
-    private func lock(_ forUpdate: String) -> Bool { !forUpdate.isEmpty }
 }
