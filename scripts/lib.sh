@@ -95,6 +95,6 @@ pg_stop() {
 
 build_all() {   # [swift build arguments]: progress lines left out, a failure is fatal
     ensure_swift
-    log "swift build $*"
-    (cd "$REPO" && swift build "$@" 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]' >&2) || die "swift build $* failed"
+    log "swift build${*:+ $*}"
+    (cd "$REPO" && swift build "$@" 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]' >&2) || die "swift build${*:+ $*} failed"
 }
