@@ -1,6 +1,8 @@
 import ArgumentParser
+import FSConfAdminCore
 import FSConfCore
 import FSConfNode
+import FSConfAdminStore
 import FSConfStore
 import Foundation
 

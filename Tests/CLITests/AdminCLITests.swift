@@ -1,3 +1,4 @@
+import FSConfAdminCore
 import FSConfCore
 import FSConfStore
 import FSConfTestSupport

@@ -1,4 +1,6 @@
+import FSConfAdminCore
 import FSConfCore
+import FSConfAdminStore
 import FSConfStore
 import FSConfTestSupport
 import Foundation
