@@ -31,7 +31,11 @@ public final class NodeEngine: @unchecked Sendable {
     private var backend: Backend?
     private let limiter = LogLimiter(intervalSeconds: 10)
 
-    public init() {}
+    /// Monotonic nanoseconds for cache expiry and outage retries; tests inject
+    /// their own clock to assert expiry without sleeping.
+    let clock: @Sendable () -> UInt64
+
+    public init(clock: @escaping @Sendable () -> UInt64 = MonotonicClock.now) { self.clock = clock }
 
     /// Pool, cache and listener for one configuration.
     final class Backend: @unchecked Sendable {
@@ -47,10 +51,10 @@ public final class NodeEngine: @unchecked Sendable {
         var staleTotal = 0
         var staleSinceLog = 0
 
-        init(settings: NodeSettings) {
+        init(settings: NodeSettings, clock: @escaping @Sendable () -> UInt64) {
             self.settings = settings
             pool = ConnectionPool(settings: settings)
-            cache = NodeCache(capacity: settings.cacheBytes, negativeTTLms: settings.negativeTTLms)
+            cache = NodeCache(capacity: settings.cacheBytes, negativeTTLms: settings.negativeTTLms, clock: clock)
             listener = ChangeListener(conninfo: settings.effectiveConninfo, pollMs: settings.pollMs, cache: cache)
         }
 
@@ -100,7 +104,7 @@ public final class NodeEngine: @unchecked Sendable {
         // A miss: the database is asked (and the listener started, on first use).
         if backend.cache.enabled { backend.listener.startIfNeeded() }
         var log = backend.listener.takeMessages()
-        if let lastGood = probe.lastGood, backend.monitor.locked({ MonotonicClock.now() < backend.retryAt }) {
+        if let lastGood = probe.lastGood, backend.monitor.locked({ clock() < backend.retryAt }) {
             // The database failed a moment ago: do not make every lookup wait for it.
             return stale(lastGood, backend, log: log)
         }
@@ -113,7 +117,7 @@ public final class NodeEngine: @unchecked Sendable {
             return LookupOutcome(xml: a.xml, log: log)
         case .failure(let error):
             if error.isConnectionFailure {
-                backend.monitor.locked { backend.retryAt = MonotonicClock.now() &+ 250_000_000 }
+                backend.monitor.locked { backend.retryAt = self.clock() &+ 250_000_000 }
             }
             markDown(backend)
             if let lastGood = probe.lastGood { return stale(lastGood, backend, log: log, error: error) }
@@ -283,7 +287,7 @@ public final class NodeEngine: @unchecked Sendable {
             guard let settings else { return (self.backend, nil) }
             if let existing = self.backend, existing.settings == settings { return (existing, nil) }
             let old = self.backend
-            self.backend = Backend(settings: settings)
+            self.backend = Backend(settings: settings, clock: clock)
             return (self.backend, old)
         }
         old?.shutdown()
