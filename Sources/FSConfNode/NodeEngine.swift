@@ -199,16 +199,10 @@ public final class NodeEngine: @unchecked Sendable {
             }
             return fetch(statement, params, pool: pool, deadline: deadline, decode: DirectorySQL.rows).map { rows, seq in
                 let data = DirectoryData(rows: rows)
-                let xml = DirectoryRenderer.render(query, data, node: node)
-                let found = xml != FreeSWITCHDocument.notFound
-                var negative = !found
-                var heldByFreeSWITCH = false
-                if found, case .user = query {
-                    negative = !xml.utf8.containsBytes("<user ")
-                    heldByFreeSWITCH = xml.utf8.containsBytes(" cacheable=\"")
-                }
-                var answer = Answer(xml: xml, tags: CacheTags.directory(query, data, found: found), negative: negative, seq: seq)
-                answer.servable = !heldByFreeSWITCH
+                let rendered = DirectoryRenderer.answer(query, data, node: node)
+                var answer = Answer(xml: rendered.xml, tags: CacheTags.directory(query, data, found: !rendered.notFound),
+                                    negative: rendered.notFound || rendered.noSuchUser, seq: seq)
+                answer.servable = !rendered.heldByFreeSWITCH
                 return answer
             }
         case .dialplan(let context):
@@ -388,22 +382,4 @@ func clockTime(_ t: Int) -> String {
     localtime_r(&value, &parts)
     func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
     return "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))"
-}
-
-extension String.UTF8View {
-    /// True when `needle` occurs (byte-wise), without Foundation.
-    func containsBytes(_ needle: String) -> Bool {
-        let n = Array(needle.utf8)
-        guard let first = n.first else { return true }
-        var i = startIndex
-        while i != endIndex {
-            if self[i] == first {
-                var j = i, k = 0
-                while k < n.count, j != endIndex, self[j] == n[k] { j = index(after: j); k += 1 }
-                if k == n.count { return true }
-            }
-            i = index(after: i)
-        }
-        return false
-    }
 }
