@@ -254,11 +254,12 @@ extension Fsconf {
                 }
                 let conn = try connection.connect()
                 let (_, id) = try Admin.write(conn, actor: write.resolvedActor, summary: "extension add \(context)/\(name)") { conn in
-                    var r = try conn.query("SELECT id FROM fsconf.dialplan_contexts WHERE name = $1", [context])
+                    var r = try conn.query("SELECT id FROM fsconf.dialplan_contexts WHERE section = 'dialplan' AND name = $1", [context])
                     if r.rowCount == 0 {
                         r = try conn.query("""
-                            INSERT INTO fsconf.dialplan_contexts (name, position)
-                            SELECT $1, coalesce(max(position), 0) + 1 FROM fsconf.dialplan_contexts RETURNING id
+                            INSERT INTO fsconf.dialplan_contexts (section, name, position)
+                            SELECT 'dialplan', $1, coalesce(max(position), 0) + 1 FROM fsconf.dialplan_contexts
+                            WHERE section = 'dialplan' RETURNING id
                             """, [context])
                         printErr("note: created dialplan context \(context)")
                     }
