@@ -108,7 +108,7 @@ public final class NodeEngine: @unchecked Sendable {
             // The database failed a moment ago: do not make every lookup wait for it.
             return stale(lastGood, backend, log: log)
         }
-        switch answer(key, settings: settings, pool: backend.pool, node: node) {
+        switch answer(key, deadline: MonotonicClock.deadline(afterMilliseconds: settings.deadlineMs), source: .pool(backend.pool), node: node) {
         case .success(let a):
             backend.cache.insert(key, xml: a.xml, tags: a.tags, negative: a.negative, seq: a.seq, epoch: probe.epoch,
                                  servable: a.servable)
@@ -190,15 +190,36 @@ public final class NodeEngine: @unchecked Sendable {
 
     // MARK: Fetch and render
 
-    private func answer(_ key: CacheKey, settings: NodeSettings, pool: ConnectionPool,
+    /// Renders one lookup on `conn`, inside whatever transaction its caller holds:
+    /// the node's planning, statement and renderer, without the cache, the pool or
+    /// the outage fallback. What `fsconf apply --dry-run` and `fsconf import
+    /// --dry-run` show before and after a change they roll back.
+    public func render(_ request: LookupRequest, on conn: PGConnection, deadlineMs: Int = 30_000,
+                       node: @escaping (String) -> String?) -> LookupOutcome {
+        guard let key = CacheKey.of(request) else {
+            return LookupOutcome(xml: Section(rawValue: request.section) == nil ? nil : FreeSWITCHDocument.notFound)
+        }
+        switch answer(key, deadline: MonotonicClock.deadline(afterMilliseconds: deadlineMs), source: .connection(conn), node: node) {
+        case .success(let a): return LookupOutcome(xml: a.xml, log: a.log)
+        case .failure(let error): return LookupOutcome(xml: nil, error: "fsconf: no answer for \(describe(key)): \(error.description)")
+        }
+    }
+
+    /// Where a lookup's statement runs: a connection of the node's pool, or one
+    /// connection the caller holds (no retry: its transaction is the caller's).
+    enum RowSource {
+        case pool(ConnectionPool)
+        case connection(PGConnection)
+    }
+
+    private func answer(_ key: CacheKey, deadline: UInt64, source: RowSource,
                         node: @escaping (String) -> String?) -> Result<Answer, PostgresError> {
-        let deadline = MonotonicClock.deadline(afterMilliseconds: settings.deadlineMs)
         switch key {
         case .directory(let query):
             guard let (statement, params) = DirectorySQL.bind(query) else {
                 return .success(Answer(xml: FreeSWITCHDocument.notFound, tags: CacheTags.of(key), negative: true, seq: nil))
             }
-            return fetch(statement, params, pool: pool, deadline: deadline, decode: DirectorySQL.rows).map { rows, seq in
+            return fetch(statement, params, source: source, deadline: deadline, decode: DirectorySQL.rows).map { rows, seq in
                 let data = DirectoryData(rows: rows)
                 let rendered = DirectoryRenderer.answer(query, data, node: node)
                 var answer = Answer(xml: rendered.xml, tags: CacheTags.directory(query, data, found: !rendered.notFound),
@@ -207,18 +228,18 @@ public final class NodeEngine: @unchecked Sendable {
                 return answer
             }
         case .dialplan(let context):
-            return dialplan(context, .dialplan, pool: pool, deadline: deadline, node: node)
+            return dialplan(context, .dialplan, source: source, deadline: deadline, node: node)
         case .chatplan(let context):
-            return dialplan(context, .chatplan, pool: pool, deadline: deadline, node: node)
+            return dialplan(context, .chatplan, source: source, deadline: deadline, node: node)
         case .configuration(let query):
             let (statement, params) = DocumentSQL.bind(query)
-            return fetch(statement, params, pool: pool, deadline: deadline, decode: SectionRows.decode).map { rows, seq in
+            return fetch(statement, params, source: source, deadline: deadline, decode: SectionRows.decode).map { rows, seq in
                 let xml = TreeRenderer.render(section: "configuration", TreeData(rows: rows), narrowing: query.narrowing, node: node)
                 return Answer(xml: xml, tags: CacheTags.of(key), negative: xml == FreeSWITCHDocument.notFound, seq: seq)
             }
         case .language(let query):
             let (statement, params) = DocumentSQL.bind(query)
-            return fetch(statement, params, pool: pool, deadline: deadline, decode: SectionRows.decode).map { rows, seq in
+            return fetch(statement, params, source: source, deadline: deadline, decode: SectionRows.decode).map { rows, seq in
                 let data = TreeData(rows: rows)
                 let xml = query.phrases ? TreeRenderer.renderPhrases(data, node: node) : TreeRenderer.render(section: "languages", data, node: node)
                 return Answer(xml: xml, tags: CacheTags.of(key), negative: xml == FreeSWITCHDocument.notFound, seq: seq)
@@ -229,11 +250,11 @@ public final class NodeEngine: @unchecked Sendable {
     /// Regex verdicts are cached for the process: a large context is compiled once.
     let regexCompiler = CachingRegexCompiler()
 
-    private func dialplan(_ context: String, _ section: PlanSection, pool: ConnectionPool, deadline: UInt64,
+    private func dialplan(_ context: String, _ section: PlanSection, source: RowSource, deadline: UInt64,
                           node: @escaping (String) -> String?) -> Result<Answer, PostgresError> {
         let query = DialplanQuery.context(context)
         let (statement, params) = DialplanSQL.bind(query, section: section)!
-        return fetch(statement, params, pool: pool, deadline: deadline, decode: SectionRows.decode).map { rows, seq in
+        return fetch(statement, params, source: source, deadline: deadline, decode: SectionRows.decode).map { rows, seq in
             let result = DialplanRenderer.render(query, DialplanData(rows: rows), compiler: regexCompiler, node: node, section: section)
             let found = result.xml != FreeSWITCHDocument.notFound
             let key: CacheKey = section == .chatplan ? .chatplan(context) : .dialplan(context)
@@ -294,8 +315,21 @@ public final class NodeEngine: @unchecked Sendable {
 
     /// Runs one statement: retries once on a dead connection (server restarted,
     /// idle connection killed) if the deadline allows.
-    func fetch<Row>(_ statement: DirectorySQL.Statement, _ params: [String?], pool: ConnectionPool,
+    func fetch<Row>(_ statement: DirectorySQL.Statement, _ params: [String?], source: RowSource,
                     deadline: UInt64, decode: (PGResult) -> [Row]) -> Result<([Row], Int64?), PostgresError> {
+        let pool: ConnectionPool
+        switch source {
+        case .pool(let p):
+            pool = p
+        case .connection(let conn):
+            do {
+                try conn.prepare(statement.name, statement.sql, deadline: deadline)
+                let result = try conn.queryPrepared(statement.name, params, deadline: deadline)
+                return .success((decode(result), ChangeSeq.of(result)))
+            } catch {
+                return .failure(error)
+            }
+        }
         var attempt = 0
         while true {
             attempt += 1
