@@ -1,0 +1,171 @@
+import ArgumentParser
+import FSConfAdminCore
+import FSConfAdminStore
+import FSConfCore
+import FSConfStore
+import Foundation
+
+/// A command that can be one operation of `fsconf apply`: its arguments are
+/// parsed and validated by the command itself (no database), and its write runs
+/// in the caller's transaction and change set.
+protocol BatchStep: ParsableCommand {
+    var connection: ConnectionOptions { get }
+    var write: WriteOptions { get }
+    /// Checks everything that needs no database (exit 2 with the problem) and
+    /// returns the write.
+    func prepared() throws -> PreparedWrite
+    /// Options that change only what the command prints (--json): not an
+    /// operation's; nil when none was given.
+    var outputOption: String? { get }
+}
+
+extension BatchStep {
+    var outputOption: String? { nil }
+}
+
+/// One validated write: what it is (the change set's summary when run alone) and
+/// how to make it on a connection whose transaction and change set are open.
+struct PreparedWrite {
+    var summary: String
+    var perform: (PGConnection) throws -> Done
+
+    /// What a write did: one line (without the change set), and the field it
+    /// wrote for set/unset.
+    struct Done {
+        var line: String
+        var written: FieldStore.Written?
+    }
+}
+
+extension Fsconf {
+    struct Apply: FsconfCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Apply a file of set/unset/add/remove operations as one change set: all of them, or none.",
+            discussion: """
+                One operation per line, written as the fsconf command line without `fsconf` (shell-like
+                quoting; # comments; a \\ at the end of a line continues it), or a JSON array of objects
+                ({"op":"set","path":P,"value":V,"expect":OLD}, {"op":"user add","args":[...]}).
+                Operations: set, unset, domain|user|gateway|extension add|remove, each parsed and checked
+                as the command itself checks it. Every line is checked before anything is written (a bad
+                line: exit 2 naming FILE:LINE); then all run in one transaction, in order, recorded as one
+                change set and announced once. An --expect that fails: exit 5 naming its line; nothing is
+                written. --dry-run shows the rendered XML each affected lookup would return before and
+                after (a unified diff) and the commands the agent would send; nothing is written.
+                See docs/cli.md and docs/cluster.md.
+                """)
+        @OptionGroup var connection: ConnectionOptions
+        @OptionGroup var write: WriteOptions
+        @Argument(help: ArgumentHelp("The operations' file, or - for standard input.", valueName: "file")) var file: String
+        @Flag(help: "Show the rendered-XML diff of every affected lookup and the agent's commands; write nothing.")
+        var dryRun = false
+        @Option(help: ArgumentHelp("--dry-run: render at most this many users per domain for a domain-wide change (default 100).",
+                                   valueName: "n"))
+        var maxUsers: Int?
+        @Option(name: .customLong("global"), help: ArgumentHelp("--dry-run: a node global variable to render with (repeatable).",
+                                                                valueName: "name=value"))
+        var globals: [String] = []
+
+        func validate() throws {
+            if let maxUsers, maxUsers < 0 { throw ValidationError("--max-users takes 0 or more") }
+            if !dryRun && (!globals.isEmpty || maxUsers != nil) { throw ValidationError("--global and --max-users go with --dry-run") }
+        }
+
+        /// The name lines are reported with, and the text.
+        func read() throws -> (String, String) {
+            if file == "-" {
+                return ("stdin", String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self))
+            }
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: file, isDirectory: &isDirectory), !isDirectory.boolValue,
+                  let data = FileManager.default.contents(atPath: file) else {
+                throw CLIFailure("cannot read \(file)", code: CLIFailure.Code.invalid)
+            }
+            return (file, String(decoding: data, as: UTF8.self))
+        }
+
+        /// Every operation parsed and checked, none written.
+        static func prepare(_ operations: [BatchFile.Operation], name: String) throws -> [(line: Int, write: PreparedWrite)] {
+            try operations.map { op in
+                func fail(_ message: String, _ code: Int32 = CLIFailure.Code.invalid) -> CLIFailure {
+                    CLIFailure("\(name):\(op.line): \(message)", code: code)
+                }
+                let command: ParsableCommand
+                do {
+                    command = try Fsconf.parseAsRoot(op.words)
+                } catch {
+                    if Fsconf.exitCode(for: error) == .success { throw fail("help and --version are not operations") }
+                    let message = Fsconf.message(for: error).split(separator: "\n").first.map(String.init) ?? "invalid arguments"
+                    throw fail(message.replacingOccurrences(of: "Error: ", with: ""))
+                }
+                guard let step = command as? BatchStep else {
+                    throw fail("`\(op.words.prefix(2).joined(separator: " "))` is not an operation a batch can hold "
+                               + "(set, unset, domain|user|gateway|extension add|remove)")
+                }
+                if step.connection.conninfo != nil || step.write.actor != nil {
+                    throw fail("--db and --actor belong on `fsconf apply`, not on an operation")
+                }
+                if let option = step.outputOption { throw fail("\(option) belongs on a command run alone, not on an operation") }
+                do {
+                    return (op.line, try step.prepared())
+                } catch {
+                    if let exit = error as? ExitCode { throw fail("invalid operation", exit.rawValue) }
+                    let failure = CLIFailure(error)
+                    throw fail(failure.message, failure.code)
+                }
+            }
+        }
+
+        /// Runs the writes in order on the open transaction; a failure names its line.
+        static func perform(_ steps: [(line: Int, write: PreparedWrite)], name: String, on conn: PGConnection) throws -> [String] {
+            try steps.map { step in
+                do {
+                    return "\(name):\(step.line): \(try step.write.perform(conn).line)"
+                } catch {
+                    let failure = CLIFailure(error)
+                    let message = failure.message.contains("nothing written") ? failure.message : failure.message + "; nothing written"
+                    var located = CLIFailure("\(name):\(step.line): \(message)", code: failure.code)
+                    located.debug = failure.debug
+                    throw located
+                }
+            }
+        }
+
+        func execute() throws {
+            let (name, text) = try read()
+            let operations: [BatchFile.Operation]
+            do {
+                operations = try BatchFile.parse(text)
+            } catch {
+                throw CLIFailure("\(name):\(error.line): \(error.message); nothing written", code: CLIFailure.Code.invalid)
+            }
+            let steps = try Apply.prepare(operations, name: name)
+            if steps.isEmpty {
+                print("\(name): no operations; nothing written")
+                return
+            }
+            let nodeGlobals = Dictionary(try Typed.pairs(globals, "global"), uniquingKeysWith: { $1 })
+            let conn = try connection.connect()
+            let summary = "apply \(name): \(steps.count) operation(s)"
+            if dryRun {
+                var review = DryRun(conn: conn)
+                review.usersPerDomain = maxUsers ?? 100
+                review.nodeGlobals = nodeGlobals
+                let (lines, shown) = try review.review(actor: write.resolvedActor, source: "cli", summary: summary, prepare: {}) { _ in
+                    try Apply.perform(steps, name: name, on: conn)
+                }
+                for line in lines { print(line) }
+                shown.print(summary: summary)
+                return
+            }
+            let (lines, changeSet) = try Admin.write(conn, actor: write.resolvedActor, summary: summary) { conn in
+                try Apply.perform(steps, name: name, on: conn)
+            }
+            for line in lines { print(line) }
+            if let changeSet {
+                print("applied \(steps.count) operation(s) from \(name) as change set \(changeSet)")
+            } else {
+                print("applied \(steps.count) operation(s) from \(name): nothing changed")
+            }
+        }
+    }
+}
