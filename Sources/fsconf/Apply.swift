@@ -89,6 +89,10 @@ extension Fsconf {
                 func fail(_ message: String, _ code: Int32 = CLIFailure.Code.invalid) -> CLIFailure {
                     CLIFailure("\(name):\(op.line): \(message)", code: code)
                 }
+                let operations = "set, unset, domain|user|gateway|extension add|remove"
+                if let word = op.words.first, !Fsconf.configuration.subcommands.contains(where: { $0._commandName == word }) {
+                    throw fail("unknown operation \(word) (\(operations))")
+                }
                 let command: ParsableCommand
                 do {
                     command = try Fsconf.parseAsRoot(op.words)
@@ -98,8 +102,7 @@ extension Fsconf {
                     throw fail(message.replacingOccurrences(of: "Error: ", with: ""))
                 }
                 guard let step = command as? BatchStep else {
-                    throw fail("`\(op.words.prefix(2).joined(separator: " "))` is not an operation a batch can hold "
-                               + "(set, unset, domain|user|gateway|extension add|remove)")
+                    throw fail("`\(op.words.prefix(2).joined(separator: " "))` is not an operation a batch can hold (\(operations))")
                 }
                 if step.connection.conninfo != nil || step.write.actor != nil {
                     throw fail("--db and --actor belong on `fsconf apply`, not on an operation")
