@@ -71,5 +71,8 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["FSConfTestSupport", "FSConfStore", "FSConfCore"]),
         .testTarget(name: "AgentCoreTests", dependencies: ["FSConfAgentCore", "FSConfCore"]),
         .testTarget(name: "AgentTests", dependencies: ["FSConfTestSupport", "FSConfStore"]),
+        // Node install, doctor, packages, the operations docs: the CLI's own functions
+        // (@testable import fsconf) against real files, databases and sockets.
+        .testTarget(name: "OpsTests", dependencies: ["fsconf", "FSConfTestSupport", "FSConfStore", "FSConfCore"]),
     ]
 )

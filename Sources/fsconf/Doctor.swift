@@ -422,12 +422,12 @@ enum DoctorChecks {
             return .fail(name, "no answer for \(who)\(logged)",
                          fix: "the logged line says why (docs/troubleshooting.md); a shim relying on libpq's environment needs the same PG* variables here as in FreeSWITCH")
         }
+        let check = "check the name with fsconf render directory \(user.domain) \(user.user), or give --user USER@DOMAIN"
         if xml == FreeSWITCHDocument.notFound {
-            return .fail(name, "\(who) is not found (FreeSWITCH would try its files)\(logged)",
-                         fix: "check the name with fsconf render directory \(user.domain) \(user.user), or give --user USER@DOMAIN")
+            return .fail(name, "domain \(user.domain) is not found (FreeSWITCH would try its files)\(logged)", fix: check)
         }
-        return .fail(name, "the answer for \(who) has no <user id=\"\(user.user)\">: \(xml.prefix(200))\(logged)",
-                     fix: "compare with fsconf render directory \(user.domain) \(user.user)")
+        return .fail(name, "\(who) is not found: the answer holds the domain without the user (FreeSWITCH refuses the REGISTER)\(logged)",
+                     fix: check)
     }
 
     // MARK: The agent's side
