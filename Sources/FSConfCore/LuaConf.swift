@@ -62,6 +62,7 @@ public struct LuaConfFile: Sendable {
     public struct Handler: Equatable, Sendable {
         public var script: String
         public var bindings: [String]
+        public init(script: String, bindings: [String]) { self.script = script; self.bindings = bindings }
     }
 
     public enum HandlerProblem: Error, Equatable, Sendable, CustomStringConvertible {

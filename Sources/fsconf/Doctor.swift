@@ -165,8 +165,15 @@ enum DoctorChecks {
             return (.fail(name, "\(path) is not well-formed XML (\(error.description))",
                           fix: "fix the file: FreeSWITCH cannot read mod_lua's settings from it"), nil)
         }
-        switch LuaConfFile(text).handler() {
+        let file = LuaConfFile(text)
+        func absolute(_ script: String) -> String? {
+            script.hasPrefix("/") ? script : scriptsDir.map { $0 + "/" + script }
+        }
+        switch file.handler() {
         case .failure(let problem):
+            // The script mod_lua would run, if named, is still the shim to check.
+            let named = file.handlerParams.first { $0.name == LuaConfFile.scriptParam }
+                .flatMap { $0.value.split(separator: " ").first.map(String.init) }.flatMap(absolute)
             let fix: String
             switch problem {
             case .none: fix = "run fsconf node install (or add the two lines fsconf shim prints to <settings>), \(restart)"
@@ -177,15 +184,11 @@ enum DoctorChecks {
             case .directoryWithoutConfiguration:
                 fix = "bind configuration too: value=\"directory,dialplan,configuration,languages\" (fsconf node install writes it); the first lookup (sofia.conf) then happens earlier, on one thread; \(restart)"
             }
-            return (.fail(name, "\(path): \(problem.description)", fix: fix), nil)
+            return (.fail(name, "\(path): \(problem.description)", fix: fix), named)
         case .success(let handler):
-            var script = handler.script
-            if !script.hasPrefix("/") {
-                guard let scriptsDir else {
-                    return (.fail(name, "\(path) binds \(script), relative to FreeSWITCH's script folder, which was not found",
-                                  fix: "give --scripts-dir (fs_cli -x 'global_getvar script_dir')"), nil)
-                }
-                script = scriptsDir + "/" + script
+            guard let script = absolute(handler.script) else {
+                return (.fail(name, "\(path) binds \(handler.script), relative to FreeSWITCH's script folder, which was not found",
+                              fix: "give --scripts-dir (fs_cli -x 'global_getvar script_dir')"), nil)
             }
             if let expectedShim, standardized(expectedShim) != standardized(script) {
                 return (.fail(name, "\(path) binds \(script), not the shim \(expectedShim)",
