@@ -52,10 +52,11 @@ final class TroubleshootingDocTests: XCTestCase {
     }
 
     /// The messages: in the node library (FSConfNode, FSConfLua) every literal that
-    /// starts with "fsconf: ", the reasons given to NodeError.configuration and the
-    /// library's own PostgresError messages (FSConfStore, FSConfNode), the log
-    /// limiter's suffix; in the agent (Agent.swift) every `log(…)` line and every
-    /// CLIFailure, and the event socket's failures (EventSocket.swift).
+    /// starts with "fsconf: ", the reasons given to NodeError.configuration, the
+    /// library's own PostgresError messages and how they are described (FSConfStore,
+    /// FSConfNode), the log limiter's suffix; in the agent (Agent.swift) every
+    /// `log(…)` line and every CLIFailure, what FSConfAgentCore logs and reports
+    /// (`.log(…)`, `.report(…)`), and the event socket's failures (EventSocket.swift).
     static func logMessages() throws -> [Literal] {
         let root = TestEnvironment.repoRoot.appendingPathComponent("Sources")
         func files(_ folder: String) throws -> [URL] {
@@ -70,12 +71,18 @@ final class TroubleshootingDocTests: XCTestCase {
                 if library && first.hasPrefix("fsconf: ") { out.append(literal) }
                 else if library && literal.context.hasSuffix(".configuration(") { out.append(literal) }
                 else if literal.context.hasSuffix("message: ") && literal.context.contains("PostgresError(") { out.append(literal) }
+                else if file.lastPathComponent == "PostgresError.swift" && literal.context.hasSuffix("return ") { out.append(literal) }
                 else if library && literal.pieces.joined().contains("similar message(s) suppressed") { out.append(literal) }
             }
         }
         for literal in try literals(in: root.appendingPathComponent("fsconf/Agent.swift"))
         where literal.context.hasSuffix("log(") || literal.context.hasSuffix("CLIFailure(") {
             out.append(literal)
+        }
+        for file in try files("FSConfAgentCore") {   // what the agent logs and reports (REPORT: …)
+            for literal in try literals(in: file) where literal.context.hasSuffix(".log(") || literal.context.hasSuffix(".report(") {
+                out.append(literal)
+            }
         }
         for literal in try literals(in: root.appendingPathComponent("fsconf/EventSocket.swift"))
         where literal.context.hasSuffix("Failure(description: ") {
