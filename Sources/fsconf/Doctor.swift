@@ -70,12 +70,7 @@ extension Fsconf {
             results.append(shimCheck)
             results.append(confCheck)
 
-            var settings: NodeSettings?
-            if let parsed {
-                if case .success(let s) = NodeSettings.values(fromText: parsed.settings).flatMap({
-                    NodeSettings.from($0, readFile: { readSmallFile($0) })
-                }) { settings = s }
-            }
+            let settings = parsed.flatMap { try? DoctorChecks.settings(of: $0).get() }
             var conn: PGConnection?
             if let settings {
                 let (check, c) = DoctorChecks.database(settings: settings, credentials: credentials)
@@ -228,6 +223,11 @@ enum DoctorChecks {
         return .pass(name, "\(path) loads in \(URL(fileURLWithPath: lua).lastPathComponent) (fsconf \(probe.values["version"] ?? "?")), exports fsconf_xml_handler and luaopen_fsconf, -z nodelete, Swift runtime linked in")
     }
 
+    /// The shim's settings as the library reads them (the conninfo file included).
+    static func settings(of shim: ShimFile) -> Result<NodeSettings, NodeError> {
+        NodeSettings.values(fromText: shim.settings).flatMap { NodeSettings.from($0, readFile: { readSmallFile($0) }) }
+    }
+
     static func readShim(_ path: String) -> ShimFile? {
         FileManager.default.contents(atPath: path).flatMap { ShimFile.parse(String(decoding: $0, as: UTF8.self)) }
     }
@@ -246,9 +246,7 @@ enum DoctorChecks {
         if standardized(shim.library) != standardized(library) {
             return .fail(name, "\(path) loads \(shim.library), not \(library)", fix: "fsconf node install --library \(library)")
         }
-        if case .failure(let error) = NodeSettings.values(fromText: shim.settings).flatMap({
-            NodeSettings.from($0, readFile: { readSmallFile($0) })
-        }) {
+        if case .failure(let error) = settings(of: shim) {
             return .fail(name, "\(path): \(error.description)", fix: "fsconf node install with valid options (fsconf node install --help)")
         }
         let schema = shim.schema.map(String.init) ?? "none"
