@@ -1,4 +1,5 @@
 import ArgumentParser
+import FSConfAdminCore
 import FSConfCore
 import FSConfEmbedded
 import FSConfNode
@@ -175,9 +176,9 @@ enum DoctorChecks {
             case .duplicate: fix = "keep one xml-handler-script and one xml-handler-bindings (fsconf node install --force does), \(restart)"
             case .bindingsFirst: fix = "put xml-handler-script before xml-handler-bindings, \(restart)"
             case .noBindings:
-                fix = "add <param name=\"xml-handler-bindings\" value=\"directory,dialplan,configuration,languages\"/> after the script, \(restart)"
+                fix = "add <param name=\"xml-handler-bindings\" value=\"\(ShimOptions.defaultBindings)\"/> after the script, \(restart)"
             case .directoryWithoutConfiguration:
-                fix = "bind configuration too: value=\"directory,dialplan,configuration,languages\" (fsconf node install writes it); the first lookup (sofia.conf) then happens earlier, on one thread; \(restart)"
+                fix = "bind configuration too: value=\"\(ShimOptions.defaultBindings)\" (fsconf node install writes it); the first lookup (sofia.conf) then happens earlier, on one thread; \(restart)"
             }
             return (.fail(name, "\(path): \(problem.description)", fix: fix), named)
         case .success(let handler):

@@ -1,4 +1,5 @@
 import ArgumentParser
+import FSConfAdminCore
 import FSConfCore
 import FSConfEmbedded
 import FSConfNode
@@ -64,7 +65,8 @@ struct ShimOptions: ParsableArguments {
     @Flag(help: "Read from a standby when one is up (libpq target_session_attrs=prefer-standby; give host=a,b in the conninfo or service).")
     var preferStandby = false
     @Option(help: "Sections to bind (mod_lua's xml-handler-bindings).")
-    var bindings = "directory,dialplan,configuration,languages"
+    var bindings = ShimOptions.defaultBindings
+    static let defaultBindings = "directory,dialplan,chatplan,configuration,languages"
 
     func validate() throws {
         let sources = [service, conninfoFile, conninfo].compactMap { $0 }

@@ -1,4 +1,5 @@
 @testable import fsconf
+import FSConfAdminCore
 import FSConfCore
 import FSConfNode
 import FSConfStore
@@ -140,6 +141,7 @@ final class DoctorTests: XCTestCase {
         let admin = try node.db.connect()
         for r in [role, writer] { try admin.execute("DROP ROLE IF EXISTS \(r); CREATE ROLE \(r) LOGIN") }
         defer { for r in [role, writer] { _ = try? admin.execute("DROP ROLE IF EXISTS \(r)") } }
+        XCTAssertEqual(try runProcess(TestEnvironment.fsconfBinary, ["grant", "roles"], environment: node.db.environment).status, 0)
         XCTAssertEqual(try runProcess(TestEnvironment.fsconfBinary, ["grant", "reader", role], environment: node.db.environment).status, 0)
         XCTAssertEqual(try runProcess(TestEnvironment.fsconfBinary, ["grant", "writer", writer], environment: node.db.environment).status, 0)
 

@@ -1,3 +1,5 @@
+@testable import fsconf
+import FSConfAdminCore
 import FSConfCore
 import FSConfTestSupport
 import Foundation
@@ -47,7 +49,7 @@ final class NodeInstallTests: XCTestCase {
         XCTAssertEqual(try read(dir, "conf/lua.conf.xml.fsconf-backup"), try String(contentsOf: vanilla, encoding: .utf8))
         let conf = try read(dir, "conf/lua.conf.xml")
         XCTAssertEqual(LuaConfFile(conf).handler(), .success(.init(script: dir.path("scripts/fsconf.lua"),
-                                                                    bindings: ["directory", "dialplan", "configuration", "languages"])))
+                                                                    bindings: ["directory", "dialplan", "chatplan", "configuration", "languages"])))
         XCTAssertEqual(ShimFile.parse(try read(dir, "scripts/fsconf.lua"))?.library, dir.path("lib/fsconf.so"))
         let shimInode = try FileManager.default.attributesOfItem(atPath: dir.path("scripts/fsconf.lua"))[.systemFileNumber] as? Int
 
@@ -106,10 +108,10 @@ final class NodeInstallTests: XCTestCase {
         XCTAssertTrue(forced.stdout.contains("xml handler bound (replaced xml-handler-script=/dp.lua)"), forced.stdout)
         XCTAssertEqual(try read(dir, "conf/lua.conf.xml.fsconf-backup"), own)
         XCTAssertEqual(LuaConfFile(try read(dir, "conf/lua.conf.xml")).handlerParams.map(\.value),
-                       [dir.path("scripts/fsconf.lua"), "directory,dialplan,configuration,languages"])
+                       [dir.path("scripts/fsconf.lua"), ShimOptions.defaultBindings])
 
         // fsconf's own lines edited by hand: refused as well.
-        let edited = try read(dir, "conf/lua.conf.xml").replacingOccurrences(of: "value=\"directory,dialplan,configuration,languages\"",
+        let edited = try read(dir, "conf/lua.conf.xml").replacingOccurrences(of: "value=\"\(ShimOptions.defaultBindings)\"",
                                                                                  with: "value=\"dialplan\"")
         try dir.write("conf/lua.conf.xml", edited)
         let again = try install(dir)
@@ -157,7 +159,7 @@ final class NodeInstallTests: XCTestCase {
                                       "--scripts-dir", dir.path("scripts"), "--no-lua-conf"])
         XCTAssertEqual(printed.status, 0, printed.description)
         XCTAssertTrue(printed.stdout.hasPrefix(ShimTemplate.luaConfLines(scriptPath: dir.path("scripts/fsconf.lua"),
-                                                                         bindings: "directory,dialplan,configuration,languages")), printed.stdout)
+                                                                         bindings: ShimOptions.defaultBindings)), printed.stdout)
         XCTAssertEqual(try read(dir, "conf/lua.conf.xml"), try String(contentsOf: vanilla, encoding: .utf8))
 
         let fresh = try runProcess(TestEnvironment.fsconfBinary,
@@ -185,6 +187,7 @@ final class NodeInstallTests: XCTestCase {
             """)
         let role = "install_node_\(getpid())"
         let admin = try db.connect()
+        XCTAssertEqual(try runProcess(TestEnvironment.fsconfBinary, ["grant", "roles"], environment: db.environment).status, 0)
         try admin.execute("DROP ROLE IF EXISTS \(role); CREATE ROLE \(role) LOGIN")
         defer { _ = try? admin.execute("DROP ROLE IF EXISTS \(role)") }
         XCTAssertEqual(try runProcess(TestEnvironment.fsconfBinary, ["grant", "reader", role], environment: db.environment).status, 0)
@@ -206,7 +209,7 @@ final class NodeInstallTests: XCTestCase {
         XCTAssertEqual(lines.last, "10 checks: 10 passed, 0 failed, 0 skipped")
 
         let conf = try read(dir, "conf/lua.conf.xml")
-        try dir.write("conf/lua.conf.xml", conf.replacingOccurrences(of: "directory,dialplan,configuration,languages", with: "directory,dialplan"))
+        try dir.write("conf/lua.conf.xml", conf.replacingOccurrences(of: ShimOptions.defaultBindings, with: "directory,dialplan"))
         let broken = try runProcess(TestEnvironment.fsconfBinary, doctorArgs + ["--no-agent"], environment: db.environment)
         XCTAssertEqual(broken.status, 1, broken.description)
         XCTAssertTrue(broken.stdout.contains("[FAIL] lua.conf: \(dir.path("conf/lua.conf.xml")): xml-handler-bindings binds directory without configuration"), broken.stdout)
