@@ -71,6 +71,10 @@ public struct PreProcessor {
     private let mode: Mode
     private let maximumFileSize: Int
     private let resolve: (_ command: String, _ name: String, _ value: String) -> String?
+    /// Whether includes may leave the tree's folder (the folder of the first file).
+    /// Without it such an include is an error: whatever it names (`/etc/shadow`…)
+    /// would be stored and served to every node.
+    private let allowOutsideIncludes: Bool
     private var root = ""
     private var stack: [String] = []
     private var values: [String: String] = [:]
@@ -78,9 +82,10 @@ public struct PreProcessor {
     /// `resolve` evaluates `exec-set` (a command) and `env-set` (an environment
     /// variable); nil means it cannot be evaluated.
     public init(fileSystem: PreProcessorFileSystem, mode: Mode = .keepReferences,
-                maximumFileSize: Int = PreProcessor.defaultMaximumFileSize,
+                maximumFileSize: Int = PreProcessor.defaultMaximumFileSize, allowOutsideIncludes: Bool = false,
                 resolve: @escaping (_ command: String, _ name: String, _ value: String) -> String? = { _, _, _ in nil }) {
         self.fs = fileSystem
+        self.allowOutsideIncludes = allowOutsideIncludes
         self.mode = mode
         self.maximumFileSize = maximumFileSize
         self.resolve = resolve
@@ -91,7 +96,7 @@ public struct PreProcessor {
 
     /// Where output line `n` (1-based) came from.
     public func location(ofOutputLine n: Int) -> SourceLocation {
-        guard !lines.isEmpty else { return SourceLocation(file: root, line: 1) }
+        guard !lines.isEmpty else { return SourceLocation(file: display(filesRead.first ?? root), line: 1) }
         return lines[min(max(n, 1), lines.count) - 1].location
     }
 
@@ -213,12 +218,14 @@ public struct PreProcessor {
             if isGlob {
                 for match in fs.glob(full) {
                     guard let canonical = fs.canonicalPath(match) else { continue }
+                    try checkInside(canonical, location)
                     try process(canonical, includedFrom: location)
                 }
             } else {
                 guard let canonical = fs.canonicalPath(full) else {
                     throw SourceError(location, "included file \(pattern) does not exist")
                 }
+                try checkInside(canonical, location)
                 try process(canonical, includedFrom: location)
             }
         case "set", "exec-set", "env-set", "stun-set":
@@ -244,6 +251,16 @@ public struct PreProcessor {
         default:
             return
         }
+    }
+
+    private mutating func checkInside(_ path: String, _ location: SourceLocation) throws(SourceError) {
+        let prefix = root.hasSuffix("/") ? root : root + "/"
+        guard !path.hasPrefix(prefix) else { return }
+        guard allowOutsideIncludes else {
+            throw SourceError(location, "included file \(path) is outside the tree's folder \(root): its contents would be stored "
+                              + "and served to every node; give --allow-outside-includes to follow it")
+        }
+        notes.append(SourceError(location, "included file \(path) is outside the tree's folder \(root) (followed: --allow-outside-includes)"))
     }
 
     /// Include paths may use $${name}: resolved with what is known so far.

@@ -183,6 +183,9 @@ public struct XMLTreeParser {
                 }
                 attributes.append((attributeName, value))
             }
+            if stack.count >= FieldValidation.maximumDepth {
+                throw fail("elements nested deeper than \(FieldValidation.maximumDepth) levels", at: startLine)
+            }
             var current = ParsedElement(name: tag, attributes: attributes, line: startLine)
             if !selfClosing {
                 stack.append((current, [], 0))

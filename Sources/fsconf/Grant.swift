@@ -20,21 +20,8 @@ extension Fsconf {
 
         func execute() throws {
             let conn = try connection.connect()
-            let exists = try conn.query("SELECT 1 FROM pg_roles WHERE rolname = $1", [role])
-            guard exists.rowCount == 1 else {
-                throw CLIFailure("role \(role) does not exist", code: CLIFailure.Code.notFound)
-            }
-            // Role names cannot be bind parameters; they are quoted by libpq.
+            try Roles.grant(conn, access == .reader ? .reader : .writer, to: role)
             let group = access == .reader ? "fsconf_reader" : "fsconf_writer"
-            try conn.execute("GRANT \(group) TO \(conn.quoteIdentifier(role))")
-            // Tables added by later migrations: make sure the group roles reach them.
-            try conn.execute("""
-                GRANT USAGE ON SCHEMA fsconf TO fsconf_reader, fsconf_writer;
-                GRANT SELECT ON ALL TABLES IN SCHEMA fsconf TO fsconf_reader;
-                GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA fsconf TO fsconf_writer;
-                GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA fsconf TO fsconf_writer;
-                REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON fsconf.schema_migrations FROM fsconf_writer;
-                """)
             print("granted \(group) to \(role)")
         }
     }
