@@ -43,15 +43,27 @@ extension FieldValidation {
         var out = "\""
         for u in name.unicodeScalars {
             switch u {
-            case "\t": out += "\\t"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
             case "\"": out += "\\\""
             case "\\": out += "\\\\"
-            default: if u.value < 0x20 || u.value == 0x7F { out += "\\u{\(String(u.value, radix: 16))}" } else { out.unicodeScalars.append(u) }
+            default: out += oneLine(String(u))
             }
         }
         return out + "\""
+    }
+
+    /// `text` with its control characters escaped (\t, \n, \r, \u{1}): one line.
+    public static func oneLine(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else { return text }
+        var out = ""
+        for u in text.unicodeScalars {
+            switch u {
+            case "\t": out += "\\t"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            default: if u.value < 0x20 || u.value == 0x7F { out += "\\u{\(String(u.value, radix: 16))}" } else { out.unicodeScalars.append(u) }
+            }
+        }
+        return out
     }
 
     /// The largest `cacheable` in milliseconds FreeSWITCH reads as such: it parses
@@ -189,7 +201,7 @@ extension FieldValidation {
         var problems: [String] = []
         func fail(_ path: FieldPath, _ p: String?) -> Bool {
             guard let p else { return false }
-            problems.append("\(path): \(p)")
+            problems.append(oneLine("\(path): \(p)"))
             return true
         }
         func root(_ s: String) -> FieldPath { FieldPath([FieldPath.Step(s)]) }
@@ -222,7 +234,7 @@ extension FieldValidation {
         for g in out.globals { values[g.name] = g.value }
         out.globals = out.globals.filter { g in
             guard let cycle = VariableExpander.cycle(from: g.name, globals: values) else { return true }
-            problems.append("\(root("globals").appending(g.name)): \(VariableExpander.describe(cycle: cycle))")
+            problems.append(oneLine("\(root("globals").appending(g.name)): \(VariableExpander.describe(cycle: cycle))"))
             values[g.name] = nil
             return false
         }

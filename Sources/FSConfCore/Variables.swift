@@ -89,18 +89,22 @@ public struct VariableExpander {
     public static func cycle(from name: String, globals: [String: String]) -> [String]? {
         // Depth-first over references, iteratively; `path` is the current chain.
         var path: [String] = [name]
+        var onPath: Set<String> = [name]
         var pending: [[String]] = [references(in: globals[name] ?? "")]
         var finished: Set<String> = []
         while !pending.isEmpty {
             guard let next = pending[pending.count - 1].popLast() else {
                 pending.removeLast()
-                finished.insert(path.removeLast())
+                let done = path.removeLast()
+                onPath.remove(done)
+                finished.insert(done)
                 continue
             }
             if next == name { return path + [next] }
-            if finished.contains(next) || path.contains(next) { continue }
+            if finished.contains(next) || onPath.contains(next) { continue }
             guard let value = globals[next] else { continue }
             path.append(next)
+            onPath.insert(next)
             pending.append(references(in: value))
         }
         return nil

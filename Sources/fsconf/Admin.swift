@@ -50,7 +50,7 @@ enum Admin {
     @discardableResult
     static func validate(_ address: FieldAddress, _ path: FieldPath, value: String) throws -> String {
         if let problem = FieldValidation.problem(address, value: value, regex: PCRE2Compiler()) {
-            throw CLIFailure("\(path): \(problem); nothing written", code: CLIFailure.Code.invalid)
+            throw CLIFailure(FieldValidation.oneLine("\(path): \(problem); nothing written"), code: CLIFailure.Code.invalid)
         }
         if let warning = FieldValidation.unknownParamWarning(address, name: paramName(address) ?? "") {
             printErr(warning)
@@ -65,7 +65,7 @@ enum Admin {
     static func validate(_ fields: [(FieldAddress, String, String)]) throws {
         for (address, value, what) in fields {
             if let problem = FieldValidation.problem(address, value: value, regex: PCRE2Compiler()) {
-                throw CLIFailure("\(what): \(problem); nothing written", code: CLIFailure.Code.invalid)
+                throw CLIFailure(FieldValidation.oneLine("\(what): \(problem); nothing written"), code: CLIFailure.Code.invalid)
             }
         }
     }

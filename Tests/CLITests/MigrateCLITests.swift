@@ -33,7 +33,9 @@ final class MigrateCLITests: XCTestCase {
 
         let down = try fsconf(db, ["migrate", "down", "--to", "0"])
         XCTAssertEqual(down.status, 0, down.description)
-        XCTAssertEqual(try db.column("SELECT count(*) FROM pg_tables WHERE schemaname = 'fsconf' AND tablename <> 'schema_migrations'"), ["0"])
+        XCTAssertEqual(try db.column("""
+            SELECT count(*) FROM pg_tables WHERE schemaname LIKE 'fsconf%' AND tablename NOT IN ('schema_migrations', 'migration_lock')
+            """), ["0"])
 
         let up2 = try fsconf(db, ["migrate", "up"])
         XCTAssertEqual(up2.status, 0, up2.description)
@@ -147,12 +149,14 @@ final class MigrateCLITests: XCTestCase {
             """)
         let args = ["migrate", "up", "--migrations", dir.url.path]
         let first = try ChildProcess(TestEnvironment.fsconfBinary, args, environment: db.environment)
-        // Start the second only once the first holds the advisory lock.
+        // Start the second only once the first holds the migration lock.
         let admin = try db.connect()
         let deadline = Date().addingTimeInterval(20)
         while Date() < deadline {
-            let held = try admin.query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND objid = $1",
-                                       [String(Migrator.lockKey & 0xffff_ffff)])
+            let held = try admin.query("""
+                SELECT count(*) FROM pg_locks WHERE locktype = 'relation' AND granted AND mode = 'ExclusiveLock'
+                  AND relation = to_regclass($1)
+                """, [Migrator.lockTable])
             if held.int(0, 0) == 1 { break }
             usleep(20_000)
         }
