@@ -1,5 +1,7 @@
 import ArgumentParser
+import FSConfAdminCore
 import FSConfCore
+import FSConfAdminStore
 import FSConfRegex
 import FSConfStore
 import Foundation
@@ -20,6 +22,7 @@ extension Fsconf {
                 """)
 
         @OptionGroup var connection: ConnectionOptions
+        @OptionGroup var write: WriteOptions
         @Argument(help: "The tree's freeswitch.xml (or any file whose root is <document>).")
         var path: String
         @Option(name: .customLong("domain-map"), help: ArgumentHelp(
@@ -102,7 +105,7 @@ extension Fsconf {
                     print("nothing to change: the database already holds this tree (\(tree.countsSummary); \(seconds(since: started)))")
                     return nil
                 }
-                let actor = ProcessInfo.processInfo.environment["USER"] ?? "fsconf"
+                let actor = write.resolvedActor
                 let summary = "import \(pre.display(pre.filesRead.first ?? path)): \(diff.summary) (\(tree.countsSummary))"
                 let changeSet = try ChangeSets.open(conn, actor: actor, source: "import", summary: summary)
                 return (try store.apply(diff, stored: stored), changeSet, diff.summary)

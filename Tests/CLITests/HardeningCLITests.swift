@@ -1,3 +1,5 @@
+import FSConfAdminCore
+import FSConfAdminStore
 import FSConfCore
 import FSConfStore
 import FSConfTestSupport

@@ -1,3 +1,5 @@
+import FSConfCore
+
 /// The one validator every way in shares — `fsconf set`, the typed commands and
 /// `fsconf import` — and that the schema's CHECKs say again (migrations 0001, 0002,
 /// 0005; a test walks their cases through both). Messages say what is wrong in the

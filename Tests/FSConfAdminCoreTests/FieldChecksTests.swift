@@ -1,3 +1,4 @@
+import FSConfAdminCore
 import FSConfCore
 import FSConfRegex
 import XCTest

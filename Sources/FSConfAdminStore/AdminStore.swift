@@ -1,4 +1,6 @@
+import FSConfAdminCore
 import FSConfCore
+import FSConfStore
 
 /// Transactions on the caller's connection.
 public enum Transactions {
