@@ -3,7 +3,9 @@
 --   * Secret values leave the change log at commit: the value of a secret field
 --     (a name holding password, secret, passphrase, a1-hash, ... : fsconf.is_secret_name)
 --     is moved to fsconf_private.change_secrets, which readers cannot reach, and
---     fsconf.changes keeps "(hidden)" in its place. Undo reads it back from there.
+--     fsconf.changes keeps "(hidden H)" in its place, H a salted hash (the salt is
+--     private too): equal values hide alike, so the agent still sees what changed.
+--     Undo reads the values back from there.
 --   * The import lock is a table lock that only writers can take (a reader can take
 --     any advisory lock, and would stall every import).
 --   * Names and values every way in (set, the typed commands, import, SQL) must be
@@ -21,7 +23,6 @@ $$;
 
 CREATE SCHEMA fsconf_private;
 REVOKE ALL ON SCHEMA fsconf_private FROM PUBLIC;
-GRANT USAGE ON SCHEMA fsconf_private TO fsconf_writer;
 
 -- The change rows' secret values as captured (what undo restores).
 CREATE TABLE fsconf_private.change_secrets (
@@ -31,11 +32,24 @@ CREATE TABLE fsconf_private.change_secrets (
     old_value text,
     new_value text
 );
-GRANT SELECT, INSERT ON fsconf_private.change_secrets TO fsconf_writer;
 
-CREATE FUNCTION fsconf.hide_value(j jsonb) RETURNS jsonb
+-- A random salt, so that a hidden value cannot be guessed from its mark.
+CREATE TABLE fsconf_private.secret_salt (
+    only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+    salt     text NOT NULL
+);
+INSERT INTO fsconf_private.secret_salt (salt) VALUES (gen_random_uuid()::text || gen_random_uuid()::text);
+
+-- "(hidden H)": H tells equal values apart from different ones, nothing more.
+CREATE FUNCTION fsconf.hidden(v text, salt text) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
-    SELECT CASE WHEN j ? 'value' AND j->'value' <> 'null'::jsonb THEN jsonb_set(j, '{value}', '"(hidden)"') ELSE j END
+    SELECT CASE WHEN v IS NOT NULL THEN '(hidden ' || left(encode(sha256(convert_to(salt || v, 'UTF8')), 'hex'), 16) || ')' END
+$$;
+
+CREATE FUNCTION fsconf.hide_value(j jsonb, salt text) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN j ? 'value' AND j->'value' <> 'null'::jsonb
+                THEN jsonb_set(j, '{value}', to_jsonb(fsconf.hidden(j->>'value', salt))) ELSE j END
 $$;
 
 -- Moves the secret values of one change set out of fsconf.changes. A value is
@@ -69,9 +83,9 @@ LANGUAGE sql AS $$
         RETURNING change_id
     )
     UPDATE fsconf.changes c
-    SET old_row = fsconf.hide_value(c.old_row), new_row = fsconf.hide_value(c.new_row),
-        old_value = CASE WHEN c.old_value IS NOT NULL THEN '(hidden)' END,
-        new_value = CASE WHEN c.new_value IS NOT NULL THEN '(hidden)' END
+    SET old_row = fsconf.hide_value(c.old_row, s.salt), new_row = fsconf.hide_value(c.new_row, s.salt),
+        old_value = fsconf.hidden(c.old_value, s.salt), new_value = fsconf.hidden(c.new_value, s.salt)
+    FROM fsconf_private.secret_salt s
     WHERE c.id IN (SELECT change_id FROM moved)
 $$;
 
@@ -96,8 +110,22 @@ SELECT fsconf.hide_secrets(id) FROM fsconf.change_sets;
 CREATE TABLE fsconf.import_lock (
     only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row)
 );
-GRANT SELECT ON fsconf.import_lock TO fsconf_reader;
-GRANT SELECT, UPDATE ON fsconf.import_lock TO fsconf_writer;
+
+-- Writers (never readers) reach the private schema: the capture trigger runs as
+-- the writer. The group roles may not exist yet (`fsconf grant` applies the same).
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'fsconf_writer') THEN
+        GRANT USAGE ON SCHEMA fsconf_private TO fsconf_writer;
+        GRANT SELECT, INSERT ON fsconf_private.change_secrets TO fsconf_writer;
+        GRANT SELECT ON fsconf_private.secret_salt TO fsconf_writer;
+        GRANT SELECT, UPDATE ON fsconf.import_lock TO fsconf_writer;
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'fsconf_reader') THEN
+        GRANT SELECT ON fsconf.import_lock TO fsconf_reader;
+    END IF;
+END
+$$;
 
 -- ---------------------------------------------------------------- names and values
 -- A name: not empty, no control character (not even tab or newline), nothing an
@@ -175,7 +203,9 @@ FROM fsconf_private.change_secrets s WHERE s.change_id = c.id;
 DROP TRIGGER hide_secrets ON fsconf.change_sets;
 DROP FUNCTION fsconf.hide_change_set_secrets();
 DROP FUNCTION fsconf.hide_secrets(bigint);
-DROP FUNCTION fsconf.hide_value(jsonb);
+DROP FUNCTION fsconf.hide_value(jsonb, text);
+DROP FUNCTION fsconf.hidden(text, text);
+DROP TABLE fsconf_private.secret_salt;
 DROP TABLE fsconf_private.change_secrets;
 DROP SCHEMA fsconf_private;
 DROP FUNCTION fsconf.is_secret_name(text);

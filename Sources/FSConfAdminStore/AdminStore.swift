@@ -193,6 +193,14 @@ public enum Roles {
             GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA fsconf TO fsconf_writer;
             GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA fsconf TO fsconf_writer;
             REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON fsconf.schema_migrations FROM fsconf_writer;
+            DO $$
+            BEGIN
+                IF to_regnamespace('fsconf_private') IS NOT NULL THEN
+                    GRANT USAGE ON SCHEMA fsconf_private TO fsconf_writer;
+                    GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA fsconf_private TO fsconf_writer;
+                END IF;
+            END
+            $$;
             """)
     }
 }

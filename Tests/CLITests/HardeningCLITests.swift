@@ -232,6 +232,19 @@ final class HardeningCLITests: XCTestCase {
         XCTAssertThrowsError(try node.query("SELECT count(*) FROM fsconf_private.change_secrets")) {
             XCTAssertEqual(($0 as? PostgresError)?.sqlState, "42501")
         }
+        // Hidden values still tell a change from no change (the agent plans from these rows).
+        let marks = try node.query("""
+            SELECT old_value, new_value FROM fsconf.changes WHERE table_name = 'global_variables' AND new_row->>'name' = 'db_password'
+            """)
+        XCTAssertTrue(marks.string(0, 1)?.hasPrefix("(hidden ") ?? false, "\(String(describing: marks.string(0, 1)))")
+        try ok(db, ["set", "globals/db_password", "S3cret-five"])
+        try ok(db, ["set", "globals/db_password", "S3cret-three"])
+        let later = try node.query("""
+            SELECT new_value FROM fsconf.changes WHERE table_name = 'global_variables' AND new_row->>'name' = 'db_password' ORDER BY id
+            """)
+        XCTAssertEqual(later.rowCount, 3)
+        XCTAssertNotEqual(later.string(0, 0), later.string(1, 0), "different values, different marks")
+        XCTAssertEqual(later.string(0, 0), later.string(2, 0), "equal values, equal marks")
         // History hides them; undo still restores them.
         let history = try ok(db, ["history", "--json", "--limit", "10"])
         XCTAssertFalse(history.contains("S3cret") || history.contains(hash), history)
