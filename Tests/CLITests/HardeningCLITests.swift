@@ -6,33 +6,13 @@ import FSConfTestSupport
 import Foundation
 import XCTest
 
-/// Issue 17 as a hostile or careless user would try it, against a real database:
+/// Hardening (issue 17) as a hostile or careless user would try it, against a real database:
 /// concurrent creators (many processes), what a node's reader login can read and
 /// do, input that used to crash or hang (each run under a generous kill timeout:
 /// the outcome is asserted, not the speed), and errors in the user's terms.
-final class HardeningCLITests: XCTestCase {
-    func fsconf(_ db: TestDatabase, _ args: [String], stdin: String? = nil, timeout: TimeInterval = 120) throws -> ProcessOutput {
-        try runProcess(TestEnvironment.fsconfBinary, args, environment: db.environment, stdin: stdin, timeout: timeout)
-    }
-
-    @discardableResult
-    func ok(_ db: TestDatabase, _ args: [String], stdin: String? = nil, file: StaticString = #filePath, line: UInt = #line) throws -> String {
-        let out = try fsconf(db, args, stdin: stdin)
-        XCTAssertEqual(out.status, 0, "\(args): \(out)", file: file, line: line)
-        return out.stdout
-    }
-
-    func demo() throws -> TestDatabase {
-        let db = try TestDatabase(prefix: "hard")
-        XCTAssertEqual(try fsconf(db, ["migrate", "up"]).status, 0)
-        let conn = try db.connect()
-        try conn.execute("SET client_min_messages = warning")
-        try conn.execute(String(contentsOf: TestEnvironment.repoRoot.appendingPathComponent("samples/demo.sql"), encoding: .utf8))
-        try conn.execute("""
-            WITH d AS (INSERT INTO fsconf.documents (section, name) VALUES ('languages', 'en') RETURNING id)
-            INSERT INTO fsconf.elements (document_id, position, tag) SELECT id, 1, 'language' FROM d
-            """)
-        return db
+extension AdminCLITests {
+    func fsconf(_ db: TestDatabase, _ args: [String], timeout: TimeInterval) throws -> ProcessOutput {
+        try runProcess(TestEnvironment.fsconfBinary, args, environment: db.environment, timeout: timeout)
     }
 
     /// Starts `count` copies of a command at once and returns their outcomes.
