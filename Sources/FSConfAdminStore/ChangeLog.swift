@@ -104,59 +104,70 @@ public struct ChangeLog {
     /// The field changes of one change set, in order: those at or under `under`,
     /// at most about `maxChanges` of them (the row changes not looked at are `omitted`).
     public func fieldChanges(_ id: String, under: FieldPath? = nil, maxChanges: Int? = nil) throws -> (changes: [FieldChange], rows: Int, omitted: Int) {
-        let r = try conn.query("""
-            SELECT ch.id, ch.table_name, ch.operation, ch.old_value, ch.new_value, ch.path,
-                   \(RowPaths.keys.map { "x.j->>'\($0)'" }.joined(separator: ", "))
-            FROM fsconf.changes ch, LATERAL (SELECT coalesce(ch.new_row, ch.old_row) AS j) x
-            WHERE ch.change_set_id = $1::bigint ORDER BY ch.id
-            """, [id])
-        // The changed columns of every updated row, in one query for the change set.
-        var updated: [String: [(column: String, old: String?, new: String?)]] = [:]
-        if (0..<r.rowCount).contains(where: { r.string($0, 2) == "update" }) {
-            let u = try conn.query("""
-                SELECT ch.id, k, ch.old_row->>k, ch.new_row->>k
-                FROM fsconf.changes ch, jsonb_object_keys(ch.new_row) k
-                WHERE ch.change_set_id = $1::bigint AND ch.operation = 'update' AND k <> 'updated_at'
-                  AND ch.new_row->k IS DISTINCT FROM ch.old_row->k
-                ORDER BY ch.id
-                """, [id])
-            for k in 0..<u.rowCount { updated[u.string(k, 0)!, default: []].append((u.string(k, 1)!, u.string(k, 2), u.string(k, 3))) }
-        }
+        let total = Int(try conn.query("SELECT count(*) FROM fsconf.changes WHERE change_set_id = $1::bigint", [id]).string(0, 0) ?? "") ?? 0
         var out: [FieldChange] = []
         func add(_ c: FieldChange) {
             if let under, !(c.path?.isUnder(under) ?? false) { return }
             out.append(c)
         }
-        for i in 0..<r.rowCount {
-            if let maxChanges, out.count >= maxChanges { return (out, r.rowCount, r.rowCount - i) }
-            let table = r.string(i, 1) ?? "", op = r.string(i, 2) ?? ""
-            if op == "truncate" || !RowPaths.tables.contains(table) {
-                add(FieldChange(operation: op, path: nil, pathText: "\(table) (every row)", old: nil, new: nil))
-                continue
+        // Read in pages (by change id), so that showing the first changes of a huge
+        // change set reads about as many rows as it shows.
+        let page = max(64, (maxChanges ?? total) * 2)
+        var after = "0", seen = 0
+        while seen < total {
+            let r = try conn.query("""
+                SELECT ch.id, ch.table_name, ch.operation, ch.old_value, ch.new_value, ch.path,
+                       \(RowPaths.keys.map { "x.j->>'\($0)'" }.joined(separator: ", "))
+                FROM fsconf.changes ch, LATERAL (SELECT coalesce(ch.new_row, ch.old_row) AS j) x
+                WHERE ch.change_set_id = $1::bigint AND ch.id > $2::bigint ORDER BY ch.id LIMIT $3::int
+                """, [id, after, String(page)])
+            if r.rowCount == 0 { break }
+            after = r.string(r.rowCount - 1, 0)!
+            // The changed columns of the page's updated rows, in one query.
+            var updated: [String: [(column: String, old: String?, new: String?)]] = [:]
+            if (0..<r.rowCount).contains(where: { r.string($0, 2) == "update" }) {
+                let u = try conn.query("""
+                    SELECT ch.id, k, ch.old_row->>k, ch.new_row->>k
+                    FROM fsconf.changes ch, jsonb_object_keys(ch.new_row) k
+                    WHERE ch.change_set_id = $1::bigint AND ch.operation = 'update' AND k <> 'updated_at'
+                      AND ch.id >= $2::bigint AND ch.id <= $3::bigint
+                      AND ch.new_row->k IS DISTINCT FROM ch.old_row->k
+                    ORDER BY ch.id
+                    """, [id, r.string(0, 0), after])
+                for k in 0..<u.rowCount { updated[u.string(k, 0)!, default: []].append((u.string(k, 1)!, u.string(k, 2), u.string(k, 3))) }
             }
-            let row = RowPaths.decode(r, i, offset: 6)
-            let path = try paths.path(table, row)
-            if op == "update" && !ChangeLog.valueTables.contains(table) {
-                for (column, old, new) in updated[r.string(i, 0)!] ?? [] {
-                    if ["position", "id"].contains(column) || column.hasSuffix("_id") && column != "user_id" && column != "home_group_id" { continue }
-                    let p = path.with(leaf: .attribute(FieldStore.pathColumn(table, column)))
-                    add(FieldChange(operation: op, path: p, pathText: p.description, old: old, new: new))
+            for i in 0..<r.rowCount {
+                if let maxChanges, out.count >= maxChanges { return (out, total, total - seen) }
+                seen += 1
+                let table = r.string(i, 1) ?? "", op = r.string(i, 2) ?? ""
+                if op == "truncate" || !RowPaths.tables.contains(table) {
+                    add(FieldChange(operation: op, path: nil, pathText: "\(table) (every row)", old: nil, new: nil))
+                    continue
                 }
-                continue
+                let row = RowPaths.decode(r, i, offset: 6)
+                let path = try paths.path(table, row)
+                if op == "update" && !ChangeLog.valueTables.contains(table) {
+                    for (column, old, new) in updated[r.string(i, 0)!] ?? [] {
+                        if ["position", "id"].contains(column) || column.hasSuffix("_id") && column != "user_id" && column != "home_group_id" { continue }
+                        let p = path.with(leaf: .attribute(FieldStore.pathColumn(table, column)))
+                        add(FieldChange(operation: op, path: p, pathText: p.description, old: old, new: new))
+                    }
+                    continue
+                }
+                var old: String? = nil, new: String? = nil
+                if ChangeLog.valueTables.contains(table) {
+                    old = r.string(i, 3); new = r.string(i, 4)
+                } else if table == "group_members" {
+                    let member = path.steps.last?.name
+                    old = op == "insert" ? nil : member; new = op == "delete" ? nil : member
+                }
+                if ChangeLog.isSecret(path) {
+                    old = old.map { _ in "(hidden)" }; new = new.map { _ in "(hidden)" }
+                }
+                add(FieldChange(operation: op, path: path, pathText: path.description, old: old, new: new))
             }
-            var old: String? = nil, new: String? = nil
-            if ChangeLog.valueTables.contains(table) {
-                old = r.string(i, 3); new = r.string(i, 4)
-            } else if table == "group_members" {
-                let member = path.steps.last?.name
-                old = op == "insert" ? nil : member; new = op == "delete" ? nil : member
-            }
-            if ChangeLog.isSecret(path) {
-                old = old.map { _ in "(hidden)" }; new = new.map { _ in "(hidden)" }
-            }
-            add(FieldChange(operation: op, path: path, pathText: path.description, old: old, new: new))
         }
-        return (out, r.rowCount, 0)
+        return (out, total, 0)
     }
 
     // MARK: Undo
