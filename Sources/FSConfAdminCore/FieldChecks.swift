@@ -278,7 +278,7 @@ extension FieldValidation {
 
         // Dialplan: an extension with any bad part is left out whole.
         out.contexts = tree.contexts.compactMap { c in
-            let p = root("dialplan").appending(c.name)
+            let p = root(c.section.rawValue).appending(c.name)
             if fail(p, nameProblem(c.name, .context)) { return nil }
             var c = c
             c.extensions = c.extensions.enumerated().compactMap { (n, x) in
@@ -298,10 +298,14 @@ extension FieldValidation {
                     if fail(cp, conditionProblem(field: cond.attributes["field"], expression: cond.attributes["expression"], regex: cond.attributes["regex"])) { ok = false }
                     for (k, r) in cond.regexes.enumerated() {
                         let rp = cp.appending("regex", [.index(k + 1)])
-                        if fail(rp.with(leaf: .attribute("field")), r.field.isEmpty ? "field cannot be empty" : xmlTextProblem(r.field).map { "invalid value: \($0)" })
-                            || fail(rp.with(leaf: .attribute("expression")), xmlTextProblem(r.expression).map { "invalid value: \($0)" }
-                                    ?? regex.flatMap { FreeSWITCHRegex.problem(r.expression, compiler: $0) }.map { "expression \"\(r.expression)\" \($0)" }) {
-                            ok = false
+                        let field = r.field.flatMap { $0.isEmpty ? "field cannot be empty" : xmlTextProblem($0).map { "invalid value: \($0)" } }
+                        let expression = r.expression.flatMap { e in
+                            xmlTextProblem(e).map { "invalid value: \($0)" }
+                                ?? regex.flatMap { FreeSWITCHRegex.problem(e, compiler: $0) }.map { "expression \"\(e)\" \($0)" }
+                        }
+                        if fail(rp.with(leaf: .attribute("field")), field) || fail(rp.with(leaf: .attribute("expression")), expression) { ok = false }
+                        for (xml, value) in r.time.sorted(by: { $0.key < $1.key }) {
+                            if fail(rp.with(leaf: .attribute(xml)), xmlTextProblem(value).map { "invalid value: \($0)" }) { ok = false }
                         }
                     }
                     for (kind, list) in [("action", cond.actions), ("anti-action", cond.antiActions)] {

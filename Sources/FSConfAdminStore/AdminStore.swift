@@ -128,17 +128,60 @@ public struct AdminStore {
         }
     }
 
+    /// `<gateway name>` with `<param>`s and `<variables>` in the profile's
+    /// `<gateways>` (created when missing) of the stored sofia.conf. The profile
+    /// element is locked first: of concurrent adders of one name, one wins.
+    public func addProfileGateway(profile: String, name: String, params: [(String, String)], variables: [(String, String)]) throws {
+        let doc = try conn.query("SELECT id FROM fsconf.documents WHERE section = 'configuration' AND name = 'sofia.conf'")
+        guard let d = doc.string(0, 0) else { throw FieldStoreError.notFound("no sofia.conf is stored (fsconf import it first)") }
+        let p = try conn.query("""
+            SELECT e.id FROM fsconf.elements e JOIN fsconf.elements ps ON ps.id = e.parent_id
+            JOIN fsconf.attributes a ON a.element_id = e.id AND a.name = 'name'
+            WHERE e.document_id = $1::bigint AND e.tag = 'profile' AND ps.tag = 'profiles' AND lower(a.value) = lower($2)
+            ORDER BY (a.value = $2) DESC, e.position LIMIT 1 FOR UPDATE OF e
+            """, [d, profile])
+        guard let pid = p.string(0, 0) else { throw FieldStoreError.notFound("sofia.conf has no profile \(profile)") }
+        let container = try conn.query("SELECT id FROM fsconf.elements WHERE parent_id = $1::bigint AND tag = 'gateways' ORDER BY position LIMIT 1", [pid])
+        let gateways = try container.string(0, 0) ?? appendElement(d, pid, "gateways", [])
+        let taken = try conn.query("""
+            SELECT 1 FROM fsconf.elements g JOIN fsconf.attributes a ON a.element_id = g.id AND a.name = 'name'
+            WHERE g.parent_id = $1::bigint AND g.tag = 'gateway' AND a.value = $2
+            """, [gateways, name])
+        if taken.rowCount > 0 { throw FieldStoreError.conflict("gateway \(name) already exists in profile \(profile)") }
+        let g = try appendElement(d, gateways, "gateway", [("name", name)])
+        for (n, v) in params { _ = try appendElement(d, g, "param", [("name", n), ("value", v)]) }
+        if !variables.isEmpty {
+            let vs = try appendElement(d, g, "variables", [])
+            for (n, v) in variables { _ = try appendElement(d, vs, "variable", [("name", n), ("value", v)]) }
+        }
+    }
+
+    /// A new last child of `parent` with its attributes in order; returns its id.
+    func appendElement(_ document: String, _ parent: String, _ tag: String, _ attributes: [(String, String)]) throws -> String {
+        let e = try conn.query("""
+            INSERT INTO fsconf.elements (document_id, parent_id, position, tag)
+            SELECT $1::bigint, $2::bigint, coalesce(max(position), 0) + 1, $3 FROM fsconf.elements WHERE parent_id = $2::bigint
+            RETURNING id
+            """, [document, parent, tag]).string(0, 0)!
+        for (k, (n, v)) in attributes.enumerated() {
+            try conn.query("INSERT INTO fsconf.attributes (element_id, name, value, position) VALUES ($1::bigint, $2, $3, $4::int)",
+                           [e, n, v, String(k + 1)])
+        }
+        return e
+    }
+
     /// Appends an extension to `context` (created if missing: returns true then).
     /// One condition per (field, expression); the actions go to the last condition.
     @discardableResult
     public func addExtension(context: String, name: String, continue continueOn: Bool, conditions: [(String, String)],
                              actions: [(String, String?)], antiActions: [(String, String?)]) throws -> Bool {
         let created = try conn.query("""
-            INSERT INTO fsconf.dialplan_contexts (name, position)
-            SELECT $1, coalesce(max(position), 0) + 1 FROM fsconf.dialplan_contexts
+            INSERT INTO fsconf.dialplan_contexts (section, name, position)
+            SELECT 'dialplan', $1, coalesce(max(position), 0) + 1 FROM fsconf.dialplan_contexts WHERE section = 'dialplan'
             ON CONFLICT DO NOTHING RETURNING id
             """, [context]).rowCount == 1
-        let c = try conn.query("SELECT id FROM fsconf.dialplan_contexts WHERE name = $1 FOR NO KEY UPDATE", [context]).string(0, 0)!
+        let c = try conn.query("SELECT id FROM fsconf.dialplan_contexts WHERE section = 'dialplan' AND name = $1 FOR NO KEY UPDATE",
+                               [context]).string(0, 0)!
         if try conn.query("SELECT 1 FROM fsconf.dialplan_extensions WHERE context_id = $1::bigint AND name = $2", [c, name]).rowCount > 0 {
             throw FieldStoreError.conflict("extension \(name) already exists in context \(context)")
         }
@@ -175,33 +218,55 @@ public struct AdminStore {
     }
 }
 
-/// Membership of the group roles (docs/schema.md, Roles).
+/// The group roles and their members (docs/schema.md, Roles; Privileges holds the SQL text).
 public enum Roles {
-    public enum Access: String, Sendable { case reader, writer }
+    public static func exists(_ conn: PGConnection, _ role: String) throws -> Bool {
+        try conn.query("SELECT 1 FROM pg_roles WHERE rolname = $1", [role]).rowCount == 1
+    }
 
-    /// Grants `fsconf_reader` or `fsconf_writer` to an existing role and re-applies
-    /// the group roles' privileges (tables added by later migrations included).
-    public static func grant(_ conn: PGConnection, _ access: Access, to role: String) throws {
-        guard try conn.query("SELECT 1 FROM pg_roles WHERE rolname = $1", [role]).rowCount == 1 else {
-            throw FieldStoreError.notFound("role \(role) does not exist")
+    /// The group roles (fsconf_reader, fsconf_writer) that do not exist yet.
+    public static func missingGroupRoles(_ conn: PGConnection) throws -> [String] {
+        try Privileges.roles.filter { try !exists(conn, $0) }
+    }
+
+    /// Whether the session's role may create roles.
+    public static func mayCreateRoles(_ conn: PGConnection) throws -> Bool {
+        try conn.query("SELECT rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = current_user").bool(0, 0) == true
+    }
+
+    public static func session(_ conn: PGConnection) throws -> (user: String, database: String) {
+        let r = try conn.query("SELECT current_user, current_database()")
+        return (r.string(0, 0) ?? "", r.string(0, 1) ?? "")
+    }
+
+    /// Creates a group role; one created meanwhile by a concurrent run is fine.
+    public static func create(_ conn: PGConnection, _ name: String) throws {
+        do {
+            try conn.execute(Privileges.createRole(name))
+        } catch {
+            if error.sqlState != "42710" { throw error }
         }
+    }
+
+    /// Makes `role` a member of `group`. Returns the statement and the reason when
+    /// this session may not (a DBA runs it instead).
+    public static func grantMembership(_ conn: PGConnection, _ group: String, to role: String) throws -> (statement: String, reason: String)? {
         // Role names cannot be bind parameters; they are quoted by libpq.
-        try conn.execute("GRANT fsconf_\(access.rawValue) TO \(conn.quoteIdentifier(role))")
-        try conn.execute("""
-            GRANT USAGE ON SCHEMA fsconf TO fsconf_reader, fsconf_writer;
-            GRANT SELECT ON ALL TABLES IN SCHEMA fsconf TO fsconf_reader;
-            GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA fsconf TO fsconf_writer;
-            GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA fsconf TO fsconf_writer;
-            REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON fsconf.schema_migrations FROM fsconf_writer;
-            DO $$
-            BEGIN
-                IF to_regnamespace('fsconf_private') IS NOT NULL THEN
-                    GRANT USAGE ON SCHEMA fsconf_private TO fsconf_writer;
-                    GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA fsconf_private TO fsconf_writer;
-                END IF;
-            END
-            $$;
-            """)
+        let statement = "GRANT \(group) TO \(conn.quoteIdentifier(role))"
+        do {
+            try conn.execute(statement)
+        } catch {
+            if error.sqlState != "42501" { throw error }
+            return (statement, error.message)
+        }
+        return nil
+    }
+
+    /// What the group roles are granted (tables added by later migrations included).
+    public static func grantTables(_ conn: PGConnection) throws {
+        if try conn.query("SELECT 1 FROM pg_namespace WHERE nspname = 'fsconf'").rowCount == 1 {
+            try conn.execute(Privileges.grantStatement)
+        }
     }
 }
 

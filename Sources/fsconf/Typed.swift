@@ -134,19 +134,40 @@ extension Fsconf {
     }
 
     struct Gateway: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Add or remove a gateway (of a domain, or of a user with --user).",
+        static let configuration = CommandConfiguration(abstract: "Add or remove a gateway (of a user with --user, of a sofia.conf profile with --profile).",
                                                         subcommands: [Add.self, Remove.self])
+        /// Where sofia reads gateways (sofia.c): `<gateways>` of the users of a parsed
+        /// domain (parse_domain_tag) and of a sofia.conf profile (parse_gateways).
+        static let places = "sofia reads gateways only from a user (--user USER: the domain's users, sofia.c parse_domain_tag) "
+            + "or from a sofia.conf profile (--profile PROFILE: <profile><gateways>, parse_gateways)"
+
         struct Add: FsconfCommand {
-            static let configuration = CommandConfiguration(abstract: "Add a gateway with its params (exit 5 if the name is taken in the domain).")
+            static let configuration = CommandConfiguration(
+                abstract: "Add a gateway with its params to a user (DOMAIN NAME --user USER) or a sofia.conf profile (NAME --profile P).",
+                discussion: "Exit 5 if the name is taken there. \(Gateway.places). A gateway directly in a domain is never read: refused (exit 2).")
             @OptionGroup var connection: ConnectionOptions
             @OptionGroup var write: WriteOptions
-            @Argument var domain: String
-            @Argument var name: String
-            @Option(help: "The user that carries it (default: a domain-level gateway).") var user: String?
+            @Argument(help: ArgumentHelp("DOMAIN NAME with --user; NAME with --profile.", valueName: "name")) var names: [String] = []
+            @Option(help: "The user that carries it.") var user: String?
+            @Option(help: "The sofia.conf profile whose <gateways> gets it.") var profile: String?
             @Option(name: .customLong("param"), help: ArgumentHelp("A param (repeatable).", valueName: "name=value")) var params: [String] = []
             @Option(name: .customLong("variable"), help: ArgumentHelp("A variable (repeatable).", valueName: "name=value")) var variables: [String] = []
+
+            func validate() throws {
+                if profile != nil && user != nil { throw ValidationError("--user and --profile cannot be combined") }
+                if let profile {
+                    if names.count != 1 { throw ValidationError("give the gateway's name: fsconf gateway add NAME --profile \(profile)") }
+                } else {
+                    if user == nil { throw ValidationError("a gateway directly in a domain is never read by FreeSWITCH: \(Gateway.places)") }
+                    if names.count != 2 { throw ValidationError("give DOMAIN NAME: fsconf gateway add DOMAIN NAME --user USER") }
+                }
+            }
+
             func execute() throws {
+                let name = names.last!
                 let params = try Typed.pairs(self.params, "param"), variables = try Typed.pairs(self.variables, "variable")
+                // The same rules wherever the gateway goes: its name and its settings' names are names, values are XML text.
+                let domain = profile == nil ? names[0] : "sofia.conf"
                 func at(_ field: DirectoryAddress.Field) -> FieldAddress {
                     .directory(DirectoryAddress(domain: domain, owner: user.map { .user($0) } ?? .domain, gateway: name, field: field))
                 }
@@ -157,21 +178,46 @@ extension Fsconf {
                 for (n, _) in params {
                     if let w = FieldValidation.unknownParamWarning(at(.setting(kind: .param, name: n, direction: nil)), name: n) { printErr(w) }
                 }
+                if let profile { return try addToProfile(profile, name: name, params: params, variables: variables) }
                 let conn = try connection.connect()
                 let (_, id) = try Admin.write(conn, actor: write.resolvedActor, summary: "gateway add \(name)@\(domain)") { conn in
                     try AdminStore(conn).addGateway(domain: domain, name: name, user: user, params: params, variables: variables)
                 }
                 print("added gateway \(name) to \(user.map { "\($0)@" } ?? "")\(domain) (change set \(id ?? "-"))")
             }
+
+            /// `<gateway name>` with `<param>`s and `<variables>` in the profile's
+            /// `<gateways>` (created when missing) of the stored sofia.conf.
+            func addToProfile(_ profile: String, name: String, params: [(String, String)], variables: [(String, String)]) throws {
+                let conn = try connection.connect()
+                let (_, id) = try Admin.write(conn, actor: write.resolvedActor, summary: "gateway add \(name) (sofia.conf profile \(profile))") { conn in
+                    try AdminStore(conn).addProfileGateway(profile: profile, name: name, params: params, variables: variables)
+                }
+                print("added gateway \(name) to sofia.conf profile \(profile) (change set \(id ?? "-"))")
+            }
         }
         struct Remove: FsconfCommand {
             static let configuration = CommandConfiguration(abstract: "Remove a gateway.")
             @OptionGroup var connection: ConnectionOptions
             @OptionGroup var write: WriteOptions
-            @Argument var domain: String
-            @Argument var name: String
+            @Argument(help: ArgumentHelp("DOMAIN NAME, or NAME with --profile.", valueName: "name")) var names: [String] = []
             @Option(help: "The user that carries it.") var user: String?
+            @Option(help: "The sofia.conf profile that carries it.") var profile: String?
+            func validate() throws {
+                if profile != nil && user != nil { throw ValidationError("--user and --profile cannot be combined") }
+                if names.count != (profile == nil ? 2 : 1) {
+                    throw ValidationError(profile == nil ? "give DOMAIN NAME" : "give the gateway's name")
+                }
+            }
             func execute() throws {
+                let name = names.last!
+                if let profile {
+                    let path = FieldPath([FieldPath.Step("configuration"), FieldPath.Step("sofia.conf"), FieldPath.Step("profiles"),
+                                          FieldPath.Step("profile", [.match("name", profile)]), FieldPath.Step("gateways"),
+                                          FieldPath.Step("gateway", [.match("name", name)])])
+                    return try Typed.unset(connection, write, path, summary: "gateway remove \(name) (sofia.conf profile \(profile))")
+                }
+                let domain = names[0]
                 try Typed.unset(connection, write, ["directory", domain] + (user.map { ["user", $0] } ?? []) + ["gateway", name],
                                 summary: "gateway remove \(name)@\(domain)")
             }
