@@ -193,6 +193,7 @@ extension AdminCLITests {
         let admin = try TestDatabase.admin()
         try admin.execute("DROP ROLE IF EXISTS \(role); CREATE ROLE \(role) LOGIN")
         defer { _ = try? admin.execute("DROP OWNED BY \(role); DROP ROLE IF EXISTS \(role)") }
+        try ok(db, ["grant", "roles"])
         try ok(db, ["grant", "reader", role])
         let node = try PGConnection(conninfo: "dbname=\(db.name) user=\(role)")
 

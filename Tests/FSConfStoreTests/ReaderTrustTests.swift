@@ -19,7 +19,9 @@ extension CacheEngineTests {
         let admin = try TestDatabase.admin()
         try admin.execute("DROP ROLE IF EXISTS \(role); CREATE ROLE \(role) LOGIN")
         defer { _ = try? admin.execute("DROP OWNED BY \(role); DROP ROLE IF EXISTS \(role)") }
-        XCTAssertEqual(try runProcess(TestEnvironment.fsconfBinary, ["grant", "reader", role], environment: db.environment).status, 0)
+        for args in [["grant", "roles"], ["grant", "reader", role]] {
+            XCTAssertEqual(try runProcess(TestEnvironment.fsconfBinary, args, environment: db.environment).status, 0, "\(args)")
+        }
         let node = try PGConnection(conninfo: "dbname=\(db.name) user=\(role)")
 
         // The engine reads with the node's login, as on a real node.
