@@ -58,8 +58,10 @@ extension AdminCLITests {
             ("domain", ["domain", "add", "race.test"], "SELECT count(*) FROM fsconf.domains WHERE name = 'race.test'"),
             ("user", ["user", "add", "pbx.example.test", "race-user", "--group", "race-group"],
              "SELECT count(*) FROM fsconf.users WHERE user_id = 'race-user'"),
-            ("gateway", ["gateway", "add", "pbx.example.test", "race-gw", "--param", "proxy=x"],
+            ("gateway", ["gateway", "add", "pbx.example.test", "race-gw", "--user", "1000", "--param", "proxy=x"],
              "SELECT count(*) FROM fsconf.gateways WHERE name = 'race-gw'"),
+            ("profile gateway", ["gateway", "add", "race-pgw", "--profile", "internal", "--param", "proxy=x"],
+             "SELECT count(*) FROM fsconf.elements e JOIN fsconf.attributes a ON a.element_id = e.id WHERE e.tag = 'gateway' AND a.value = 'race-pgw'"),
             ("extension", ["extension", "add", "race-context", "race-ext", "--condition", "destination_number=^1$"],
              "SELECT count(*) FROM fsconf.dialplan_extensions WHERE name = 'race-ext'"),
         ]
