@@ -12,7 +12,7 @@ extension Fsconf {
             discussion: """
                 With PATH, only the changes at or under it (e.g. a user, or one param). Every write is
                 recorded: fsconf commands, imports, undos and changes made directly in SQL (source sql).
-                Clear-text password values are shown as (hidden).
+                Secret values (passwords, a1-hash…) are shown as (hidden).
                 """)
         @OptionGroup var connection: ConnectionOptions
         @Argument(help: "Only changes at or under this path.") var path: String?
