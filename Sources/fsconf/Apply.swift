@@ -21,6 +21,19 @@ protocol BatchStep: ParsableCommand {
 
 extension BatchStep {
     var outputOption: String? { nil }
+
+    /// The command run alone: its write in one transaction and change set, its
+    /// notes on stderr and — unless it wrote one field, which the caller reports —
+    /// its line with the change set (`-`: nothing changed).
+    @discardableResult
+    func runAlone() throws -> (PreparedWrite.Done, String?) {
+        let step = try prepared()
+        let conn = try connection.connect()
+        let (done, id) = try Admin.write(conn, actor: write.resolvedActor, summary: step.summary) { try step.perform($0) }
+        for note in done.notes { printErr("note: \(note)") }
+        if done.written == nil { print("\(done.line) (change set \(id ?? "-"))") }
+        return (done, id)
+    }
 }
 
 /// One validated write: what it is (the change set's summary when run alone) and
@@ -29,11 +42,12 @@ struct PreparedWrite {
     var summary: String
     var perform: (PGConnection) throws -> Done
 
-    /// What a write did: one line (without the change set), and the field it
-    /// wrote for set/unset.
+    /// What a write did: one line (without the change set), the field it wrote
+    /// for set/unset, notes for stderr.
     struct Done {
         var line: String
-        var written: FieldStore.Written?
+        var written: FieldStore.Written? = nil
+        var notes: [String] = []
     }
 }
 
@@ -109,7 +123,7 @@ extension Fsconf {
                 }
                 if let option = step.outputOption { throw fail("\(option) belongs on a command run alone, not on an operation") }
                 do {
-                    return (op.line, try step.prepared())
+                    return (op.line, try Admin.$location.withValue("\(name):\(op.line)") { try step.prepared() })
                 } catch {
                     if let exit = error as? ExitCode { throw fail("invalid operation", exit.rawValue) }
                     let failure = CLIFailure(error)
@@ -122,7 +136,9 @@ extension Fsconf {
         static func perform(_ steps: [(line: Int, write: PreparedWrite)], name: String, on conn: PGConnection) throws -> [String] {
             try steps.map { step in
                 do {
-                    return "\(name):\(step.line): \(try step.write.perform(conn).line)"
+                    let done = try step.write.perform(conn)
+                    for note in done.notes { printErr("note: \(name):\(step.line): \(note)") }
+                    return "\(name):\(step.line): \(done.line)"
                 } catch {
                     let failure = CLIFailure(error)
                     let message = failure.message.contains("nothing written") ? failure.message : failure.message + "; nothing written"
