@@ -130,8 +130,9 @@ public protocol LookupFacts {
 /// - a context, document or language key: that context, document or language;
 /// - a global: whatever references `$${name}` (through other globals too);
 /// - a whole-section key (`all`: a row whose parent went in the same change)
-///   adds nothing when the section has named keys (the parent's key covers it),
-///   else it is reported in `notes`.
+///   adds nothing when the section has named keys (the parent's key covers it;
+///   configuration and languages count as one, dialplan and chatplan too: the
+///   trigger names both), else it is reported in `notes`.
 public enum AffectedLookups {
     public static func derive(_ keys: [LookupKey], facts: LookupFacts, usersPerDomain: Int = 100)
         -> (targets: [RenderTarget], notes: [String]) {
@@ -154,8 +155,17 @@ public enum AffectedLookups {
         if keys.contains(where: { $0.section == "globals" && $0.all }) {
             notes.append("every global variable changed (a whole-table change): any lookup may differ; none rendered for it")
         }
+        // A cascaded row whose parent is gone records its section whole — both
+        // tree sections for an element, both plan sections for a dialplan row (the
+        // trigger cannot tell which) —, and its parent's own key is in the change set.
         let named = Set(all.filter { !$0.all && $0.section != "globals" }.map(\.section))
-        for k in all where k.all && k.section != "globals" && !named.contains(k.section) {
+        func covered(_ section: String) -> Bool {
+            for pair in [["configuration", "languages"], ["dialplan", "chatplan"]] where pair.contains(section) {
+                return pair.contains(where: named.contains)
+            }
+            return named.contains(section)
+        }
+        for k in all where k.all && k.section != "globals" && !covered(k.section) {
             let note = "the whole \(k.section) section changed: its lookups are not rendered"
             if !notes.contains(note) { notes.append(note) }
         }

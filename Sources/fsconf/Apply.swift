@@ -72,17 +72,9 @@ extension Fsconf {
         @Argument(help: ArgumentHelp("The operations' file, or - for standard input.", valueName: "file")) var file: String
         @Flag(help: "Show the rendered-XML diff of every affected lookup and the agent's commands; write nothing.")
         var dryRun = false
-        @Option(help: ArgumentHelp("--dry-run: render at most this many users per domain for a domain-wide change (default 100).",
-                                   valueName: "n"))
-        var maxUsers: Int?
-        @Option(name: .customLong("global"), help: ArgumentHelp("--dry-run: a node global variable to render with (repeatable).",
-                                                                valueName: "name=value"))
-        var globals: [String] = []
+        @OptionGroup var review: ReviewOptions
 
-        func validate() throws {
-            if let maxUsers, maxUsers < 0 { throw ValidationError("--max-users takes 0 or more") }
-            if !dryRun && (!globals.isEmpty || maxUsers != nil) { throw ValidationError("--global and --max-users go with --dry-run") }
-        }
+        func validate() throws { try review.check(dryRun: dryRun) }
 
         /// The name lines are reported with, and the text.
         func read() throws -> (String, String) {
@@ -162,14 +154,10 @@ extension Fsconf {
                 print("\(name): no operations; nothing written")
                 return
             }
-            let nodeGlobals = Dictionary(try Typed.pairs(globals, "global"), uniquingKeysWith: { $1 })
             let conn = try connection.connect()
             let summary = "apply \(name): \(steps.count) operation(s)"
             if dryRun {
-                var review = DryRun(conn: conn)
-                review.usersPerDomain = maxUsers ?? 100
-                review.nodeGlobals = nodeGlobals
-                let (lines, shown) = try review.review(actor: write.resolvedActor, source: "cli", summary: summary, prepare: {}) { _ in
+                let (lines, shown) = try review.dryRun(conn).review(actor: write.resolvedActor, source: "cli", summary: summary, prepare: {}) { _ in
                     try Apply.perform(steps, name: name, on: conn)
                 }
                 for line in lines { print(line) }

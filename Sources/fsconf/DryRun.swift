@@ -1,3 +1,4 @@
+import ArgumentParser
 import FSConfAdminCore
 import FSConfAdminStore
 import FSConfAgentCore
@@ -5,6 +6,28 @@ import FSConfCore
 import FSConfNode
 import FSConfStore
 import Foundation
+
+/// How a dry run renders: `--max-users`, `--global` (apply and import).
+struct ReviewOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("--dry-run: render at most this many users per domain for a domain-wide change (default 100).",
+                               valueName: "n"))
+    var maxUsers: Int?
+    @Option(name: .customLong("global"), help: ArgumentHelp("--dry-run: a node global variable to render with (repeatable).",
+                                                            valueName: "name=value"))
+    var globals: [String] = []
+
+    func check(dryRun: Bool) throws {
+        if let maxUsers, maxUsers < 0 { throw ValidationError("--max-users takes 0 or more") }
+        if !dryRun && (!globals.isEmpty || maxUsers != nil) { throw ValidationError("--global and --max-users go with --dry-run") }
+    }
+
+    func dryRun(_ conn: PGConnection) throws -> DryRun {
+        var review = DryRun(conn: conn)
+        review.usersPerDomain = maxUsers ?? 100
+        review.nodeGlobals = Dictionary(try Typed.pairs(globals, "global"), uniquingKeysWith: { $1 })
+        return review
+    }
+}
 
 /// A write shown before it lands, and never landed: `apply --dry-run` and
 /// `import --dry-run`. In one REPEATABLE READ transaction that is always rolled

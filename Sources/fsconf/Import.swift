@@ -32,8 +32,9 @@ extension Fsconf {
             "Make a section exactly the tree's, removing stored entities it lacks: directory, dialplan, chatplan, configuration, languages, globals or all (repeatable).",
             valueName: "section"))
         var replace: [String] = []
-        @Flag(help: "Show what would change (+ added, ~ changed, - removed); write nothing.")
+        @Flag(help: "Show what would change (+ added, ~ changed, - removed) and the rendered-XML diff of every lookup whose answer changes; write nothing.")
         var dryRun = false
+        @OptionGroup var review: ReviewOptions
         @Flag(help: "Import what can be stored and only report what cannot, instead of failing.")
         var skipUnrepresentable = false
         @Flag(help: "Do not print the notes (node-evaluated globals, inert elements dropped...).")
@@ -42,6 +43,7 @@ extension Fsconf {
         var allowOutsideIncludes = false
 
         func validate() throws {
+            try review.check(dryRun: dryRun)
             for m in domainMap where !m.contains("=") { throw ValidationError("--domain-map takes FROM=TO, got \(m)") }
             for r in replace where r != "all" && ConfigDiff.Section(rawValue: r) == nil {
                 throw ValidationError("--replace takes directory, dialplan, chatplan, configuration, languages, globals or all; got \(r)")
@@ -89,18 +91,30 @@ extension Fsconf {
             let parsed = Date()
 
             let conn = try connection.connect()
+            if dryRun {
+                // The import as it would run, in a transaction rolled back: its entities,
+                // then the rendered diff of each lookup it changes and the agent's commands.
+                let store = ConfigStore(conn)
+                let summary = "import \(pre.display(pre.filesRead.first ?? path)) (dry run)"
+                let (diff, shown) = try review.dryRun(conn).review(actor: write.resolvedActor, source: "import", summary: summary, prepare: {
+                    try store.lockImports()
+                    let stored = try store.load()
+                    return (stored, ConfigDiff(stored: stored.tree, imported: tree, replace: sections))
+                }, write: { (stored, diff) in
+                    _ = try store.apply(diff, stored: stored)
+                    return diff
+                })
+                for entry in diff.entries { print(entry.description) }
+                shown.print(summary: "import: \(diff.isEmpty ? "nothing to change" : diff.summary); read \(tree.countsSummary) "
+                            + "from \(pre.filesRead.count) file(s) (\(seconds(since: started)))")
+                return
+            }
             let written: (rows: Int, changeSet: String, summary: String)? = try Transactions.run(conn) {
                 // One import at a time: a lock writers can take and nodes (readers) cannot.
                 let store = ConfigStore(conn)
                 try store.lockImports()
                 let stored = try store.load()
                 let diff = ConfigDiff(stored: stored.tree, imported: tree, replace: sections)
-                if dryRun {
-                    for entry in diff.entries { print(entry.description) }
-                    print("dry run: \(diff.isEmpty ? "nothing to change" : diff.summary); read \(tree.countsSummary) "
-                          + "from \(pre.filesRead.count) file(s); nothing written (\(seconds(since: started)))")
-                    return nil
-                }
                 if diff.isEmpty {
                     print("nothing to change: the database already holds this tree (\(tree.countsSummary); \(seconds(since: started)))")
                     return nil

@@ -289,3 +289,58 @@ extension AdminCLITests {
         XCTAssertEqual(try fsconf(db, ["get", "directory/pbx.example.test/user/1000/@number-alias"]).stdout, "7000\n")
     }
 }
+
+extension AdminCLITests {
+    func testImportDryRunOfAnEditedExportShowsTheRenderedDiff() throws {
+        let db = try demo()
+        let dir = try TemporaryDirectory()
+        try ok(db, ["export", dir.url.path, "--force"])
+        func edit(_ file: String, _ from: String, _ to: String) throws {
+            let text = try String(contentsOfFile: dir.path(file), encoding: .utf8)
+            XCTAssertTrue(text.contains(from), "\(file) lacks \(from)")
+            try text.replacingOccurrences(of: from, with: to).write(toFile: dir.path(file), atomically: true, encoding: .utf8)
+        }
+        try edit("directory/pbx.example.test.xml", "value=\"Extension 1001\"", "value=\"Sales 1001\"")
+        try edit("dialplan/default.xml", "data=\"dialed_extension=$1\"", "data=\"dialed_extension=$1 dialed_by=import\"")
+        let rows = try fingerprint(db)
+        let renders = try self.renders(db)
+        let out = try fsconf(db, ["import", dir.path("freeswitch.xml"), "--dry-run"])
+        XCTAssertEqual(out.status, 0, out.description)
+        // The entities, then each changed lookup's rendered diff, then the agent's commands (alice's
+        // rows are rewritten, her answer is not: only two lookups differ).
+        XCTAssertTrue(out.stdout.hasPrefix("~ directory user 1001@pbx.example.test\n"), out.stdout)
+        XCTAssertTrue(out.stdout.contains("~ dialplan context default\n"), out.stdout)
+        XCTAssertTrue(out.stdout.contains("""
+            --- directory pbx.example.test 1001\t(before)
+            +++ directory pbx.example.test 1001\t(after)
+            @@ -16,7 +16,7 @@
+                             <param name="password" value="change-me-1234"/>
+                           </params>
+                           <variables>
+            -                <variable name="effective_caller_id_name" value="Extension 1001"/>
+            +                <variable name="effective_caller_id_name" value="Sales 1001"/>
+                           </variables>
+                         </user>
+                       </users>
+            --- dialplan default\t(before)
+            +++ dialplan default\t(after)
+            @@ -9,7 +9,7 @@
+                   </extension>
+                   <extension name="local_extension">
+                     <condition field="destination_number" expression="^(10[01][0-9])$">
+            -          <action application="export" data="dialed_extension=$1"/>
+            +          <action application="export" data="dialed_extension=$1 dialed_by=import"/>
+                       <action application="bridge" data="user/${dialed_extension}@${domain_name}"/>
+                     </condition>
+                   </extension>
+            agent: 
+            """), out.stdout)
+        XCTAssertTrue(out.stdout.contains(" would change; nothing written\n"), out.stdout)
+        XCTAssertFalse(out.stdout.contains("--- configuration"), "sofia.conf was not edited: \(out.stdout)")
+        XCTAssertEqual(try fingerprint(db), rows, "--dry-run writes nothing")
+        XCTAssertEqual(try self.renders(db), renders)
+        // Imported for real, the lookups answer what the dry run showed.
+        try ok(db, ["import", dir.path("freeswitch.xml"), "--quiet"])
+        XCTAssertTrue(try ok(db, ["render", "dialplan", "default"]).contains("data=\"dialed_extension=$1 dialed_by=import\""))
+    }
+}

@@ -67,6 +67,11 @@ final class AffectedLookupsTests: XCTestCase {
         let covered = AffectedLookups.derive(keys(#"[{"s":"directory","d":"example.com","u":"1000"},{"s":"directory","all":true}]"#), facts: Facts())
         XCTAssertEqual(covered.targets.map(\.label), ["directory example.com 1000"])
         XCTAssertEqual(covered.notes, [])
+        // A document replaced: its elements record both tree sections whole.
+        let document = AffectedLookups.derive(keys(#"[{"s":"configuration","n":"sofia.conf"},{"s":"configuration","all":true},{"s":"languages","all":true}]"#),
+                                              facts: Facts())
+        XCTAssertEqual(document.targets.map(\.label), ["configuration sofia.conf"])
+        XCTAssertEqual(document.notes, [])
         let alone = AffectedLookups.derive(keys(#"[{"s":"configuration","all":true}]"#), facts: Facts())
         XCTAssertEqual(alone.targets, [])
         XCTAssertEqual(alone.notes, ["the whole configuration section changed: its lookups are not rendered"])
