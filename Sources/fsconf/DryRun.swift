@@ -15,16 +15,21 @@ struct ReviewOptions: ParsableArguments {
     @Option(name: .customLong("global"), help: ArgumentHelp("--dry-run: a node global variable to render with (repeatable).",
                                                             valueName: "name=value"))
     var globals: [String] = []
+    @Flag(help: "--dry-run: show secret values (passwords...) in the rendered XML instead of (hidden N).")
+    var showSecrets = false
 
     func check(dryRun: Bool) throws {
         if let maxUsers, maxUsers < 0 { throw ValidationError("--max-users takes 0 or more") }
-        if !dryRun && (!globals.isEmpty || maxUsers != nil) { throw ValidationError("--global and --max-users go with --dry-run") }
+        if !dryRun && (!globals.isEmpty || maxUsers != nil || showSecrets) {
+            throw ValidationError("--global, --max-users and --show-secrets go with --dry-run")
+        }
     }
 
     func dryRun(_ conn: PGConnection) throws -> DryRun {
         var review = DryRun(conn: conn)
         review.usersPerDomain = maxUsers ?? 100
         review.nodeGlobals = Dictionary(try Typed.pairs(globals, "global"), uniquingKeysWith: { $1 })
+        review.showSecrets = showSecrets
         return review
     }
 }
@@ -44,6 +49,8 @@ struct DryRun {
     var usersPerDomain = 100
     /// The node's own global variables (`--global`), as `render` plays them.
     var nodeGlobals: [String: String] = [:]
+    /// Secret values shown as rendered (else `(hidden N)`, SecretMask).
+    var showSecrets = false
 
     struct Review {
         /// Identical diffs grouped: the lookups (labels) and the diff they share.
@@ -95,7 +102,9 @@ struct DryRun {
         if let error = agent.factError { throw error }
 
         for (i, target) in targets.enumerated() {
-            let text = UnifiedDiff.diff(old[i], new[i], oldLabel: "\(target.label)\t(before)", newLabel: "\(target.label)\t(after)")
+            var mask = SecretMask()   // per lookup: its secrets numbered in order of appearance
+            let (old, new) = showSecrets ? (old[i], new[i]) : (mask.apply(old[i]), mask.apply(new[i]))
+            let text = UnifiedDiff.diff(old, new, oldLabel: "\(target.label)\t(before)", newLabel: "\(target.label)\t(after)")
             if text.isEmpty { review.unchanged.append(target.label); continue }
             // Identical hunks (a domain setting seen in each user's answer) shown once.
             let body = String(text.split(separator: "\n", maxSplits: 2, omittingEmptySubsequences: false)[2])

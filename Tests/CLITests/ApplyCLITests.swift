@@ -227,7 +227,7 @@ extension AdminCLITests {
             --- directory pbx.example.test 1000\t(before)
             +++ directory pbx.example.test 1000\t(after)
             @@ -16,7 +16,7 @@
-                             <param name="password" value="change-me-1234"/>
+                             <param name="password" value="(hidden 1)"/>
                            </params>
                            <variables>
             -                <variable name="effective_caller_id_name" value="Extension 1000"/>
@@ -258,6 +258,26 @@ extension AdminCLITests {
         let after = try ok(db, ["render", "dialplan", "default"])
         XCTAssertTrue(UnifiedDiff.diff(before, after, oldLabel: "dialplan default\t(before)", newLabel: "dialplan default\t(after)")
                         .split(separator: "\n").allSatisfy { out.stdout.contains($0) })
+    }
+
+    func testDryRunHidesSecretsUnlessAsked() throws {
+        let db = try demo()
+        let batch = "set directory/pbx.example.test/user/alice/gateway/carrier-a/param/password new-gw-secret\n"
+        let out = try fsconf(db, ["apply", "-", "--dry-run"], stdin: batch)
+        XCTAssertEqual(out.status, 0, out.description)
+        XCTAssertFalse(out.stdout.contains("gw-secret") || out.stderr.contains("gw-secret"), out.stdout)
+        XCTAssertTrue(out.stdout.contains("stdin:1: directory/pbx.example.test/user/alice/gateway/carrier-a/param/password: (hidden) -> (hidden)\n"), out.stdout)
+        // Numbered per lookup in order of appearance: alice's a1-hash is 1, the gateway's password 2, its new one 3.
+        XCTAssertTrue(out.stdout.contains("""
+            -                  <param name="password" value="(hidden 2)"/>
+            +                  <param name="password" value="(hidden 3)"/>
+            """), out.stdout)
+        let shown = try fsconf(db, ["apply", "-", "--dry-run", "--show-secrets"], stdin: batch)
+        XCTAssertTrue(shown.stdout.contains("""
+            -                  <param name="password" value="gw-secret"/>
+            +                  <param name="password" value="new-gw-secret"/>
+            """), shown.stdout)
+        XCTAssertEqual(try fsconf(db, ["apply", "-", "--show-secrets"], stdin: batch).status, 2, "--show-secrets goes with --dry-run")
     }
 
     func testDryRunOfADomainWideChangeShowsEachLookupAndTheAgentsCommands() throws {
@@ -314,7 +334,7 @@ extension AdminCLITests {
             --- directory pbx.example.test 1001\t(before)
             +++ directory pbx.example.test 1001\t(after)
             @@ -16,7 +16,7 @@
-                             <param name="password" value="change-me-1234"/>
+                             <param name="password" value="(hidden 1)"/>
                            </params>
                            <variables>
             -                <variable name="effective_caller_id_name" value="Extension 1001"/>

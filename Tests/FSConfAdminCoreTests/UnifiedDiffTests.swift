@@ -168,3 +168,30 @@ struct SplitMix {
         return z ^ (z >> 31)
     }
 }
+
+/// Secrets in reviewed XML: hidden, numbered by value, so a change still shows.
+final class SecretMaskTests: XCTestCase {
+    func testSecretValuesAreNumberedAcrossBothSides() {
+        var mask = SecretMask()
+        let before = """
+            <param name="password" value="change-me"/>
+            <param name="vm-password" value="1234"/>
+            <variable name="effective_caller_id_name" value="change-me"/>
+            <param value="s3cret" name="Password"/>
+            <gateway name="carrier"><param name="proxy" value="sip.example"/>
+            """
+        XCTAssertEqual(mask.apply(before), """
+            <param name="password" value="(hidden 1)"/>
+            <param name="vm-password" value="(hidden 2)"/>
+            <variable name="effective_caller_id_name" value="change-me"/>
+            <param value="(hidden 3)" name="Password"/>
+            <gateway name="carrier"><param name="proxy" value="sip.example"/>
+            """)
+        // The other side of the review: the same value, the same number; a new one, a new number.
+        XCTAssertEqual(mask.apply("<param name=\"password\" value=\"change-me\"/>\n<param name=\"vm-password\" value=\"4321\"/>\n"),
+                       "<param name=\"password\" value=\"(hidden 1)\"/>\n<param name=\"vm-password\" value=\"(hidden 4)\"/>\n")
+        XCTAssertEqual(mask.apply("<param name=\"a1-hash\" value=\"abc\"/><x default-value=\"1\"/>"),
+                       "<param name=\"a1-hash\" value=\"(hidden 5)\"/><x default-value=\"1\"/>")
+        XCTAssertEqual(mask.apply("<param name=\"password\"/>"), "<param name=\"password\"/>")
+    }
+}
