@@ -201,7 +201,7 @@ public final class NodeEngine: @unchecked Sendable {
         }
         switch answer(key, deadline: MonotonicClock.deadline(afterMilliseconds: deadlineMs), source: .connection(conn), node: node) {
         case .success(let a): return LookupOutcome(xml: a.xml, log: a.log)
-        case .failure(let error): return LookupOutcome(xml: nil, error: "fsconf: no answer for \(describe(key)): \(error.description)")
+        case .failure(let error): return LookupOutcome(xml: nil, error: "no answer for \(describe(key)): \(error.description)")
         }
     }
 

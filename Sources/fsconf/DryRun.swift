@@ -87,14 +87,18 @@ struct DryRun {
         for t in after.targets + before.targets where seen.insert(t.label.asciiLowercased).inserted { targets.append(t) }
         for n in after.notes + before.notes where !review.notes.contains(n) { review.notes.append(n) }
         let engine = NodeEngine()
-        let old = try targets.map { try render($0, engine) }
+        var logged: [String] = []
+        let old = try targets.map { try render($0, engine, log: &logged) }
         let agent = AgentStore(connection: conn)
         let configBefore = try agent.readConfigState()
 
         // 3. The write again, then the same lookups after it and the agent's plan.
         let second = try ChangeSets.open(conn, actor: actor, source: source, summary: summary)
         let result = try write(prepared)
-        let new = try targets.map { try render($0, engine) }
+        // A fresh engine: its log limiter has not seen the lines of the renders before.
+        let engineAfter = NodeEngine()
+        let new = try targets.map { try render($0, engineAfter, log: &logged) }
+        for line in logged where !review.notes.contains(line) { review.notes.append(line) }
         let rows = try agent.changeRows(changeSet: Int64(second)!)
         review.rows = rows.count
         let configAfter = try agent.readConfigState()
@@ -118,12 +122,14 @@ struct DryRun {
     }
 
     /// The XML a node gets for the target, in this transaction (followed by a
-    /// newline, as `fsconf render` prints it).
-    func render(_ target: RenderTarget, _ engine: NodeEngine) throws -> String {
+    /// newline, as `fsconf render` prints it); what the node would log (an
+    /// extension skipped as invalid…) is added to `log`.
+    func render(_ target: RenderTarget, _ engine: NodeEngine, log: inout [String]) throws -> String {
         let outcome = engine.render(try target.request(), on: conn, node: { nodeGlobals[$0] })
         guard let xml = outcome.xml else {
             throw CLIFailure(outcome.error ?? "no answer for \(target.label)", code: CLIFailure.Code.failed)
         }
+        log += outcome.log.map { "\(target.label): \($0.level): \($0.message)" }
         return xml + "\n"
     }
 }

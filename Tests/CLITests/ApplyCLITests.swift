@@ -307,6 +307,15 @@ extension AdminCLITests {
         XCTAssertTrue(out.stdout.contains("--- directory pbx.example.test 7000 --param key=number-alias\t(before)"), out.stdout)
         XCTAssertTrue(out.stdout.contains("--- directory pbx.example.test 7100 --param key=number-alias\t(before)"), out.stdout)
         XCTAssertEqual(try fsconf(db, ["get", "directory/pbx.example.test/user/1000/@number-alias"]).stdout, "7000\n")
+        // What the node would log rendering the lookup (a row written past fsconf's checks) is a note.
+        try db.connect().execute("""
+            UPDATE fsconf.dialplan_conditions SET expression = '((' WHERE extension_id =
+                (SELECT id FROM fsconf.dialplan_extensions WHERE name = 'unloop') AND position = 1
+            """)
+        out = try fsconf(db, ["apply", "-", "--dry-run"], stdin: "set 'dialplan/default/extension[name=business_hours]/@continue' false\n")
+        XCTAssertEqual(out.status, 0, out.description)
+        XCTAssertTrue(out.stderr.contains("note: dialplan default: warning: fsconf: dialplan context default: skipped 1 invalid extension(s): unloop"),
+                      out.stderr)
     }
 }
 
