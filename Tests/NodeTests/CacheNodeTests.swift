@@ -38,13 +38,6 @@ final class CacheNodeTests: XCTestCase {
         stdout.split(separator: "\n").last(where: { $0.hasPrefix("threads=") }).map(parse) ?? [:]
     }
 
-    static func percentile(_ values: [Double], _ p: Double) -> Double {
-        let sorted = values.sorted()
-        guard !sorted.isEmpty else { return .nan }
-        let rank = Int((p / 100 * Double(sorted.count)).rounded(.up))
-        return sorted[max(0, min(sorted.count - 1, rank - 1))]
-    }
-
     static var nowMs: Double { Date().timeIntervalSince1970 * 1000 }
 
     static let setPassword = """
@@ -81,7 +74,7 @@ final class CacheNodeTests: XCTestCase {
             }
             XCTAssertEqual(CacheNodeTests.summary(out.stdout)["failed"], "0", out.stdout)
         }
-        let p50 = CacheNodeTests.percentile(delays, 50), p99 = CacheNodeTests.percentile(delays, 99)
+        let p50 = percentile(delays, 50), p99 = percentile(delays, 99)
         print(String(format: "time-to-visible over %d (node, change) pairs: p50=%.1f ms p99=%.1f ms max=%.1f ms",
                      delays.count, p50, p99, delays.max() ?? .nan))
         XCTAssertLessThanOrEqual(p99, 1000, "p99 time-to-visible")

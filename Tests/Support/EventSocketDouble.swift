@@ -20,6 +20,9 @@ public final class EventSocketDouble: @unchecked Sendable {
     /// Called on the connection's thread after a command is recorded, before the reply.
     public var onCommand: (@Sendable (String) -> Void)?
     public private(set) var connections = 0
+    /// Connections closed at once while refusing.
+    public var refused: Int { lock.withLock { refusedCount } }
+    private var refusedCount = 0
 
     public init(password: String = "ClueCon") throws {
         self.password = password
@@ -71,6 +74,17 @@ public final class EventSocketDouble: @unchecked Sendable {
     public var texts: [String] { commands.map(\.text) }
     public func clear() { lock.withLock { recorded.removeAll() } }
 
+    /// Waits until `count` connections were refused (the agent tried again), or the timeout.
+    @discardableResult
+    public func waitRefused(_ count: Int, timeout: TimeInterval = 20) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if refused >= count { return true }
+            usleep(5_000)
+        }
+        return refused >= count
+    }
+
     /// Waits until `predicate` holds for the recorded commands (or the timeout).
     @discardableResult
     public func wait(timeout: TimeInterval = 10, _ predicate: ([String]) -> Bool) -> Bool {
@@ -92,7 +106,7 @@ public final class EventSocketDouble: @unchecked Sendable {
                 continue
             }
             let refuse = lock.withLock { () -> Bool in
-                if refusing { return true }
+                if refusing { refusedCount += 1; return true }
                 clients.insert(c)
                 connections += 1
                 return false

@@ -14,6 +14,7 @@ public final class ChildProcess: @unchecked Sendable {
     private let out = Pipe(), err = Pipe()
     private var outData = Data(), errData = Data()
     private let group = DispatchGroup()
+    private let lock = NSLock()
 
     public init(_ executable: URL, _ arguments: [String], environment: [String: String]? = nil,
                 stdin: String? = nil, currentDirectory: URL? = nil) throws {
@@ -31,11 +32,32 @@ public final class ChildProcess: @unchecked Sendable {
             self.outData = out.fileHandleForReading.readDataToEndOfFile(); self.group.leave()
         }
         group.enter()
+        // Read as it comes, so a test can wait for a line (waitForStderr).
         DispatchQueue.global().async { [err] in
-            self.errData = err.fileHandleForReading.readDataToEndOfFile(); self.group.leave()
+            while true {
+                let chunk = err.fileHandleForReading.availableData
+                if chunk.isEmpty { break }
+                self.lock.withLock { self.errData.append(chunk) }
+            }
+            self.group.leave()
         }
         if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
         try? input.fileHandleForWriting.close()
+    }
+
+    /// What the process has written on stderr so far.
+    public var stderrSoFar: String { lock.withLock { String(decoding: errData, as: UTF8.self) } }
+
+    /// Waits until stderr holds `text` (an event the process logs), at most `timeout`
+    /// seconds; false if it never came.
+    @discardableResult
+    public func waitForStderr(_ text: String, timeout: TimeInterval = 20) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if stderrSoFar.contains(text) { return true }
+            usleep(5_000)
+        }
+        return stderrSoFar.contains(text)
     }
 
     /// Waits for the process (killing it after `timeout` seconds) and returns its output.
@@ -47,7 +69,7 @@ public final class ChildProcess: @unchecked Sendable {
         group.wait()
         return ProcessOutput(status: process.terminationStatus,
                              stdout: String(decoding: outData, as: UTF8.self),
-                             stderr: String(decoding: errData, as: UTF8.self))
+                             stderr: stderrSoFar)
     }
 }
 
