@@ -29,12 +29,29 @@ extension Fsconf {
         @Flag(help: "With --once: print what would be sent; send nothing, keep the state.") var dryRun = false
         @Option(help: "How often to read fsconf.change_counter, in milliseconds.") var pollMs = 250
         @Option(help: "Above this many user flushes for one change set, flush every cached user.") var flushAllAbove = 200
+        @Option(help: ArgumentHelp("This node's name in fsconf.nodes (default: the host name).", valueName: "name"))
+        var nodeName: String?
+        @Option(help: ArgumentHelp("Where the node's status is recorded (default: --db; give the primary when --db is a standby).",
+                                   valueName: "conninfo"))
+        var reportDb: String?
 
         func validate() throws {
             if dryRun && !once { throw ValidationError("--dry-run needs --once") }
             if forceRestart && !allowRestart { throw ValidationError("--force-restart needs --allow-restart") }
             if !(10...60_000).contains(pollMs) { throw ValidationError("--poll-ms takes 10...60000") }
             if !(1...65535).contains(eslPort) { throw ValidationError("--esl-port takes 1...65535") }
+            if let nodeName, nodeName.isEmpty || nodeName.count > 200 { throw ValidationError("--node-name takes 1 to 200 characters") }
+        }
+
+        /// The node's name: --node-name, else the host name.
+        var resolvedNodeName: String {
+            if let nodeName { return nodeName }
+            var buffer = [CChar](repeating: 0, count: 256)
+            if gethostname(&buffer, buffer.count) == 0 {
+                let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                if !name.isEmpty { return name }
+            }
+            return "unknown"
         }
 
         func password() throws -> String {
@@ -66,6 +83,12 @@ final class AgentRunner {
     var listening = false
     var nodeGlobals: [String: String?] = [:]
     var machine: AgentMachine
+    /// FreeSWITCH's `version`, asked once per event socket connection.
+    var freeswitchVersion: String?
+    /// The connection status reports go over (--report-db), when not the main one.
+    var reportStore: AgentStore?
+    var lastReportError: String?
+    lazy var nodeName = options.resolvedNodeName
 
     init(options: Fsconf.Agent, password: String?) {
         self.options = options
@@ -125,6 +148,8 @@ final class AgentRunner {
         let e = try EventSocket(host: options.eslHost, port: options.eslPort, password: password)
         esl = e
         nodeGlobals = [:]
+        let version = AgentText.oneLine(try e.api("version"))
+        freeswitchVersion = version.hasPrefix("-ERR") || version == "(empty)" ? nil : version
         return e
     }
 
@@ -160,6 +185,33 @@ final class AgentRunner {
         let running = AgentReconcile.gateways(fromXMLStatus: reply)
         log("api sofia xmlstatus gateway → \(running.count) gateway(s) running")
         return AgentReconcile.gatewayActions(running: running, sofia: sofia, expected: expected)
+    }
+
+    // MARK: The fleet view
+
+    /// Records the node's status (best effort: a failure is logged once, the agent goes on).
+    func record(_ status: AgentStatus) {
+        do {
+            let s: AgentStore
+            if let conninfo = options.reportDb {
+                if reportStore == nil { reportStore = try AgentStore(conninfo: conninfo) }
+                s = reportStore!
+            } else {
+                guard let main = store else { return }
+                s = main
+            }
+            try s.report(node: nodeName, freeswitchVersion: freeswitchVersion, agentVersion: FSConfVersion.string, status: status)
+            if lastReportError != nil { log("status recorded again in fsconf.nodes") }
+            lastReportError = nil
+        } catch {
+            if options.reportDb != nil { reportStore = nil }
+            let message = "\(error)"
+            if message != lastReportError {
+                log("cannot record this node's status in fsconf.nodes (\(message)); applying goes on" +
+                    (message.contains("read-only") ? ": --db is a standby, give the primary with --report-db" : ""))
+            }
+            lastReportError = message
+        }
     }
 
     // MARK: Driving the machine
@@ -243,7 +295,7 @@ final class AgentRunner {
                 case .log(let text): log(text)
                 case .report(let text): log("REPORT: \(text)")
                 case .writeState(let seq): writeState(seq)
-                case .recordStatus: break
+                case .recordStatus(let status): record(status)
                 case .exit: return
                 default: request = action
                 }

@@ -99,6 +99,13 @@ final class AgentStore: DirectoryFacts {
         }
     }
 
+    /// Records this node's status (fsconf.report_node, migration 0008): the only
+    /// write an agent makes, through a function that touches only its own row.
+    func report(node: String, freeswitchVersion: String?, agentVersion: String, status: AgentStatus) throws(PostgresError) {
+        try run("SELECT fsconf.report_node($1, $2, $3, $4::bigint, $5, $6)", node, freeswitchVersion, agentVersion,
+                status.appliedSeq.map { String($0) }, status.lastFailure?.command, status.lastFailure?.reply)
+    }
+
     /// Every stored gateway with its domain's name (stored form), for reconcile.
     func allGateways() throws(PostgresError) -> [(domain: String, name: String)] {
         let r = try run("""

@@ -9,7 +9,7 @@ struct Fsconf: ParsableCommand {
     /// the documented 2.
     static func main() {
         do {
-            var command = try parseAsRoot()
+            var command = try parseAsRoot(WaitOptions.expand(Array(CommandLine.arguments.dropFirst())))
             try command.run()
         } catch {
             let code = exitCode(for: error)
@@ -31,7 +31,7 @@ struct Fsconf: ParsableCommand {
         version: FSConfVersion.string,
         subcommands: [Migrate.self, Grant.self, Shim.self, Debug.self, Import.self, Export.self,
                       GetField.self, SetField.self, UnsetField.self, ListFields.self, History.self, Undo.self,
-                      Render.self, Diff.self, Domain.self, User.self, Gateway.self, Extension.self, Agent.self])
+                      Render.self, Diff.self, Domain.self, User.self, Gateway.self, Extension.self, Agent.self, Nodes.self])
 }
 
 enum FSConfVersion {
@@ -47,6 +47,7 @@ extension FsconfCommand {
     func run() throws {
         do {
             try execute()
+            if let writer = self as? WaitsForNodes { try writer.waitForNodes() }
         } catch let exit as ExitCode {
             throw exit
         } catch {

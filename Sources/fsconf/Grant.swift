@@ -34,6 +34,12 @@ extension Fsconf {
                 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA fsconf TO fsconf_writer;
                 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA fsconf TO fsconf_writer;
                 REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON fsconf.schema_migrations FROM fsconf_writer;
+                DO $$ BEGIN
+                    -- Node status rows are written by fsconf.report_node only (migration 0008).
+                    IF to_regclass('fsconf.nodes') IS NOT NULL THEN
+                        REVOKE INSERT, UPDATE, TRUNCATE ON fsconf.nodes FROM fsconf_writer;
+                    END IF;
+                END $$;
                 """)
             print("granted \(group) to \(role)")
         }

@@ -31,6 +31,13 @@ extension Fsconf {
                 }
             }
             let entries = try ChangeLog(conn).history(under: under, since: since, changeSet: changeSet, limit: max(1, limit))
+            // Which nodes applied each change set (fsconf.nodes; none before migration 0008).
+            let nodes = (try? Fleet.read(conn, liveWithin: Fleet.liveWithin).nodes) ?? []
+            func applied(_ e: ChangeLog.Entry) -> (by: [String], notYet: [String]) {
+                guard let seq = e.seq.flatMap({ Int64($0) }) else { return ([], []) }
+                return (nodes.filter { ($0.appliedSeq ?? 0) >= seq }.map(\.name),
+                        nodes.filter { $0.live && ($0.appliedSeq ?? 0) < seq }.map(\.name))
+            }
             if json {
                 print(JSON.array(entries.map { e in
                     JSON.object([
@@ -40,6 +47,8 @@ extension Fsconf {
                             JSON.object([("operation", JSON.string(c.operation)), ("path", JSON.string(c.pathText)),
                                          ("old", JSON.string(c.old)), ("new", JSON.string(c.new))])
                         }.joined(separator: ", ") + "]"),
+                        ("applied_by", "[" + applied(e).by.map { JSON.string($0) }.joined(separator: ", ") + "]"),
+                        ("not_applied_by", "[" + applied(e).notYet.map { JSON.string($0) }.joined(separator: ", ") + "]"),
                     ])
                 }))
                 return
@@ -53,6 +62,11 @@ extension Fsconf {
                 if let u = e.undoOf { head += "  (undoes \(u))" }
                 print(head)
                 if !e.summary.isEmpty { print("    \(e.summary)") }
+                if !nodes.isEmpty {
+                    let (by, notYet) = applied(e)
+                    print("    applied by: \(by.isEmpty ? "no node" : by.joined(separator: ", "))"
+                          + (notYet.isEmpty ? "" : "; not yet by: \(notYet.joined(separator: ", "))"))
+                }
                 let shown = full ? e.changes : Array(e.changes.prefix(50))
                 for c in shown { print("  \(line(c))") }
                 if shown.count < e.changes.count { print("  … \(e.changes.count - shown.count) more (--full)") }

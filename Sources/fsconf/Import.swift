@@ -19,6 +19,7 @@ extension Fsconf {
                 """)
 
         @OptionGroup var connection: ConnectionOptions
+        @OptionGroup var waiting: WaitOptions
         @Argument(help: "The tree's freeswitch.xml (or any file whose root is <document>).")
         var path: String
         @Option(name: .customLong("domain-map"), help: ArgumentHelp(

@@ -9,6 +9,8 @@ public final class EventSocketDouble: @unchecked Sendable {
     public struct Command: Sendable { public var text: String; public var at: Date }
 
     public let password: String
+    /// What `version` answers by default (as FreeSWITCH 1.10 does).
+    public static let version = "FreeSWITCH Version 1.10.12-release~64bit (-release 64bit)"
     public private(set) var port: Int = 0
     private var listener: Int32 = -1
     private let lock = NSLock()
@@ -38,6 +40,7 @@ public final class EventSocketDouble: @unchecked Sendable {
         var len = socklen_t(MemoryLayout<sockaddr_in>.size)
         _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &len) } }
         port = Int(UInt16(bigEndian: addr.sin_port))
+        reply(to: "version", with: EventSocketDouble.version + "\n")
         let thread = Thread { [self] in acceptLoop() }
         thread.start()
     }
