@@ -34,9 +34,11 @@ final class AgentStore: DirectoryFacts {
     /// Change sets with seq in (after, upTo], in commit order, with their rows.
     func changeSets(after: Int64, upTo: Int64, limit: Int = 500) throws(PostgresError) -> [ChangeSet] {
         // Each set's age when read (the database's clock on both ends): commit → applied.
+        // committed_at comes with migration 0008; before it, the set's start time.
         let sets = try run("""
-            SELECT seq, id, (extract(epoch FROM clock_timestamp() - created_at) * 1000)::bigint
-            FROM fsconf.change_sets WHERE seq > $1::bigint AND seq <= $2::bigint ORDER BY seq LIMIT $3::int
+            SELECT seq, id, (extract(epoch FROM clock_timestamp()
+                   - coalesce((to_jsonb(cs) ->> 'committed_at')::timestamptz, created_at)) * 1000)::bigint
+            FROM fsconf.change_sets cs WHERE seq > $1::bigint AND seq <= $2::bigint ORDER BY seq LIMIT $3::int
             """, String(after), String(upTo), String(limit))
         var out: [ChangeSet] = []
         var index: [Int64: Int] = [:]
