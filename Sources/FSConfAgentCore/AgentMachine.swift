@@ -29,6 +29,9 @@ public struct AgentMachine {
         public var attempts = 5
         /// First delay between two tries of a refused command (doubled each time).
         public var retryMs: Int64 = 250
+        /// How often the node library's counters are read from FreeSWITCH (`api lua`);
+        /// nil: never (no metrics served).
+        public var nodeStatsMs: Int64?
         /// Reconnect backoff: first and largest delay.
         public var backoffMs: Int64 = 250
         public var maxBackoffMs: Int64 = 5_000
@@ -54,6 +57,8 @@ public struct AgentMachine {
         case replied(String)
         /// Gateway commands from a reconcile; nil when sofia.conf is not stored.
         case reconcilePlanned([AgentAction]?)
+        /// FreeSWITCH's reply to the node library's stats script (`NodeStats.command`).
+        case nodeStatsRead(String)
         /// A wait or a sleep ended (its time came, or a notification arrived).
         case tick
     }
@@ -71,6 +76,8 @@ public struct AgentMachine {
         case send(String)
         /// Compare the gateways FreeSWITCH runs with the stored ones.
         case reconcile(ConfigState)
+        /// Run `NodeStats.command` in FreeSWITCH; answered with `.nodeStatsRead`.
+        case readNodeStats
         /// Wait for a notification or `until`, whichever comes first; answered with `.tick`.
         case waitForChange(until: Int64)
         /// Wait until `until` (backoff, retry delay); answered with `.tick`.
@@ -138,6 +145,7 @@ public struct AgentMachine {
     var nextPoll: Int64 = .min
     var nextRestartCheck: Int64 = .min
     var nextHeartbeat: Int64 = .min
+    var nextNodeStats: Int64 = .min
     /// Change sets read and not applied yet, in seq order.
     var pending: [ChangeSet] = []
     /// When each change set read was committed, on the driver's clock.
@@ -162,7 +170,9 @@ public struct AgentMachine {
             lastSeq = saved
         case .databaseConnected(let c, let standby):
             databaseUp = true
+            metrics.databaseConnected = true
             counter = c
+            metrics.newestSeq = c
             databaseBackoff = settings.backoffMs
             configCurrent = false
             needReconcile = true
@@ -171,6 +181,7 @@ public struct AgentMachine {
         case .databaseFailed(let message):
             abandonWork()
             configCurrent = false
+            metrics.databaseConnected = false
             if databaseUp {
                 databaseUp = false
                 metrics.databaseReconnects += 1
@@ -188,6 +199,7 @@ public struct AgentMachine {
             changeSetsRead(sets, now: now, into: &out)
         case .eventSocketConnected:
             eventSocketUp = true
+            metrics.eventSocketConnected = true
             eventSocketBackoff = settings.backoffMs
             out.append(.log("connected to FreeSWITCH's event socket"))
             if eventSocketEverUp {
@@ -200,6 +212,7 @@ public struct AgentMachine {
             needReconcile = true
         case .eventSocketFailed(let message):
             abandonWork()
+            metrics.eventSocketConnected = false
             if eventSocketUp {
                 eventSocketUp = false
                 out.append(.log("lost the event socket: \(message); reconnecting"))
@@ -224,6 +237,8 @@ public struct AgentMachine {
             } else {
                 out.append(.log("reconcile: sofia.conf is not stored in fsconf; gateways left as FreeSWITCH runs them"))
             }
+        case .nodeStatsRead(let reply):
+            metrics.node = NodeStats.parse(reply)
         case .tick:
             switch stage {
             case .waiting:
@@ -288,6 +303,7 @@ public struct AgentMachine {
 
     mutating func counterRead(_ value: Int64, into out: inout [Action]) {
         counter = value
+        metrics.newestSeq = value
         if let last = lastSeq, value < last {
             out.append(.report("the database's change counter went back (\(value) < \(last)): restored or replaced; reconciling and flushing every cached user"))
             metrics.rewinds += 1
@@ -476,10 +492,15 @@ public struct AgentMachine {
             nextHeartbeat = now + settings.heartbeatMs
             out.append(.recordStatus(status))
         }
+        if let every = settings.nodeStatsMs, now >= nextNodeStats {
+            nextNodeStats = now + every
+            return .readNodeStats
+        }
         stage = .waiting
         var until = max(nextPoll, now)
         if !pendingRestarts.isEmpty { until = min(until, max(nextRestartCheck, now)) }
         until = min(until, max(nextHeartbeat, now))
+        if settings.nodeStatsMs != nil { until = min(until, max(nextNodeStats, now)) }
         return .waitForChange(until: until)
     }
 
@@ -547,7 +568,13 @@ public struct AgentMetrics: Equatable, Sendable {
     public var gaps = 0
     public var rewinds = 0
     public var appliedSeq: Int64?
+    /// The newest change set the agent has seen (the change counter).
+    public var newestSeq: Int64?
+    public var databaseConnected = false
+    public var eventSocketConnected = false
     public var lastFailure: AgentStatus.Failure?
+    /// The node library's counters as FreeSWITCH's process last reported them.
+    public var node: NodeStats?
     /// Commit → applied, in milliseconds (bucket upper bounds in `AgentMetrics.buckets`).
     public var latency = Histogram(bounds: AgentMetrics.buckets)
 

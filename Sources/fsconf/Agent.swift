@@ -34,6 +34,11 @@ extension Fsconf {
         @Option(help: ArgumentHelp("Where the node's status is recorded (default: --db; give the primary when --db is a standby).",
                                    valueName: "conninfo"))
         var reportDb: String?
+        @Option(help: ArgumentHelp("Serve Prometheus metrics at http://ADDRESS/metrics (e.g. 127.0.0.1:9464); off by default.",
+                                   valueName: "host:port"))
+        var metricsListen: String?
+        @Option(help: ArgumentHelp("The node library FreeSWITCH loads (its counters are read for the metrics).", valueName: "path"))
+        var nodeLibrary = "/usr/local/lib/fsconf/fsconf.so"
 
         func validate() throws {
             if dryRun && !once { throw ValidationError("--dry-run needs --once") }
@@ -41,6 +46,10 @@ extension Fsconf {
             if !(10...60_000).contains(pollMs) { throw ValidationError("--poll-ms takes 10...60000") }
             if !(1...65535).contains(eslPort) { throw ValidationError("--esl-port takes 1...65535") }
             if let nodeName, nodeName.isEmpty || nodeName.count > 200 { throw ValidationError("--node-name takes 1 to 200 characters") }
+            if let metricsListen {
+                do { _ = try MetricsServer.split(metricsListen) } catch { throw ValidationError("\(error)") }
+                if once { throw ValidationError("--metrics-listen serves a running agent: not with --once") }
+            }
         }
 
         /// The node's name: --node-name, else the host name.
@@ -89,6 +98,7 @@ final class AgentRunner {
     var reportStore: AgentStore?
     var lastReportError: String?
     lazy var nodeName = options.resolvedNodeName
+    var metrics: MetricsServer?
 
     init(options: Fsconf.Agent, password: String?) {
         self.options = options
@@ -98,6 +108,7 @@ final class AgentRunner {
         settings.allowRestart = options.allowRestart
         settings.forceRestart = options.forceRestart
         settings.pollMs = Int64(options.pollMs)
+        if options.metricsListen != nil { settings.nodeStatsMs = 5_000 }
         machine = AgentMachine(settings: settings)
     }
 
@@ -249,6 +260,8 @@ final class AgentRunner {
                 return .replied(try connectESL().api(command))
             case .reconcile(let config):
                 return .reconcilePlanned(try reconcileGateways(config, try connectDB(), try connectESL()))
+            case .readNodeStats:
+                return .nodeStatsRead(try connectESL().api(NodeStats.command(library: options.nodeLibrary)))
             case .waitForChange(let until):
                 let s = try connectDB()
                 let wait = until - AgentRunner.now
@@ -287,10 +300,19 @@ final class AgentRunner {
     /// Feeds the machine until it says exit (--once) — or for ever.
     func run() throws {
         log("starting (event socket \(options.eslHost):\(options.eslPort), state \(options.stateFile), restarts \(options.allowRestart ? (options.forceRestart ? "allowed, forced" : "allowed when idle") : "reported only"))")
+        if let listen = options.metricsListen {
+            let server = try MetricsServer(listen: listen)
+            server.publish(PrometheusText.render(machine.metrics))
+            server.start()
+            metrics = server
+            log("metrics at http://\(server.address)/metrics")
+        }
         var event = AgentMachine.Event.started(savedSeq: readState())
         while true {
             var request: AgentMachine.Action?
-            for action in machine.handle(event, now: AgentRunner.now) {
+            let actions = machine.handle(event, now: AgentRunner.now)
+            metrics?.publish(PrometheusText.render(machine.metrics))
+            for action in actions {
                 switch action {
                 case .log(let text): log(text)
                 case .report(let text): log("REPORT: \(text)")

@@ -100,6 +100,9 @@ struct World {
             sent.append(command)
             let reply = replies.filter { command.hasPrefix($0.key) }.max { $0.key.count < $1.key.count }?.value ?? "+OK\n"
             return .replied(reply)
+        case .readNodeStats:
+            if eventSocketDown { return .eventSocketFailed("the event socket connection was closed") }
+            return .nodeStatsRead(replies["lua ~"] ?? "-ERR Cannot execute script\n")
         case .reconcile:
             if eventSocketDown { return .eventSocketFailed("the event socket connection was closed") }
             sent.append("sofia xmlstatus gateway")

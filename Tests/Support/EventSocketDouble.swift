@@ -18,7 +18,7 @@ public final class EventSocketDouble: @unchecked Sendable {
     private var clients: Set<Int32> = []
     private var stopped = false
     private var refusing = false
-    private var replies: [(prefix: String, reply: String)] = []
+    private var replies: [(prefix: String, reply: @Sendable (String) -> String)] = []
     /// Called on the connection's thread after a command is recorded, before the reply.
     public var onCommand: (@Sendable (String) -> Void)?
     public private(set) var connections = 0
@@ -61,7 +61,13 @@ public final class EventSocketDouble: @unchecked Sendable {
 
     /// The reply for commands starting with `prefix` (longest prefix wins); default "+OK\n".
     public func reply(to prefix: String, with body: String) {
-        lock.withLock { replies.removeAll { $0.prefix == prefix }; replies.append((prefix, body)) }
+        reply(to: prefix) { _ in body }
+    }
+
+    /// The reply for commands starting with `prefix`, computed from the command
+    /// (e.g. running the Lua of an `api lua ~…` the way mod_lua would).
+    public func reply(to prefix: String, using answer: @escaping @Sendable (String) -> String) {
+        lock.withLock { replies.removeAll { $0.prefix == prefix }; replies.append((prefix, answer)) }
     }
 
     /// Drops every open connection (FreeSWITCH restarting, a network cut).
@@ -169,9 +175,10 @@ public final class EventSocketDouble: @unchecked Sendable {
             let text = String(command.dropFirst(4))
             lock.withLock { recorded.append(Command(text: text, at: Date())) }
             onCommand?(text)
-            let body = lock.withLock { () -> String in
-                replies.filter { text.hasPrefix($0.prefix) }.max { $0.prefix.count < $1.prefix.count }?.reply ?? "+OK\n"
+            let answer = lock.withLock { () -> (@Sendable (String) -> String)? in
+                replies.filter { text.hasPrefix($0.prefix) }.max { $0.prefix.count < $1.prefix.count }?.reply
             }
+            let body = answer?(text) ?? "+OK\n"
             write(fd, "Content-Type: api/response\nContent-Length: \(body.utf8.count)\n\n\(body)")
         }
     }
