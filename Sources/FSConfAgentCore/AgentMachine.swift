@@ -282,12 +282,9 @@ public struct AgentMachine {
         if last > seq {
             out.append(.report("the database's change counter (\(seq)) is behind the last applied seq (\(last)): it was restored or replaced; reconciling and flushing every cached user"))
             metrics.rewinds += 1
-            lastSeq = seq
-            out.append(write(seq))
+            resume(at: seq, into: &out)
             config = state
             configCurrent = true
-            flushAll = true
-            needReconcile = true
             return
         }
         if last == seq {
@@ -307,11 +304,7 @@ public struct AgentMachine {
         if let last = lastSeq, value < last {
             out.append(.report("the database's change counter went back (\(value) < \(last)): restored or replaced; reconciling and flushing every cached user"))
             metrics.rewinds += 1
-            lastSeq = value
-            out.append(write(value))
-            configCurrent = false
-            flushAll = true
-            needReconcile = true
+            resume(at: value, into: &out)
         }
     }
 
@@ -347,11 +340,16 @@ public struct AgentMachine {
     }
 
     /// Change sets that cannot be read: the agent cannot know what they changed.
-    /// Everything FreeSWITCH caches is flushed, gateways are reconciled, and the
-    /// configuration is read again as of `seq`, so later change sets are planned
-    /// against what the database really held.
     mutating func gap(resumeAt seq: Int64, into out: inout [Action]) {
         metrics.gaps += 1
+        resume(at: seq, into: &out)
+    }
+
+    /// What the agent no longer knows (a rewind, a gap): it goes on from `seq`,
+    /// everything FreeSWITCH caches is flushed, gateways are reconciled, and the
+    /// configuration is read again as of `seq`, so later change sets are planned
+    /// against what the database really holds.
+    mutating func resume(at seq: Int64, into out: inout [Action]) {
         lastSeq = seq
         out.append(write(seq))
         configCurrent = false
@@ -533,14 +531,7 @@ public struct AgentMachine {
     }
 
     /// Milliseconds as seconds for a log line: 250 → "0.25", 2000 → "2".
-    public static func seconds(_ ms: Int64) -> String {
-        let whole = ms / 1000, frac = ms % 1000
-        if frac == 0 { return String(whole) }
-        var f = String(frac)
-        while f.count < 3 { f = "0" + f }
-        while f.hasSuffix("0") { f.removeLast() }
-        return "\(whole).\(f)"
-    }
+    public static func seconds(_ ms: Int64) -> String { AgentText.decimal(ms, places: 3) }
 }
 
 /// What a node says of itself: the last change set applied, the last command that
@@ -635,6 +626,20 @@ public enum AgentText {
         if first == "sofia", words.count >= 4, words[1] == "profile" { return "sofia profile \(words[3])" }
         if first == "sofia", words.count >= 2 { return "sofia \(words[1])" }
         return String(first)
+    }
+
+    /// `value / 10^places` in decimal without float noise or trailing zeros:
+    /// (250, 3) → "0.25", (2000, 3) → "2", (5, 6) → "0.000005".
+    public static func decimal(_ value: Int64, places: Int) -> String {
+        var scale: Int64 = 1
+        for _ in 0..<places { scale *= 10 }
+        let sign = value < 0 ? "-" : "", v = value.magnitude
+        let whole = v / UInt64(scale), frac = v % UInt64(scale)
+        if frac == 0 { return sign + String(whole) }
+        var f = String(frac)
+        while f.count < places { f = "0" + f }
+        while f.hasSuffix("0") { f.removeLast() }
+        return "\(sign)\(whole).\(f)"
     }
 
     static func trimmed<S: StringProtocol>(_ s: S) -> String {

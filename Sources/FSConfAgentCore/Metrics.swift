@@ -136,14 +136,6 @@ public enum PrometheusText {
         return out + "\""
     }
 
-    /// Milliseconds as seconds, without float noise: 5 → "0.005", 2500 → "2.5".
-    static func seconds(_ ms: Double) -> String {
-        let micro = Int64((ms * 1000).rounded())
-        let whole = micro / 1_000_000, frac = micro % 1_000_000
-        if frac == 0 { return String(whole) }
-        var f = String(frac)
-        while f.count < 6 { f = "0" + f }
-        while f.hasSuffix("0") { f.removeLast() }
-        return "\(whole).\(f)"
-    }
+    /// Milliseconds as seconds, to the microsecond: 5 → "0.005", 2500 → "2.5".
+    static func seconds(_ ms: Double) -> String { AgentText.decimal(Int64((ms * 1000).rounded()), places: 6) }
 }
