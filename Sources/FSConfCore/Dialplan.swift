@@ -54,7 +54,16 @@ public struct DialplanCondition: Equatable, Sendable {
 
     /// The time attributes FreeSWITCH's switch_xml_std_datetime_check reads
     /// (src/switch_xml.c), in the order the columns are stored and rendered.
-    public static let timeAttributeNames = ConditionEntity.columns.dropFirst(5).map(\.xml)
+    public static let timeAttributeNames = columns.dropFirst(5).map(\.xml)
+
+    /// XML attribute → column of fsconf.dialplan_conditions, in rendering order.
+    public static let columns: [(xml: String, column: String)] = [
+        ("field", "field"), ("expression", "expression"), ("break", "break"),
+        ("require-nested", "require_nested"), ("regex", "regex"),
+        ("year", "year"), ("yday", "yday"), ("mon", "mon"), ("mday", "mday"), ("week", "week"),
+        ("mweek", "mweek"), ("wday", "wday"), ("hour", "hour"), ("minute", "minute"),
+        ("minute-of-day", "minute_of_day"), ("time-of-day", "time_of_day"), ("date-time", "date_time"), ("tz", "tz"),
+    ]
 
     public init(id: Int64 = 0, position: Int = 0, field: String? = nil, expression: String? = nil,
                 breakOn: String? = nil, requireNested: String? = nil, regex: String? = nil,
@@ -198,7 +207,7 @@ public enum DialplanValidator {
     static func check(_ c: DialplanCondition, path: String, compiler: any RegexCompiler,
                       expand: (String) -> String, into problems: inout [String]) {
         if let rule = c.regex {
-            if !FieldValidation.enumerations["regex"]!.contains(rule) { problems.append("\(path): regex=\"\(rule)\" is not all, any or xor") }
+            if !DialplanVocabulary.enumerations["regex"]!.contains(rule) { problems.append("\(path): regex=\"\(rule)\" is not all, any or xor") }
             for r in c.regexes {
                 if r.field.isEmpty { problems.append("\(path): regex \(r.position) has no field") }
                 if let p = FreeSWITCHRegex.problem(expand(r.expression), compiler: compiler) {
@@ -220,7 +229,7 @@ public enum DialplanValidator {
                 break  // time-only or absolute condition: valid
             }
         }
-        if let b = c.breakOn, !FieldValidation.enumerations["break"]!.contains(b) {
+        if let b = c.breakOn, !DialplanVocabulary.enumerations["break"]!.contains(b) {
             problems.append("\(path): break=\"\(b)\" is not on-true, on-false, always or never")
         }
         for a in c.actions where a.application.isEmpty {
@@ -296,4 +305,14 @@ public enum DialplanRenderer {
         for child in c.children { renderCondition(&w, child, &expander) }
         w.close("condition")
     }
+}
+
+/// Enumerated dialplan attributes and their allowed values (the schema's CHECKs, said
+/// earlier): the node's row check and the admin's validator read the same table.
+public enum DialplanVocabulary {
+    public static let enumerations: [String: [String]] = [
+        "continue": ["true", "false"], "enabled": ["true", "false"], "inline": ["true", "false"],
+        "require-nested": ["true", "false"], "break": ["on-true", "on-false", "always", "never"],
+        "regex": ["all", "any", "xor"],
+    ]
 }

@@ -3,8 +3,33 @@
 /// for the others, so that FreeSWITCH's own merge (user over group over domain)
 /// and its group_call, network-list and gateway walks all find what they expect.
 public enum DirectoryRenderer {
+    /// What a lookup answers, with the facts the node's cache needs read from the
+    /// model (not from the rendered text).
+    public struct Answer: Sendable {
+        public var xml: String
+        /// FreeSWITCH's "not found" document: fsconf holds no such domain.
+        public var notFound: Bool { xml == FreeSWITCHDocument.notFound }
+        /// A user lookup that found the domain but no such user (cached briefly).
+        public var noSuchUser = false
+        /// A user FreeSWITCH keeps in its own cache (`cacheable` rendered): only
+        /// the agent's xml_flush_cache makes FreeSWITCH ask again.
+        public var heldByFreeSWITCH = false
+    }
+
     public static func render(_ query: DirectoryQuery, _ data: DirectoryData,
                               node: @escaping (String) -> String? = { _ in nil }) -> String {
+        answer(query, data, node: node).xml
+    }
+
+    public static func answer(_ query: DirectoryQuery, _ data: DirectoryData,
+                              node: @escaping (String) -> String? = { _ in nil }) -> Answer {
+        var facts = Answer(xml: "")
+        facts.xml = render(query, data, node: node, facts: &facts)
+        return facts
+    }
+
+    static func render(_ query: DirectoryQuery, _ data: DirectoryData, node: @escaping (String) -> String?,
+                       facts: inout Answer) -> String {
         var expander = VariableExpander(globals: data.globals, node: node)
         var w = XMLWriter(capacity: 2048)
         switch query {
@@ -39,6 +64,8 @@ public enum DirectoryRenderer {
                 default: return true  // matched on the attribute by the query
                 }
             }
+            facts.noSuchUser = users.isEmpty
+            facts.heldByFreeSWITCH = users.contains { $0.heldByFreeSWITCH(in: domain) }
             FreeSWITCHDocument.begin(&w, section: "directory")
             openDomain(&w, domain, &expander)
             renderSettings(&w, domain.settings, &expander)
@@ -132,11 +159,7 @@ public enum DirectoryRenderer {
                            _ expander: inout VariableExpander, settings: Bool) {
         var attributes = [("id", expander.expand(user.userID))]
         if let alias = user.numberAlias { attributes.append(("number-alias", expander.expand(alias))) }
-        // `cacheable`: a number is milliseconds, any other value caches until
-        // xml_flush_cache — so "false" must not be rendered at all.
-        if let cacheable = user.cacheable ?? domain.cacheable, cacheable != "false", !cacheable.isEmpty {
-            attributes.append(("cacheable", cacheable))
-        }
+        if let cacheable = user.effectiveCacheable(in: domain) { attributes.append(("cacheable", cacheable)) }
         for s in user.settings where s.kind == .attribute {
             attributes.append((s.name, expander.expand(s.value)))
         }
@@ -185,5 +208,21 @@ public enum DirectoryRenderer {
             w.close("variables")
         }
         w.close("gateway")
+    }
+}
+
+extension DirectoryUser {
+    /// The `cacheable` attribute rendered for this user: its own, else its domain's.
+    /// A number is milliseconds, any other value caches until xml_flush_cache — so
+    /// "false" (and "") is not rendered at all.
+    public func effectiveCacheable(in domain: DirectoryDomain) -> String? {
+        guard let value = cacheable ?? domain.cacheable, value != "false", !value.isEmpty else { return nil }
+        return value
+    }
+
+    /// FreeSWITCH keeps this user in its own cache: a `cacheable` is rendered (the
+    /// column, or a user attribute stored under that name).
+    public func heldByFreeSWITCH(in domain: DirectoryDomain) -> Bool {
+        effectiveCacheable(in: domain) != nil || settings.contains { $0.kind == .attribute && $0.name == "cacheable" }
     }
 }

@@ -31,7 +31,11 @@ public final class NodeEngine: @unchecked Sendable {
     private var backend: Backend?
     private let limiter = LogLimiter(intervalSeconds: 10)
 
-    public init() {}
+    /// Monotonic nanoseconds for cache expiry and outage retries; tests inject
+    /// their own clock to assert expiry without sleeping.
+    let clock: @Sendable () -> UInt64
+
+    public init(clock: @escaping @Sendable () -> UInt64 = MonotonicClock.now) { self.clock = clock }
 
     /// Pool, cache and listener for one configuration.
     final class Backend: @unchecked Sendable {
@@ -49,10 +53,10 @@ public final class NodeEngine: @unchecked Sendable {
         /// Lookups the database failed (down, refused, slower than the deadline).
         var databaseErrors = 0
 
-        init(settings: NodeSettings) {
+        init(settings: NodeSettings, clock: @escaping @Sendable () -> UInt64) {
             self.settings = settings
             pool = ConnectionPool(settings: settings)
-            cache = NodeCache(capacity: settings.cacheBytes, negativeTTLms: settings.negativeTTLms)
+            cache = NodeCache(capacity: settings.cacheBytes, negativeTTLms: settings.negativeTTLms, clock: clock)
             listener = ChangeListener(conninfo: settings.effectiveConninfo, pollMs: settings.pollMs, cache: cache)
         }
 
@@ -102,7 +106,7 @@ public final class NodeEngine: @unchecked Sendable {
         // A miss: the database is asked (and the listener started, on first use).
         if backend.cache.enabled { backend.listener.startIfNeeded() }
         var log = backend.listener.takeMessages()
-        if let lastGood = probe.lastGood, backend.monitor.locked({ MonotonicClock.now() < backend.retryAt }) {
+        if let lastGood = probe.lastGood, backend.monitor.locked({ clock() < backend.retryAt }) {
             // The database failed a moment ago: do not make every lookup wait for it.
             return stale(lastGood, backend, log: log)
         }
@@ -116,7 +120,7 @@ public final class NodeEngine: @unchecked Sendable {
         case .failure(let error):
             backend.monitor.locked {
                 backend.databaseErrors += 1
-                if error.isConnectionFailure { backend.retryAt = MonotonicClock.now() &+ 250_000_000 }
+                if error.isConnectionFailure { backend.retryAt = self.clock() &+ 250_000_000 }
             }
             markDown(backend)
             if let lastGood = probe.lastGood { return stale(lastGood, backend, log: log, error: error) }
@@ -198,16 +202,10 @@ public final class NodeEngine: @unchecked Sendable {
             }
             return fetch(statement, params, pool: pool, deadline: deadline, decode: DirectorySQL.rows).map { rows, seq in
                 let data = DirectoryData(rows: rows)
-                let xml = DirectoryRenderer.render(query, data, node: node)
-                let found = xml != FreeSWITCHDocument.notFound
-                var negative = !found
-                var heldByFreeSWITCH = false
-                if found, case .user = query {
-                    negative = !xml.utf8.containsBytes("<user ")
-                    heldByFreeSWITCH = xml.utf8.containsBytes(" cacheable=\"")
-                }
-                var answer = Answer(xml: xml, tags: CacheTags.directory(query, data, found: found), negative: negative, seq: seq)
-                answer.servable = !heldByFreeSWITCH
+                let rendered = DirectoryRenderer.answer(query, data, node: node)
+                var answer = Answer(xml: rendered.xml, tags: CacheTags.directory(query, data, found: !rendered.notFound),
+                                    negative: rendered.notFound || rendered.noSuchUser, seq: seq)
+                answer.servable = !rendered.heldByFreeSWITCH
                 return answer
             }
         case .dialplan(let context):
@@ -292,7 +290,7 @@ public final class NodeEngine: @unchecked Sendable {
             guard let settings else { return (self.backend, nil) }
             if let existing = self.backend, existing.settings == settings { return (existing, nil) }
             let old = self.backend
-            self.backend = Backend(settings: settings)
+            self.backend = Backend(settings: settings, clock: clock)
             return (self.backend, old)
         }
         old?.shutdown()
@@ -396,22 +394,4 @@ func clockTime(_ t: Int) -> String {
     localtime_r(&value, &parts)
     func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
     return "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))"
-}
-
-extension String.UTF8View {
-    /// True when `needle` occurs (byte-wise), without Foundation.
-    func containsBytes(_ needle: String) -> Bool {
-        let n = Array(needle.utf8)
-        guard let first = n.first else { return true }
-        var i = startIndex
-        while i != endIndex {
-            if self[i] == first {
-                var j = i, k = 0
-                while k < n.count, j != endIndex, self[j] == n[k] { j = index(after: j); k += 1 }
-                if k == n.count { return true }
-            }
-            i = index(after: i)
-        }
-        return false
-    }
 }

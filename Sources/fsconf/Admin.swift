@@ -1,6 +1,8 @@
 import ArgumentParser
+import FSConfAdminCore
 import FSConfCore
 import FSConfRegex
+import FSConfAdminStore
 import FSConfStore
 import Foundation
 import Glibc

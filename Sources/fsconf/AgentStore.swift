@@ -1,4 +1,5 @@
 import FSConfAgentCore
+import FSConfAdminStore
 import FSConfStore
 
 /// The agent's reads from PostgreSQL: the change counter, change sets with their

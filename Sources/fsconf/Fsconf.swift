@@ -1,24 +1,51 @@
 import ArgumentParser
+import FSConfAdminCore
 import FSConfCore
+import FSConfAdminStore
 import FSConfStore
 import Foundation
 
 @main
 struct Fsconf: ParsableCommand {
     /// ArgumentParser's own entry point, with its usage-error code (64) mapped to
-    /// the documented 2.
+    /// the documented 2, and a usage error said in one line like every other error
+    /// (`fsconf: MESSAGE (see 'fsconf help …')`), not ArgumentParser's usage block.
     static func main() {
+        main(CommandLine.arguments.dropFirst().map { $0 })
+    }
+
+    static func main(_ arguments: [String]) {
         do {
-            var command = try parseAsRoot(WaitOptions.expand(Array(CommandLine.arguments.dropFirst())))
+            var command = try parseAsRoot(WaitOptions.expand(arguments))
             try command.run()
         } catch {
             let code = exitCode(for: error)
-            let message = fullMessage(for: error)
-            if !message.isEmpty {
-                if code == .success { print(message) } else { printErr(message) }
+            if code == .validationFailure {
+                let message = self.message(for: error).split(separator: "\n").first.map(String.init) ?? "invalid arguments"
+                let topic = helpTopic(arguments)
+                let hint = topic.isEmpty ? "fsconf --help" : "fsconf help \(topic)"
+                printErr("fsconf: \(message.replacingOccurrences(of: "Error: ", with: "")) (see '\(hint)')")
+            } else {
+                let message = fullMessage(for: error)
+                if !message.isEmpty {
+                    if code == .success { print(message) } else { printErr(message) }
+                }
             }
             Foundation.exit(code == .validationFailure ? CLIFailure.Code.invalid : code.rawValue)
         }
+    }
+
+    /// The subcommand words of `arguments` (up to the first option or argument that
+    /// is not a subcommand name), for the help hint of a usage error.
+    static func helpTopic(_ arguments: [String]) -> String {
+        var command: ParsableCommand.Type = Fsconf.self
+        var words: [String] = []
+        for word in arguments {
+            guard let next = command.configuration.subcommands.first(where: { $0._commandName == word }) else { break }
+            words.append(word)
+            command = next
+        }
+        return words.joined(separator: " ")
     }
 
     static let configuration = CommandConfiguration(

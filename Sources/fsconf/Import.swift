@@ -1,5 +1,7 @@
 import ArgumentParser
+import FSConfAdminCore
 import FSConfCore
+import FSConfAdminStore
 import FSConfStore
 import Foundation
 import Glibc
@@ -19,7 +21,7 @@ extension Fsconf {
                 """)
 
         @OptionGroup var connection: ConnectionOptions
-        @OptionGroup var waiting: WaitOptions
+        @OptionGroup var write: WriteOptions
         @Argument(help: "The tree's freeswitch.xml (or any file whose root is <document>).")
         var path: String
         @Option(name: .customLong("domain-map"), help: ArgumentHelp(
@@ -101,7 +103,7 @@ extension Fsconf {
                 print("nothing to change: the database already holds this tree (\(tree.countsSummary); \(seconds(since: started)))")
                 return
             }
-            let actor = ProcessInfo.processInfo.environment["USER"] ?? "fsconf"
+            let actor = write.resolvedActor
             let summary = "import \(pre.display(pre.filesRead.first ?? path)): \(diff.summary) (\(tree.countsSummary))"
             let changeSet = try ChangeSets.open(conn, actor: actor, source: "import", summary: summary)
             let rows = try store.apply(diff, stored: stored)

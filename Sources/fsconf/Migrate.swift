@@ -1,6 +1,8 @@
 import ArgumentParser
+import FSConfAdminCore
 import FSConfCore
 import FSConfEmbedded
+import FSConfAdminStore
 import FSConfStore
 import Foundation
 

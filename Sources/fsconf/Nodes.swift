@@ -185,7 +185,7 @@ enum Fleet {
 /// `--wait[=SECONDS]` of every command that writes.
 struct WaitOptions: ParsableArguments {
     @Option(name: .customLong("wait"), help: ArgumentHelp(
-        "Return when every live node's agent has applied the change (default 30 s; exit 1 naming the nodes that have not). Write --wait or --wait=SECONDS.",
+        "Return when every live node's agent has applied the change (a bare --wait: 30 s); exit 1 naming the nodes that have not.",
         valueName: "seconds"))
     var seconds: Int?
 
@@ -196,12 +196,15 @@ struct WaitOptions: ParsableArguments {
         if let seconds, seconds < 1 { throw ValidationError("--wait takes a number of seconds above 0") }
     }
 
-    /// `--wait` without `=SECONDS` → `--wait=30` (ArgumentParser has no optional values).
+    /// A bare `--wait` (not followed by a number of seconds) → `--wait=30`
+    /// (ArgumentParser has no options with an optional value).
     static func expand(_ arguments: [String]) -> [String] {
         var out: [String] = []
-        for a in arguments {
-            if a == "--" { out.append(contentsOf: arguments[(out.count)...]); return out }
-            out.append(a == "--wait" ? "--wait=\(defaultSeconds)" : a)
+        for (i, a) in arguments.enumerated() {
+            if a == "--" { out.append(contentsOf: arguments[i...]); return out }
+            let next = i + 1 < arguments.count ? arguments[i + 1] : ""
+            let seconds = !next.isEmpty && next.allSatisfy(\.isASCII) && next.allSatisfy(\.isNumber)
+            out.append(a == "--wait" && !seconds ? "--wait=\(defaultSeconds)" : a)
         }
         return out
     }
@@ -227,7 +230,7 @@ extension WaitsForNodes {
 extension Fsconf.SetField: WaitsForNodes { var waitOptions: WaitOptions { write.waiting } }
 extension Fsconf.UnsetField: WaitsForNodes { var waitOptions: WaitOptions { write.waiting } }
 extension Fsconf.Undo: WaitsForNodes { var waitOptions: WaitOptions { write.waiting } }
-extension Fsconf.Import: WaitsForNodes { var waitOptions: WaitOptions { waiting } }
+extension Fsconf.Import: WaitsForNodes { var waitOptions: WaitOptions { write.waiting } }
 extension Fsconf.Domain.Add: WaitsForNodes { var waitOptions: WaitOptions { write.waiting } }
 extension Fsconf.Domain.Remove: WaitsForNodes { var waitOptions: WaitOptions { write.waiting } }
 extension Fsconf.User.Add: WaitsForNodes { var waitOptions: WaitOptions { write.waiting } }

@@ -1,6 +1,8 @@
 import ArgumentParser
+import FSConfAdminCore
 import FSConfCore
 import FSConfNode
+import FSConfAdminStore
 import FSConfStore
 import Foundation
 
@@ -65,6 +67,9 @@ extension Fsconf {
             settings.poolSize = 1
             settings.deadlineMs = 30_000
             settings.statementTimeoutMs = 30_000
+            // The database must answer first: unreachable is exit 3, as for every command
+            // (the engine itself would only say "no answer", which a node falls through on).
+            _ = try connection.connect()
             let outcome = NodeEngine().handle(request, settings: settings, node: { nodeGlobals[$0] })
             guard let xml = outcome.xml else {
                 throw CLIFailure(outcome.error ?? "no answer for \(section) \(key)", code: CLIFailure.Code.failed)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import FSConfAdminCore
 import FSConfCore
 import FSConfEmbedded
 import FSConfNode

@@ -356,7 +356,7 @@ final class AgentCLITests: XCTestCase {
                                      environment: env)
         XCTAssertTrue(esl.wait { $0.contains("sofia xmlstatus gateway") }, "started")
         try cluster.stop()
-        XCTAssertTrue(agent.waitForStderr("database unavailable"), "the agent noticed and retries: \(agent.stderrSoFar)")
+        XCTAssertTrue(agent.waitForOutput { _, e in e.contains("database unavailable") }, "the agent noticed and retries: \(agent.output.stderr)")
         try cluster.start()
         esl.clear()
         let conn = try PGConnection(conninfo: conninfo)

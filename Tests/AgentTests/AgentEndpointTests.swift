@@ -35,8 +35,8 @@ final class AgentEndpointTests: XCTestCase {
         }
         let agent = try s.start(["--metrics-listen", "127.0.0.1:0", "--node-library", library])
         defer { agent.process.terminate(); _ = agent.wait(timeout: 10) }
-        XCTAssertTrue(agent.waitForStderr("metrics at http://127.0.0.1:"), agent.stderrSoFar)
-        let port = Int(agent.stderrSoFar.split(separator: "metrics at http://127.0.0.1:")[1].prefix { $0.isNumber })!
+        XCTAssertTrue(agent.waitForOutput { _, e in e.contains("metrics at http://127.0.0.1:") }, agent.output.stderr)
+        let port = Int(agent.output.stderr.split(separator: "metrics at http://127.0.0.1:")[1].prefix { $0.isNumber })!
         XCTAssertTrue(s.waitApplied())
         try s.sql("UPDATE fsconf.user_settings SET value = 'm-1' WHERE name = 'password' AND user_id = (SELECT id FROM fsconf.users WHERE user_id = '1000')")
         XCTAssertTrue(s.waitApplied())

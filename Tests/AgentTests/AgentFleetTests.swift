@@ -121,7 +121,7 @@ final class AgentFleetTests: XCTestCase {
 
         // fs-b stops: it is still live (seen seconds ago) but will not apply.
         _ = b.stop()
-        out = try fsconf(s, AgentFleetTests.setPassword + ["w-2", "--wait=2"])
+        out = try fsconf(s, AgentFleetTests.setPassword + ["w-2", "--wait", "2"])
         XCTAssertEqual(out.status, 1, out.description)
         XCTAssertTrue(out.stdout.contains("change set"), "the write itself is done and reported: \(out.stdout)")
         XCTAssertTrue(out.stderr.contains("fsconf: not applied within 2 s by: fs-b (applied \(seq + 1)"), out.stderr)

@@ -223,4 +223,33 @@ final class CacheModelTests: XCTestCase {
         XCTAssertNil(lru.peek(0))
         XCTAssertNil(lru.peek(99), "a key never hit is evicted")
     }
+
+    // MARK: What the cache learns from an answer: read from the model
+
+    func testDirectoryAnswerFactsComeFromTheModelNotTheText() {
+        func rows(domainCacheable: String?, userCacheable: String?, password: String) -> DirectoryData {
+            DirectoryData(rows: [
+                DirectoryRow(kind: .domain, id: 1, a: "pbx.test", b: domainCacheable),
+                DirectoryRow(kind: .user, id: 2, parent: 1, a: "1000", c: userCacheable),
+                DirectoryRow(kind: .userSetting, id: 3, parent: 2, a: "param", b: "password", c: password),
+            ])
+        }
+        let user = DirectoryQuery.user(domain: "pbx.test", user: "1000", key: "id")
+        // A value that merely looks like the markup the old check searched for.
+        let plain = DirectoryRenderer.answer(user, rows(domainCacheable: nil, userCacheable: nil, password: #"x" cacheable="1"#))
+        XCTAssertTrue(plain.xml.contains("cacheable=&quot;1"), plain.xml)
+        XCTAssertFalse(plain.heldByFreeSWITCH, "a password is not a cacheable attribute")
+        XCTAssertFalse(plain.noSuchUser)
+        XCTAssertFalse(plain.notFound)
+        // The domain's cacheable applies; the user's "false" overrides it.
+        XCTAssertTrue(DirectoryRenderer.answer(user, rows(domainCacheable: "60000", userCacheable: nil, password: "p")).heldByFreeSWITCH)
+        XCTAssertFalse(DirectoryRenderer.answer(user, rows(domainCacheable: "60000", userCacheable: "false", password: "p")).heldByFreeSWITCH)
+        // A user id that looks like markup, asked for but absent: the domain answers, no user.
+        let absent = DirectoryRenderer.answer(.user(domain: "pbx.test", user: "<user ", key: "id"),
+                                              rows(domainCacheable: nil, userCacheable: nil, password: "p"))
+        XCTAssertTrue(absent.noSuchUser)
+        XCTAssertFalse(absent.notFound)
+        XCTAssertTrue(DirectoryRenderer.answer(.user(domain: "other.test", user: "1000", key: "id"),
+                                               rows(domainCacheable: nil, userCacheable: nil, password: "p")).notFound)
+    }
 }

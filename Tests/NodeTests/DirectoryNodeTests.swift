@@ -45,8 +45,8 @@ final class DirectoryNodeTests: XCTestCase {
         var checked = 0
         for name in try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted() where name.hasSuffix(".json") {
             let data = try Data(contentsOf: folder.appendingPathComponent(name))
-            let root = try JSONSerialization.jsonObject(with: data) as! [String: Any]
-            let lookups = (root["lookups"] as! [[String: Any]]).filter { $0["section"] as? String == "directory" }
+            let root = try XCTUnwrap(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+            let lookups = try XCTUnwrap(root["lookups"] as? [[String: Any]]).filter { $0["section"] as? String == "directory" }
             if lookups.isEmpty { continue }
             let file = try TemporaryDirectory()
             try file.write("l.json", String(decoding: try JSONSerialization.data(withJSONObject: ["lookups": lookups]), as: UTF8.self))

@@ -1,3 +1,4 @@
+import FSConfAdminCore
 import FSConfCore
 import FSConfTestSupport
 import Foundation
@@ -115,7 +116,7 @@ final class ImportRoundTripTests: XCTestCase {
         let userCount = lookups.count
         var perSection: [String: Int] = ["directory": userCount]
         if Self.servedSections.contains("dialplan") {
-            for context in StaticLookup.section(staticTree, "dialplan")!.children("context") {
+            for context in try XCTUnwrap(StaticLookup.section(staticTree, "dialplan")).children("context") {
                 let name = context.attribute("name")!
                 expected.append(StaticLookup.canonical(context))
                 lookups.append(Lookup(section: "dialplan", tag: "", keyName: "", keyValue: "",
@@ -124,7 +125,7 @@ final class ImportRoundTripTests: XCTestCase {
             }
         }
         for (section, tag) in [("configuration", "configuration"), ("languages", "language")] where Self.servedSections.contains(section) {
-            for doc in StaticLookup.section(staticTree, section)!.children(tag) {
+            for doc in try XCTUnwrap(StaticLookup.section(staticTree, section)).children(tag) {
                 guard let name = doc.attribute("name") else { continue }
                 // FreeSWITCH answers the first document of a name; later duplicates are never found.
                 if lookups.contains(where: { $0.section == section && $0.keyValue == name }) { continue }
@@ -180,7 +181,7 @@ final class ImportRoundTripTests: XCTestCase {
         var storedMismatches: [String] = []
         for (section, tag) in [("dialplan", "context"), ("configuration", "configuration"), ("languages", "language")] {
             var seen: Set<String> = []
-            for e in StaticLookup.section(staticTree, section)!.children(tag) {
+            for e in try XCTUnwrap(StaticLookup.section(staticTree, section)).children(tag) {
                 guard let name = e.attribute("name"), seen.insert(name).inserted else { continue }
                 let mine = StaticLookup.locate(exportedTree, section: section, tag: tag, keyName: "name", keyValue: name)
                 if mine.map(StaticLookup.canonical) != StaticLookup.canonical(e) { storedMismatches.append("\(section) \(name)") }

@@ -1,5 +1,6 @@
-/// The nearest-rank percentile `p` (0...100) of `values` — the rank fshost and
-/// pqloop use, so figures printed by tests and benchmarks compare. NaN when empty.
+/// Nearest-rank percentile (p in 0...100) of `values`, as benchmarks/host/fshost.c
+/// and pqloop.c compute theirs, so figures printed by tests and benchmarks compare.
+/// NaN for no values.
 public func percentile(_ values: [Double], _ p: Double) -> Double {
     let sorted = values.sorted()
     guard !sorted.isEmpty else { return .nan }

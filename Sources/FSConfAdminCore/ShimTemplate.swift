@@ -1,5 +1,8 @@
 /// Fills the shim template (`lua/shim.lua.in`). Everything substituted is a Lua
 /// literal built here, so no setting can inject Lua code.
+
+import FSConfCore
+
 public enum ShimTemplate {
     public static func render(template: String, version: String, library: String,
                               settings: [(String, String)]) -> String {

@@ -1,6 +1,9 @@
 // MD5 (RFC 1321), for FreeSWITCH's `a1-hash` directory param: the HTTP digest
 // A1 = MD5("user:realm:password") that sofia compares instead of the clear
 // password (sofia_reg.c). Pure Swift, like SHA256.
+
+import FSConfCore
+
 public enum MD5 {
     private static let s: [UInt32] = [
         7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22,

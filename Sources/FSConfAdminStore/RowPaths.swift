@@ -1,4 +1,6 @@
 import FSConfCore
+import FSConfAdminCore
+import FSConfStore
 
 /// A row of a configuration table as text values by column name (a subset of the
 /// columns: those that paths and history need).

@@ -3,6 +3,9 @@
 /// the globals as `set` lines (references kept: FreeSWITCH expands them when it
 /// loads the files, fsconf keeps them when it imports them back), and one file per
 /// domain, context, configuration document and language.
+
+import FSConfCore
+
 public enum ConfigExport {
     public struct File: Sendable, Equatable {
         public var path: String

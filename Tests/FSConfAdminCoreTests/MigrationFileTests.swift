@@ -1,4 +1,5 @@
 import FSConfCore
+import FSConfAdminCore
 import XCTest
 
 final class MigrationFileTests: XCTestCase {

@@ -4,6 +4,9 @@
 /// configuration document; a language. Entities that are equal are left alone, so
 /// importing the same tree twice changes nothing. Stored entities missing from the
 /// tree stay unless their section is replaced.
+
+import FSConfCore
+
 public struct ConfigDiff: Sendable {
     public enum Section: String, Sendable, CaseIterable {
         case globals, directory, dialplan, configuration, languages

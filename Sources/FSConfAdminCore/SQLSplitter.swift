@@ -1,5 +1,8 @@
 /// One SQL statement cut out of a script, with the line it starts on (1-based,
 /// counted in the text that was split) so errors can point at it.
+
+import FSConfCore
+
 public struct SQLStatement: Equatable, Sendable {
     public var text: String
     public var line: Int

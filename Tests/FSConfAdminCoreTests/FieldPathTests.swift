@@ -1,4 +1,5 @@
 import FSConfCore
+import FSConfAdminCore
 import XCTest
 
 /// Field paths, addresses, canonical listing, validation and MD5: pure, no database.

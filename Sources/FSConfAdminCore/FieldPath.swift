@@ -13,6 +13,9 @@
 /// value holding `/ [ ] = @ "` `\`, whitespace or a control character, or an empty
 /// one, is written in double quotes with `\"` and `\\` escapes:
 /// `directory/"my domain"/user/"a/b"`.
+
+import FSConfCore
+
 public struct FieldPath: Equatable, Hashable, Sendable, CustomStringConvertible {
     public struct Step: Equatable, Hashable, Sendable {
         public var name: String

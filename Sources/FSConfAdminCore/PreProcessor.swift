@@ -1,5 +1,8 @@
 /// Where the pre-processor reads files. The CLI implements it over the real file
 /// system; tests can use memory.
+
+import FSConfCore
+
 public protocol PreProcessorFileSystem {
     /// The resolved absolute path (symlinks followed), nil when the file does not exist.
     func canonicalPath(_ path: String) -> String?

@@ -1,3 +1,6 @@
+import FSConfAdminCore
+import FSConfCore
+
 /// What FreeSWITCH finds in a parsed document for one lookup (switch_xml.c), so a
 /// static tree and a handler's answer can be compared the way FreeSWITCH uses them.
 public enum StaticLookup {

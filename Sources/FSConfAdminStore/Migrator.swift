@@ -1,4 +1,6 @@
 import FSConfCore
+import FSConfAdminCore
+import FSConfStore
 
 /// A migration that failed: which file, which statement, and PostgreSQL's reason.
 /// The file's transaction was rolled back, so the schema is as it was before.

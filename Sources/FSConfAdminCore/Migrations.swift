@@ -1,4 +1,7 @@
 /// A migration file: `NNNN_slug.sql` with `-- migrate:up` and `-- migrate:down` sections.
+
+import FSConfCore
+
 public struct MigrationFile: Equatable, Sendable {
     public var version: Int
     public var name: String

@@ -1,6 +1,9 @@
 /// A parsed XML element: what FreeSWITCH's own parser (ezxml in switch_xml.c) keeps
 /// of a document — names, attributes in order, child elements in order and the
 /// element's character data. Comments and processing instructions are dropped.
+
+import FSConfCore
+
 public struct ParsedElement: Sendable {
     public var name: String
     public var attributes: [(name: String, value: String)]

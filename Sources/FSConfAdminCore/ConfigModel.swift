@@ -2,6 +2,9 @@
 /// docs/schema.md, without database ids. Import builds it from XML, the store loads
 /// it from PostgreSQL, export writes it back as XML; two of them compare entity by
 /// entity (`ConfigDiff`). Lists are in document order; positions are their indexes.
+
+import FSConfCore
+
 public struct ConfigTree: Equatable, Sendable {
     public var globals: [GlobalVariable] = []
     public var domains: [DomainEntity] = []
@@ -116,14 +119,8 @@ public struct ConditionEntity: Equatable, Sendable {
     public var children: [ConditionEntity] = []
     public init() {}
 
-    /// XML attribute → column, in rendering order.
-    public static let columns: [(xml: String, column: String)] = [
-        ("field", "field"), ("expression", "expression"), ("break", "break"),
-        ("require-nested", "require_nested"), ("regex", "regex"),
-        ("year", "year"), ("yday", "yday"), ("mon", "mon"), ("mday", "mday"), ("week", "week"),
-        ("mweek", "mweek"), ("wday", "wday"), ("hour", "hour"), ("minute", "minute"),
-        ("minute-of-day", "minute_of_day"), ("time-of-day", "time_of_day"), ("date-time", "date_time"), ("tz", "tz"),
-    ]
+    /// XML attribute → column, in rendering order (the node's table, FSConfCore).
+    public static var columns: [(xml: String, column: String)] { DialplanCondition.columns }
     public static let attributeNames: Set<String> = Set(columns.map(\.xml))
 }
 
@@ -149,11 +146,4 @@ public struct DocumentEntity: Equatable, Sendable {
     /// `<configuration name="…">` or `<language name="…">` with everything inside.
     public var root: ParsedElement
     public init(section: Section, name: String, root: ParsedElement) { self.section = section; self.name = name; self.root = root }
-}
-
-extension String {
-    /// ASCII case folding, as FreeSWITCH's strcasecmp (and PostgreSQL's lower() on ASCII).
-    public var asciiLowercased: String {
-        String(decoding: utf8.map { $0 >= 65 && $0 <= 90 ? $0 + 32 : $0 }, as: UTF8.self)
-    }
 }

@@ -1,6 +1,9 @@
 /// Maps a pre-processed FreeSWITCH document onto fsconf's tables (`ConfigTree`),
 /// field by field. Whatever the schema cannot hold is reported, by original file and
 /// line, in `unrepresentable`; nothing is dropped silently.
+
+import FSConfCore
+
 public struct ConfigImporter {
     public private(set) var tree = ConfigTree()
     public private(set) var unrepresentable: [SourceError] = []

@@ -1,6 +1,9 @@
 /// Every field of a `ConfigTree` as (canonical path, value): what `fsconf list`
 /// prints and what `fsconf diff` compares. Each entity also lists its naming
 /// column (`@name`, `@id`), so an entity without fields still shows up.
+
+import FSConfCore
+
 public struct FieldEntry: Equatable, Sendable {
     public var path: FieldPath
     public var value: String

@@ -1,4 +1,5 @@
 import FSConfCore
+import FSConfAdminCore
 import XCTest
 
 /// Files in memory for the pre-processor.

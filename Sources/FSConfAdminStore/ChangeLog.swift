@@ -1,4 +1,6 @@
 import FSConfCore
+import FSConfAdminCore
+import FSConfStore
 
 /// Reads the change log (fsconf.change_sets / fsconf.changes, docs/changes.md)
 /// as field changes with canonical paths, and undoes change sets.

@@ -1,4 +1,6 @@
 import FSConfCore
+import FSConfAdminCore
+import FSConfStore
 
 /// What is stored, as a `ConfigTree`, plus the ids that the writer needs.
 public struct StoredConfig: Sendable {

@@ -1,4 +1,6 @@
 import FSConfCore
+import FSConfAdminCore
+import FSConfStore
 
 /// Why a field operation did not happen. The CLI maps these to exit codes
 /// (not found 4, invalid 2, conflict 5).

@@ -1,6 +1,9 @@
 /// Checks run before a field is written: the value must be storable XML text, and
 /// parameter names are compared with the names FreeSWITCH reads (a warning, never
 /// an error: modules and versions add names).
+
+import FSConfCore
+
 public enum FieldValidation {
     /// Why `value` cannot be XML character data (nil: it can). XML 1.0 allows tab,
     /// LF and CR among the C0 controls; nothing else below U+0020, no U+FFFE/U+FFFF,
@@ -31,12 +34,8 @@ public enum FieldValidation {
         return s
     }
 
-    /// Enumerated columns and their allowed values (the schema's CHECKs, said earlier).
-    public static let enumerations: [String: [String]] = [
-        "continue": ["true", "false"], "enabled": ["true", "false"], "inline": ["true", "false"],
-        "require-nested": ["true", "false"], "break": ["on-true", "on-false", "always", "never"],
-        "regex": ["all", "any", "xor"],
-    ]
+    /// Enumerated columns and their allowed values: the dialplan's own (FSConfCore).
+    public static var enumerations: [String: [String]] { DialplanVocabulary.enumerations }
 
     /// Params FreeSWITCH reads from a directory user (or its group/domain, merged):
     /// sofia_reg.c (sip_auth), mod_voicemail, mod_verto, mod_event_socket, switch_ivr.c.
