@@ -181,5 +181,15 @@ final class AgentFleetTests: XCTestCase {
         XCTAssertEqual(stolen.status, 0, "recording is best effort: the agent applies anyway")
         XCTAssertTrue(stolen.stderr.contains("cannot record this node's status in fsconf.nodes (node node-a is reported by another database role"),
                       stolen.stderr)
+        // --report-db: the status goes over its own connection (here node-a's role).
+        try s.sql("UPDATE fsconf.domains SET cacheable = '60000'")
+        let reported = try runProcess(TestEnvironment.fsconfBinary,
+                                      ["agent", "--db", "\(s.db.conninfo) user=\(roleB)", "--report-db", "\(s.db.conninfo) user=\(roleA)",
+                                       "--esl-port", String(esl.port), "--state-file", dir.path("seq"), "--node-name", "node-a", "--once"],
+                                      environment: env)
+        XCTAssertEqual(reported.status, 0, reported.description)
+        XCTAssertFalse(reported.stderr.contains("cannot record"), reported.stderr)
+        XCTAssertEqual(try s.db.column("SELECT applied_seq::text || ' ' || db_role FROM fsconf.nodes WHERE name = 'node-a'"),
+                       ["\(s.counter) \(roleA)"])
     }
 }

