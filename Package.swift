@@ -87,7 +87,7 @@ let package = Package(
         // StaticLookup) live in Tests/Support, never in a product target.
         .target(name: "FSConfTestSupport", dependencies: ["FSConfStore", "FSConfAdminCore"], path: "Tests/Support"),
         .testTarget(name: "FSConfCoreTests", dependencies: ["FSConfCore", "FSConfRegex"]),
-        .testTarget(name: "FSConfAdminCoreTests", dependencies: ["FSConfAdminCore", "FSConfCore", "FSConfRegex"]),
+        .testTarget(name: "FSConfAdminCoreTests", dependencies: ["FSConfAdminCore", "FSConfCore", "FSConfRegex", "FSConfTestSupport"]),
         .testTarget(name: "FSConfStoreTests",
                     dependencies: ["FSConfStore", "FSConfAdminStore", "FSConfAdminCore", "FSConfNode", "FSConfCore",
                                    "FSConfRegex", "FSConfEmbedded", "FSConfTestSupport"]),

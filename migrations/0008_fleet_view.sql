@@ -9,6 +9,7 @@
 -- the node name given, and only if that row was created by the same login role
 -- (a node's credentials cannot rewrite another role's nodes). Nobody but the
 -- function writes fsconf.nodes; fsconf_writer may delete a row (a node retired).
+-- Migrations run as the database's owner, which owns the function.
 -- migrate:up
 
 ALTER TABLE fsconf.change_sets ADD COLUMN committed_at timestamptz;
@@ -76,10 +77,11 @@ BEGIN
 END;
 $$;
 
+-- Nobody but the owner may call it until granted: `fsconf migrate up` and
+-- `fsconf grant` grant EXECUTE to fsconf_reader when the role exists, SELECT on
+-- the table to both group roles, and DELETE (never INSERT or UPDATE) to
+-- fsconf_writer (Privileges.grantStatement).
 REVOKE ALL ON FUNCTION fsconf.report_node(text, text, text, bigint, text, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION fsconf.report_node(text, text, text, bigint, text, text) TO fsconf_reader, fsconf_writer;
-GRANT SELECT ON fsconf.nodes TO fsconf_reader, fsconf_writer;
-GRANT DELETE ON fsconf.nodes TO fsconf_writer;
 
 -- migrate:down
 

@@ -9,7 +9,7 @@ import FSConfCore
 
 public struct ConfigDiff: Sendable {
     public enum Section: String, Sendable, CaseIterable {
-        case globals, directory, dialplan, configuration, languages
+        case globals, directory, dialplan, chatplan, configuration, languages
     }
 
     public enum Op: Character, Sendable { case add = "+", change = "~", remove = "-" }
@@ -51,10 +51,10 @@ public struct ConfigDiff: Sendable {
 
     public init(stored: ConfigTree, imported: ConfigTree, replace: Set<Section> = []) {
         // Globals.
-        let storedGlobals = Dictionary(stored.globals.map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a })
+        let storedGlobals = Dictionary(stored.globals.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         for (i, g) in imported.globals.enumerated() {
             if let old = storedGlobals[g.name] {
-                if old != g.value { add(.change, .globals, g.name); globals.append((.change, g, i + 1)) }
+                if old.value != g.value || old.command != g.command { add(.change, .globals, g.name); globals.append((.change, g, i + 1)) }
             } else {
                 add(.add, .globals, g.name); globals.append((.add, g, i + 1))
             }
@@ -107,19 +107,24 @@ public struct ConfigDiff: Sendable {
             }
         }
 
-        // Dialplan.
-        let storedContexts = Dictionary(stored.contexts.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        for (i, c) in imported.contexts.enumerated() {
-            if let old = storedContexts[c.name] {
-                if old != c { add(.change, .dialplan, "context \(c.name)"); contexts.append((.change, c, i + 1)) }
-            } else {
-                add(.add, .dialplan, "context \(c.name) (\(c.extensions.count) extensions)"); contexts.append((.add, c, i + 1))
+        // Dialplan and chatplan contexts.
+        for plan in PlanSection.allCases {
+            let diffSection: Section = plan == .dialplan ? .dialplan : .chatplan
+            let storedContexts = Dictionary(stored.contexts.filter { $0.section == plan }.map { ($0.name, $0) },
+                                            uniquingKeysWith: { a, _ in a })
+            let new = imported.contexts.filter { $0.section == plan }
+            for (i, c) in new.enumerated() {
+                if let old = storedContexts[c.name] {
+                    if old != c { add(.change, diffSection, "context \(c.name)"); contexts.append((.change, c, i + 1)) }
+                } else {
+                    add(.add, diffSection, "context \(c.name) (\(c.extensions.count) extensions)"); contexts.append((.add, c, i + 1))
+                }
             }
-        }
-        if replace.contains(.dialplan) {
-            let names = Set(imported.contexts.map(\.name))
-            for c in stored.contexts where !names.contains(c.name) {
-                add(.remove, .dialplan, "context \(c.name)"); contexts.append((.remove, c, 0))
+            if replace.contains(diffSection) {
+                let names = Set(new.map(\.name))
+                for c in stored.contexts where c.section == plan && !names.contains(c.name) {
+                    add(.remove, diffSection, "context \(c.name)"); contexts.append((.remove, c, 0))
+                }
             }
         }
 

@@ -1,6 +1,6 @@
 /// Writes a `ConfigTree` as a FreeSWITCH configuration tree: `freeswitch.xml` with the
-/// four sections and explicit X-PRE-PROCESS includes (in stored order), `vars.xml` with
-/// the globals as `set` lines (references kept: FreeSWITCH expands them when it
+/// five sections and explicit X-PRE-PROCESS includes (in stored order), `vars.xml` with
+/// the globals as `set` lines (`exec-set`/`env-set` as written; references kept: FreeSWITCH expands them when it
 /// loads the files, fsconf keeps them when it imports them back), and one file per
 /// domain, context, configuration document and language.
 
@@ -34,12 +34,12 @@ public enum ConfigExport {
             guard !g.value.contains("\""), !g.value.contains("\n"), !g.value.contains("\r") else {
                 throw ExportError(description: "global \(g.name): its value holds a quote or a line break, which vars.xml cannot carry")
             }
-            vars += "  <X-PRE-PROCESS cmd=\"set\" data=\"\(g.name)=\(g.value)\"/>\n"
+            vars += "  <X-PRE-PROCESS cmd=\"\(g.command)\" data=\"\(g.name)=\(g.value)\"/>\n"
         }
         vars += "</include>\n"
         files.append(File(path: "vars.xml", contents: vars))
 
-        var configurationIncludes: [String] = [], dialplanIncludes: [String] = []
+        var configurationIncludes: [String] = [], dialplanIncludes: [String] = [], chatplanIncludes: [String] = []
         var directoryIncludes: [String] = [], languageIncludes: [String] = []
 
         for doc in tree.configurations {
@@ -48,8 +48,8 @@ public enum ConfigExport {
             files.append(File(path: path, contents: wrap { doc.root.write(to: &$0) }))
         }
         for context in tree.contexts {
-            let path = unique("dialplan/", context.name)
-            dialplanIncludes.append(path)
+            let path = unique(context.section.rawValue + "/", context.name)
+            if context.section == .chatplan { chatplanIncludes.append(path) } else { dialplanIncludes.append(path) }
             files.append(File(path: path, contents: wrap { renderContext(context, &$0) }))
         }
         for domain in tree.domains {
@@ -68,6 +68,7 @@ public enum ConfigExport {
         main += "  <X-PRE-PROCESS cmd=\"include\" data=\"vars.xml\"/>\n"
         for (name, description, includes) in [("configuration", "Various Configuration", configurationIncludes),
                                               ("dialplan", "Regex/XML Dialplan", dialplanIncludes),
+                                              ("chatplan", "Regex/XML Chatplan", chatplanIncludes),
                                               ("directory", "User Directory", directoryIncludes),
                                               ("languages", "Language Management", languageIncludes)] {
             main += "  <section name=\"\(name)\" description=\"\(description)\">\n"
@@ -201,19 +202,36 @@ public enum ConfigExport {
         w.close("context")
     }
 
+    /// The operator's form: `<expression>` children, action data as text, `loop`.
     public static func renderCondition(_ c: ConditionEntity, _ w: inout XMLWriter) {
-        let attrs = ConditionEntity.columns.compactMap { col in c.attributes[col.xml].map { (col.xml, $0) } }
-        if c.regexes.isEmpty && c.actions.isEmpty && c.antiActions.isEmpty && c.children.isEmpty {
+        let attrs = ConditionEntity.columns.compactMap { col -> (String, String)? in
+            if col.xml == "expression" && c.expressionElement { return nil }
+            return c.attributes[col.xml].map { (col.xml, $0) }
+        }
+        let element = c.expressionElement ? c.attributes["expression"] : nil
+        if c.regexes.isEmpty && c.actions.isEmpty && c.antiActions.isEmpty && c.children.isEmpty && element == nil {
             w.empty("condition", attrs); return
         }
         w.open("condition", attrs)
-        for r in c.regexes { w.empty("regex", [("field", r.field), ("expression", r.expression)]) }
+        if let element { w.element("expression", text: element) }
+        for r in c.regexes {
+            var a: [(String, String)] = []
+            if let f = r.field { a.append(("field", f)) }
+            if let x = r.expression, !r.expressionElement { a.append(("expression", x)) }
+            for t in ConditionEntity.timeColumns { if let v = r.time[t.xml] { a.append((t.xml, v)) } }
+            if r.expressionElement, let x = r.expression {
+                w.open("regex", a); w.element("expression", text: x); w.close("regex")
+            } else {
+                w.empty("regex", a)
+            }
+        }
         for (tag, list) in [("action", c.actions), ("anti-action", c.antiActions)] {
             for a in list {
                 var attributes = [("application", a.application)]
-                if let d = a.data { attributes.append(("data", d)) }
+                if let d = a.data, !a.dataElement { attributes.append(("data", d)) }
                 if let i = a.inline { attributes.append(("inline", i)) }
-                w.empty(tag, attributes)
+                if let l = a.loop { attributes.append(("loop", l)) }
+                if a.dataElement, let d = a.data { w.element(tag, attributes, text: d) } else { w.empty(tag, attributes) }
             }
         }
         for child in c.children { renderCondition(child, &w) }

@@ -7,6 +7,10 @@ import FSConfCore
 public struct ConfigImporter {
     public private(set) var tree = ConfigTree()
     public private(set) var unrepresentable: [SourceError] = []
+    /// Kept or dropped with a reason the operator should read (inert elements...).
+    public private(set) var notes: [SourceError] = []
+    /// Stored as written, but FreeSWITCH ignores it (a domain's own <gateways>).
+    public private(set) var warnings: [SourceError] = []
     private let locate: (Int) -> SourceLocation
     private let domainMap: [String: String]
 
@@ -66,14 +70,15 @@ public struct ConfigImporter {
                 continue
             }
             if let (i, first) = index[g.name] {
-                if tree.globals[i].value != g.value {
+                if tree.globals[i].value != g.value || tree.globals[i].command != g.command {
                     unrepresentable.append(SourceError(g.location,
                         "global \(g.name) is set again with another value (first at \(first)): fsconf keeps one value per name, the last"))
                 }
                 tree.globals[i].value = g.value
+                tree.globals[i].command = g.command
             } else {
                 index[g.name] = (tree.globals.count, g.location)
-                tree.globals.append(GlobalVariable(name: g.name, value: g.value))
+                tree.globals.append(GlobalVariable(name: g.name, value: g.value, command: g.command))
             }
         }
     }
@@ -86,21 +91,33 @@ public struct ConfigImporter {
         }
         if root.text != nil { report(root, "text inside <document>") }
         for child in root.children {
+            if inert(child) { continue }
             guard child.name == "section" else {
                 report(child, "<\(child.name)> outside any section")
                 continue
             }
             let name = child.attribute("name") ?? ""
             if child.text != nil { report(child, "text inside <section name=\"\(name)\">") }
+            let elements = child.children.filter { !inert($0) }
             switch name {
-            case "directory": for e in child.children { directoryChild(e) }
-            case "dialplan": for e in child.children { context(e) }
+            case "directory": for e in elements { directoryChild(e) }
+            case "dialplan": for e in elements { context(e, section: .dialplan) }
+            case "chatplan": for e in elements { context(e, section: .chatplan) }
             case "configuration", "languages":
-                for e in child.children { documentChild(e, section: name == "configuration" ? .configuration : .languages) }
+                for e in elements { documentChild(e, section: name == "configuration" ? .configuration : .languages) }
             default:
                 report(child, "section \"\(name)\" (\(child.children.count) element(s)) is not stored by fsconf")
             }
         }
+    }
+
+    /// `<X-NO-PRE-PROCESS …>`: switch_xml.c's pre-processor acts only on
+    /// `<X-PRE-PROCESS`; this one is an element no module reads. Dropped, with a note.
+    private mutating func inert(_ e: ParsedElement) -> Bool {
+        guard e.name.asciiLowercased == "x-no-pre-process" else { return false }
+        let what = e.attributes.map { "\($0.name)=\"\($0.value)\"" }.joined(separator: " ")
+        notes.append(SourceError(locate(e.line), "<\(e.name) \(what)> is inert in FreeSWITCH (no module reads it): not stored"))
+        return true
     }
 
     // MARK: Directory
@@ -146,6 +163,9 @@ public struct ConfigImporter {
             case "params", "variables", "profile-variables":
                 domain.settings.append(contentsOf: settings(c, owner: "domain \(name)", existing: domain.settings))
             case "gateways":
+                warnings.append(SourceError(locate(c.line),
+                    "<gateways> directly in domain \(name) is stored as written, but FreeSWITCH ignores it: sofia reads the gateways "
+                    + "of a parsed domain's users and of sofia.conf profiles (sofia.c parse_domain_tag, parse_gateways)"))
                 for g in gateways(c) {
                     if gatewayNames.contains(g.name) { report(c, "gateway \(g.name) is defined twice in domain \(name)"); continue }
                     gatewayNames.insert(g.name)
@@ -324,15 +344,15 @@ public struct ConfigImporter {
 
     // MARK: Dialplan
 
-    private mutating func context(_ e: ParsedElement) {
-        guard e.name == "context" else { report(e, "<\(e.name)> in the dialplan section (only <context> is stored)"); return }
+    private mutating func context(_ e: ParsedElement, section: PlanSection) {
+        guard e.name == "context" else { report(e, "<\(e.name)> in the \(section.rawValue) section (only <context> is stored)"); return }
         guard let name = e.attribute("name"), !name.isEmpty else { report(e, "<context> without a name"); return }
-        if tree.contexts.contains(where: { $0.name == name }) {
-            report(e, "context \(name) is defined again (FreeSWITCH uses the first)"); return
+        if tree.contexts.contains(where: { $0.section == section && $0.name == name }) {
+            report(e, "\(section.rawValue) context \(name) is defined again (FreeSWITCH uses the first)"); return
         }
         for a in e.attributes where a.name != "name" { report(e, "attribute \(a.name) on context \(name)") }
         if e.text != nil { report(e, "text inside context \(name)") }
-        var context = ContextEntity(name: name)
+        var context = ContextEntity(name: name, section: section)
         for x in e.children {
             guard x.name == "extension" else { report(x, "<\(x.name)> inside context \(name)"); continue }
             var ext = ExtensionEntity(name: x.attribute("name") ?? "")
@@ -367,28 +387,56 @@ public struct ConfigImporter {
         for k in c.children {
             switch k.name {
             case "regex":
-                guard let f = k.attribute("field"), let x = k.attribute("expression") else {
-                    report(k, "<regex> without field or expression in extension \(ext)"); continue
+                var regex = RegexEntity(field: nil, expression: nil)
+                for a in k.attributes {
+                    switch a.name {
+                    case "field": regex.field = a.value
+                    case "expression": regex.expression = a.value
+                    default:
+                        if let t = ConditionEntity.timeColumns.first(where: { $0.xml == a.name }) { regex.time[t.xml] = a.value }
+                        else { report(k, "attribute \(a.name) on <regex> in extension \(ext)") }
+                    }
                 }
-                for a in k.attributes where a.name != "field" && a.name != "expression" { report(k, "attribute \(a.name) on <regex> in extension \(ext)") }
-                out.regexes.append(RegexEntity(field: f, expression: x))
+                if let x = expressionChild(k, ext) {
+                    if regex.expression != nil { notes.append(SourceError(locate(k.line), "<regex> in extension \(ext) has an expression attribute and an <expression> child: FreeSWITCH reads the child; the attribute is not stored")) }
+                    regex.expression = x; regex.expressionElement = true
+                }
+                for x in k.children where x.name != "expression" { report(x, "<\(x.name)> inside <regex> in extension \(ext)") }
+                if regex.field == nil && regex.time.isEmpty {
+                    report(k, "<regex> without a field or a time attribute in extension \(ext)"); continue
+                }
+                if regex.field != nil && regex.expression == nil {
+                    report(k, "<regex field=\"\(regex.field!)\"> without an expression in extension \(ext)"); continue
+                }
+                out.regexes.append(regex)
             case "action", "anti-action":
                 guard let app = k.attribute("application"), !app.isEmpty else {
                     report(k, "<\(k.name)> without an application in extension \(ext)"); continue
                 }
                 if sawChild { report(k, "<\(k.name)> after a nested condition in extension \(ext): fsconf keeps actions before nested conditions") }
                 var action = ActionEntity(application: app, data: k.attribute("data"))
+                if let text = k.text, !k.mixedContent {
+                    // mod_dialplan_xml: `if (!zstr(xaction->txt)) data = xaction->txt; else data = attr "data"`.
+                    if action.data != nil {
+                        notes.append(SourceError(locate(k.line), "<\(k.name) application=\"\(app)\"> in extension \(ext) has data and text: FreeSWITCH uses the text; the data attribute is not stored"))
+                    }
+                    action.data = text; action.dataElement = true
+                }
                 for a in k.attributes where a.name != "application" && a.name != "data" {
                     if a.name == "inline" && (a.value == "true" || a.value == "false") { action.inline = a.value }
+                    else if a.name == "loop" && !a.value.isEmpty { action.loop = a.value }
                     else { report(k, "attribute \(a.name)=\"\(a.value)\" on <\(k.name)> in extension \(ext)") }
                 }
-                if !k.children.isEmpty || k.text != nil { report(k, "content inside <\(k.name)> in extension \(ext)") }
+                if !k.children.isEmpty { report(k, "content inside <\(k.name)> in extension \(ext)") }
                 if k.name == "action" { out.actions.append(action) } else { out.antiActions.append(action) }
-            case "expression" where c.attribute("expression") == nil && out.attributes["expression"] == nil
-                && k.attributes.isEmpty && k.children.isEmpty:
-                // mod_dialplan_xml reads <expression>text</expression> when the attribute is absent:
-                // the same value, stored in the expression column.
-                out.attributes["expression"] = k.text ?? ""
+            case "expression":
+                // mod_dialplan_xml reads <expression>text</expression> before the attribute.
+                guard !out.expressionElement, let x = expressionChild(c, ext) else { continue }
+                if out.attributes["expression"] != nil && !out.expressionElement {
+                    notes.append(SourceError(locate(k.line), "a condition of extension \(ext) has an expression attribute and an <expression> child: FreeSWITCH reads the child; the attribute is not stored"))
+                }
+                out.attributes["expression"] = x
+                out.expressionElement = true
             case "condition":
                 sawChild = true
                 out.children.append(condition(k, extension: ext))
@@ -397,6 +445,16 @@ public struct ConfigImporter {
             }
         }
         return out
+    }
+
+    /// The first `<expression>` child's text, as `switch_xml_child(x, "expression")->txt`
+    /// reads it; nil when there is none. FreeSWITCH never reads a second one: reported.
+    private mutating func expressionChild(_ parent: ParsedElement, _ ext: String) -> String? {
+        let all = parent.children("expression")
+        guard let first = all.first else { return nil }
+        for extra in all.dropFirst() { report(extra, "a second <expression> in extension \(ext) (FreeSWITCH reads the first)") }
+        if !first.attributes.isEmpty || !first.children.isEmpty { report(first, "<expression> with attributes or elements in extension \(ext)") }
+        return first.text ?? ""
     }
 
     // MARK: Configuration and languages

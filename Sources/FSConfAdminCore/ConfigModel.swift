@@ -20,15 +20,26 @@ public struct ConfigTree: Equatable, Sendable {
     /// "12 globals, 1 domain (21 users), 4 contexts, 77 configuration files, 7 languages"
     public var countsSummary: String {
         let users = domains.reduce(0) { $0 + $1.users.count }
-        return "\(globals.count) globals, \(domains.count) domain(s) (\(users) users), \(contexts.count) dialplan context(s), "
+        let chat = contexts.filter { $0.section == .chatplan }.count
+        return "\(globals.count) globals, \(domains.count) domain(s) (\(users) users), \(contexts.count - chat) dialplan context(s), "
+            + (chat > 0 ? "\(chat) chatplan context(s), " : "")
             + "\(configurations.count) configuration file(s), \(languages.count) language(s)"
     }
 }
 
 public struct GlobalVariable: Equatable, Sendable {
     public var name: String
+    /// For `exec-set` the command and for `env-set` the `$NAME` of the environment
+    /// variable, as written: those are evaluated by each node at its start.
     public var value: String
-    public init(name: String, value: String) { self.name = name; self.value = value }
+    /// The pre-processor directive that sets it: `set`, `stun-set`, `exec-set`, `env-set`.
+    public var command: String
+    public init(name: String, value: String, command: String = "set") { self.name = name; self.value = value; self.command = command }
+
+    /// Directives each node evaluates at its own start (switch_xml.c preprocess):
+    /// fsconf never evaluates them, and lookups leave `$${name}` to the node's global.
+    public static let nodeEvaluated: Set<String> = ["exec-set", "env-set"]
+    public var isNodeEvaluated: Bool { GlobalVariable.nodeEvaluated.contains(command) }
 }
 
 public struct SettingEntity: Equatable, Sendable {
@@ -97,9 +108,12 @@ public struct DomainEntity: Equatable, Sendable {
 }
 
 public struct ContextEntity: Equatable, Sendable {
+    public var section: PlanSection
     public var name: String
     public var extensions: [ExtensionEntity] = []
-    public init(name: String) { self.name = name }
+    public init(name: String, section: PlanSection = .dialplan) { self.name = name; self.section = section }
+    /// "dialplan/default", "chatplan/default": names are unique per section.
+    public var key: String { "\(section.rawValue)/\(name)" }
 }
 
 public struct ExtensionEntity: Equatable, Sendable {
@@ -113,6 +127,9 @@ public struct ExtensionEntity: Equatable, Sendable {
 public struct ConditionEntity: Equatable, Sendable {
     /// XML attribute names in the order of `ConditionEntity.attributeNames`.
     public var attributes: [String: String] = [:]
+    /// The expression was written as an `<expression>` child (mod_dialplan_xml reads
+    /// it before the attribute), and is rendered so.
+    public var expressionElement = false
     public var regexes: [RegexEntity] = []
     public var actions: [ActionEntity] = []
     public var antiActions: [ActionEntity] = []
@@ -122,20 +139,33 @@ public struct ConditionEntity: Equatable, Sendable {
     /// XML attribute → column, in rendering order (the node's table, FSConfCore).
     public static var columns: [(xml: String, column: String)] { DialplanCondition.columns }
     public static let attributeNames: Set<String> = Set(columns.map(\.xml))
+    /// The time attributes (switch_xml_std_datetime_check), XML name → column.
+    public static let timeColumns = Array(columns.dropFirst(5))
 }
 
+/// A `<regex>` child of a `regex="all|any|xor"` condition: a field and expression,
+/// or time attributes only, or both (mod_dialplan_xml checks each one's time first).
 public struct RegexEntity: Equatable, Sendable {
-    public var field: String
-    public var expression: String
-    public init(field: String, expression: String) { self.field = field; self.expression = expression }
+    public var field: String?
+    public var expression: String?
+    /// Time attributes by XML name (`wday`…), from `ConditionEntity.timeColumns`.
+    public var time: [String: String] = [:]
+    public var expressionElement = false
+    public init(field: String?, expression: String?, time: [String: String] = [:], expressionElement: Bool = false) {
+        self.field = field; self.expression = expression; self.time = time; self.expressionElement = expressionElement
+    }
 }
 
 public struct ActionEntity: Equatable, Sendable {
     public var application: String
     public var data: String?
     public var inline: String?
-    public init(application: String, data: String? = nil, inline: String? = nil) {
-        self.application = application; self.data = data; self.inline = inline
+    /// `loop="N"`: mod_dialplan_xml adds the application N times.
+    public var loop: String?
+    /// The data was the element's text (`<action application="x">data</action>`).
+    public var dataElement = false
+    public init(application: String, data: String? = nil, inline: String? = nil, loop: String? = nil, dataElement: Bool = false) {
+        self.application = application; self.data = data; self.inline = inline; self.loop = loop; self.dataElement = dataElement
     }
 }
 

@@ -42,9 +42,8 @@ public enum FieldListing {
             }
         }
 
-        let dpRoot = FieldPath([FieldPath.Step("dialplan")])
         for c in tree.contexts {
-            let cp = dpRoot.appending(c.name)
+            let cp = FieldPath([FieldPath.Step(c.section.rawValue)]).appending(c.name)
             out.append(FieldEntry(path: cp.with(leaf: .attribute("name")), value: c.name))
             var nameCounts: [String: Int] = [:]
             for x in c.extensions { nameCounts[x.name, default: 0] += 1 }
@@ -92,8 +91,11 @@ public enum FieldListing {
         }
         for (n, r) in c.regexes.enumerated() {
             let rp = p.appending("regex", [.index(n + 1)])
-            out.append(FieldEntry(path: rp.with(leaf: .attribute("field")), value: r.field))
-            out.append(FieldEntry(path: rp.with(leaf: .attribute("expression")), value: r.expression))
+            if let f = r.field { out.append(FieldEntry(path: rp.with(leaf: .attribute("field")), value: f)) }
+            if let x = r.expression { out.append(FieldEntry(path: rp.with(leaf: .attribute("expression")), value: x)) }
+            for t in ConditionEntity.timeColumns {
+                if let v = r.time[t.xml] { out.append(FieldEntry(path: rp.with(leaf: .attribute(t.xml)), value: v)) }
+            }
         }
         for (kind, list) in [("action", c.actions), ("anti-action", c.antiActions)] {
             for (n, a) in list.enumerated() {
@@ -101,6 +103,7 @@ public enum FieldListing {
                 out.append(FieldEntry(path: ap.with(leaf: .attribute("application")), value: a.application))
                 if let d = a.data { out.append(FieldEntry(path: ap.with(leaf: .attribute("data")), value: d)) }
                 if let i = a.inline { out.append(FieldEntry(path: ap.with(leaf: .attribute("inline")), value: i)) }
+                if let l = a.loop { out.append(FieldEntry(path: ap.with(leaf: .attribute("loop")), value: l)) }
             }
         }
         for (n, child) in c.children.enumerated() { condition(child, p.appending("condition", [.index(n + 1)]), &out) }

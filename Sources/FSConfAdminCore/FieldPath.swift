@@ -165,7 +165,7 @@ public struct FieldPath: Equatable, Hashable, Sendable, CustomStringConvertible 
                 i += 1
                 if atEnd { throw fail("path ends with /") }
             }
-            if steps.isEmpty { throw fail("a path starts with a section: globals, directory, dialplan, configuration or languages") }
+            if steps.isEmpty { throw fail("a path starts with a section: globals, directory, dialplan, chatplan, configuration or languages") }
             return FieldPath(steps, leaf: leaf)
         }
 
@@ -225,7 +225,7 @@ public enum FieldAddress: Equatable, Sendable {
     case dialplan(DialplanAddress)
     case tree(TreeAddress)
 
-    public static let sections = ["globals", "directory", "dialplan", "configuration", "languages"]
+    public static let sections = ["globals", "directory", "dialplan", "chatplan", "configuration", "languages"]
 
     /// A step selects the only one, the N-th, or the one whose key matches.
     public enum Pick: Equatable, Hashable, Sendable {
@@ -247,12 +247,14 @@ public enum FieldAddress: Equatable, Sendable {
             return .globals(name: rest.first?.name)
         case "directory":
             return .directory(try DirectoryAddress.resolve(rest, leaf: path.leaf))
-        case "dialplan":
-            return .dialplan(try DialplanAddress.resolve(rest, leaf: path.leaf))
+        case "dialplan", "chatplan":
+            var address = try DialplanAddress.resolve(rest, leaf: path.leaf)
+            address.section = first.name == "chatplan" ? .chatplan : .dialplan
+            return .dialplan(address)
         case "configuration", "languages":
             return .tree(try TreeAddress.resolve(first.name == "languages" ? .languages : .configuration, rest, leaf: path.leaf))
         default:
-            throw bad("unknown section \"\(first.name)\": globals, directory, dialplan, configuration or languages")
+            throw bad("unknown section \"\(first.name)\": globals, directory, dialplan, chatplan, configuration or languages")
         }
     }
 
@@ -380,7 +382,8 @@ extension DirectoryAddress.Owner {
     var isGroup: Bool { if case .group = self { return true }; return false }
 }
 
-/// `dialplan/CONTEXT[/extension[…]][/condition[N]…][/action[N] | /anti-action[N] | /regex[N]][/@column]`.
+/// `dialplan/CONTEXT[/extension[…]][/condition[N]…][/action[N] | /anti-action[N] | /regex[N]][/@column]`;
+/// `chatplan/CONTEXT/…` alike.
 public struct DialplanAddress: Equatable, Sendable {
     public enum Item: Equatable, Sendable {
         case action(FieldAddress.Pick)
@@ -388,6 +391,7 @@ public struct DialplanAddress: Equatable, Sendable {
         case regex(FieldAddress.Pick)
     }
 
+    public var section: PlanSection = .dialplan
     public var context: String?
     public var extensionPick: FieldAddress.Pick?
     /// Condition picks from the extension down (nested conditions).
@@ -399,8 +403,9 @@ public struct DialplanAddress: Equatable, Sendable {
 
     public static let extensionColumns = ["name": "name", "continue": "continue", "enabled": "enabled"]
     public static let conditionColumns: [String: String] = Dictionary(uniqueKeysWithValues: ConditionEntity.columns.map { ($0.xml, $0.column) })
-    public static let actionColumns = ["application": "application", "data": "data", "inline": "inline"]
-    public static let regexColumns = ["field": "field", "expression": "expression"]
+    public static let actionColumns = ["application": "application", "data": "data", "inline": "inline", "loop": "loop"]
+    public static let regexColumns: [String: String] = ["field": "field", "expression": "expression"]
+        .merging(ConditionEntity.timeColumns.map { ($0.xml, $0.column) }, uniquingKeysWith: { a, _ in a })
     public static let contextColumns = ["name": "name"]
 
     static func resolve(_ steps: [FieldPath.Step], leaf: FieldPath.Leaf?) throws(FieldPathError) -> DialplanAddress {

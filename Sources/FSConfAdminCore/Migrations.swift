@@ -53,6 +53,21 @@ public struct MigrationFile: Equatable, Sendable {
         if SQLSplitter.split(up).isEmpty { throw .emptyUp(filename) }
     }
 
+    /// Earlier texts of bundled files that databases may have recorded, and that still
+    /// count as this file: 0001 and 0003 lost their statements on the cluster-wide
+    /// roles (creating a role needs CREATEROLE; migrations run as the database owner).
+    /// Their tables, columns and functions are identical. See docs/migrations.md.
+    public static let supersededChecksums: [Int: Set<String>] = [
+        1: ["5c14edbf6de4ef3a386490ddd7bac5a55a264a6d87b0dee84d8fe837a9ee093f"],
+        3: ["864d09a5d9dc5c522d5a2079d5e27aafb54720efa55083147a56a7b8b8faa853"],
+    ]
+
+    /// True when `recorded` (a checksum in schema_migrations) is this file's, or an
+    /// earlier text of it listed in `supersededChecksums`.
+    public func matches(checksum recorded: String) -> Bool {
+        recorded == checksum || MigrationFile.supersededChecksums[version]?.contains(recorded) == true
+    }
+
     public var upStatements: [SQLStatement] { SQLSplitter.split(up, firstLine: upLine) }
     public var downStatements: [SQLStatement] { SQLSplitter.split(down, firstLine: downLine) }
     public var isReversible: Bool { !downStatements.isEmpty }
@@ -187,7 +202,7 @@ public struct MigrationPlanner: Sendable {
         let top = currentVersion
         for file in files {
             if let row = appliedByVersion[file.version] {
-                let state: MigrationStatusLine.State = row.checksum == file.checksum ? .applied : .drifted
+                let state: MigrationStatusLine.State = file.matches(checksum: row.checksum) ? .applied : .drifted
                 lines.append(.init(version: file.version, filename: file.filename, state: state, appliedAt: row.appliedAt))
             } else {
                 lines.append(.init(version: file.version, filename: file.filename,
@@ -238,7 +253,7 @@ public struct MigrationPlanner: Sendable {
             guard let file = files.first(where: { $0.version == row.version }) else {
                 throw .missingFile(version: row.version, name: row.name)
             }
-            if file.checksum != row.checksum { throw .drift(file.filename) }
+            if !file.matches(checksum: row.checksum) { throw .drift(file.filename) }
             if !file.isReversible { throw .irreversible(file.filename) }
             out.append(file)
         }

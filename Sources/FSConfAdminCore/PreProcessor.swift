@@ -39,7 +39,8 @@ public struct SourceError: Error, Equatable, Sendable, CustomStringConvertible {
 /// - `include` is a glob relative to the including file's folder, matches in sorted
 ///   order; no match is fine, a missing plain file is an error here (FreeSWITCH only
 ///   logs it), and so is an include loop;
-/// - `set` / `exec-set` / `env-set` / `stun-set` record global variables.
+/// - `set` / `stun-set` record global variables; `exec-set` / `env-set` are recorded
+///   as written, never evaluated (each node evaluates them at its start).
 ///
 /// In `.keepReferences` mode (import) `$${name}` stays in the text; in `.expand`
 /// mode (what FreeSWITCH itself loads) it is replaced on each line by the value set
@@ -64,7 +65,7 @@ public struct PreProcessor {
 
     public private(set) var lines: [Line] = []
     public private(set) var globals: [Global] = []
-    /// Directives fsconf cannot keep (`exec`, unresolvable `exec-set`...).
+    /// Directives fsconf cannot keep (`exec`).
     public private(set) var unrepresentable: [SourceError] = []
     /// Things the user should know (values evaluated on this machine...).
     public private(set) var notes: [SourceError] = []
@@ -73,20 +74,18 @@ public struct PreProcessor {
     private let fs: PreProcessorFileSystem
     private let mode: Mode
     private let maximumFileSize: Int
-    private let resolve: (_ command: String, _ name: String, _ value: String) -> String?
     private var root = ""
     private var stack: [String] = []
     private var values: [String: String] = [:]
 
-    /// `resolve` evaluates `exec-set` (a command) and `env-set` (an environment
-    /// variable); nil means it cannot be evaluated.
+    /// `exec-set` and `env-set` are never evaluated: in `.keepReferences` mode they
+    /// are recorded as written (node-evaluated globals); in `.expand` mode their value
+    /// is the node's own (`node(name)`), as the node sets it at its start.
     public init(fileSystem: PreProcessorFileSystem, mode: Mode = .keepReferences,
-                maximumFileSize: Int = PreProcessor.defaultMaximumFileSize,
-                resolve: @escaping (_ command: String, _ name: String, _ value: String) -> String? = { _, _, _ in nil }) {
+                maximumFileSize: Int = PreProcessor.defaultMaximumFileSize) {
         self.fs = fileSystem
         self.mode = mode
         self.maximumFileSize = maximumFileSize
-        self.resolve = resolve
     }
 
     /// The pre-processed text, one output line per `lines` entry.
@@ -227,15 +226,20 @@ public struct PreProcessor {
         case "set", "exec-set", "env-set", "stun-set":
             guard let eq = argument.firstIndex(of: "=") else { return }
             let name = PreProcessor.trimSpaces(argument[..<eq])
-            var value = PreProcessor.trimSpaces(argument[argument.index(after: eq)...])
+            let value = PreProcessor.trimSpaces(argument[argument.index(after: eq)...])
             let cmd = command.lowercased()
-            if cmd == "exec-set" || cmd == "env-set" {
-                guard let resolved = resolve(cmd, name, value) else {
-                    unrepresentable.append(SourceError(location, "\(cmd) \(name)=\(value) cannot be evaluated here"))
-                    return
+            if GlobalVariable.nodeEvaluated.contains(cmd) {
+                // Never run here: a command from a tree someone sent must not execute,
+                // and the value belongs to each node (its own command, its own
+                // environment), which sets it at its start only when it succeeds.
+                notes.append(SourceError(location, "\(cmd) \(name)=\(value): evaluated by each node at its start; stored as written, never run here"))
+                globals.append(Global(name: name, value: value, command: cmd, location: location))
+                if case .expand(let node) = mode {
+                    if let own = node(name) { values[name] = own }
+                } else {
+                    values[name] = nil
                 }
-                notes.append(SourceError(location, "\(cmd) \(name): evaluated on this machine at import (\(resolved))"))
-                value = resolved
+                return
             }
             if cmd == "stun-set" {
                 notes.append(SourceError(location, "stun-set \(name): kept as \(value) (mod_sofia resolves stun: values itself)"))

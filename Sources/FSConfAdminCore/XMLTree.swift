@@ -49,10 +49,12 @@ public struct XMLParseError: Error, Equatable, Sendable, CustomStringConvertible
     public var description: String { "line \(line): \(message)" + (openedAt.map { " (opened at line \($0))" } ?? "") }
 }
 
-/// A small strict XML parser over UTF-8 bytes, lenient where FreeSWITCH's parser is
-/// (unknown entity references stay literal text; `<` may appear in attribute values),
-/// strict where it fails (unclosed or mismatched tags, markup outside the root,
-/// missing quotes, several roots).
+/// A small strict XML parser over UTF-8 bytes, lenient where FreeSWITCH's parser
+/// (switch_xml_parse_str) is: unknown entity references stay literal text; `<` may
+/// appear in attribute values; a DOCTYPE is skipped (never processed); an attribute
+/// without a value has the value ""; of duplicate attributes the first counts; text
+/// outside the root is ignored. Strict where it fails: unclosed or mismatched tags,
+/// markup outside the root, missing quotes, several roots.
 public struct XMLTreeParser {
     private let bytes: [UInt8]
     private var i = 0
@@ -104,7 +106,28 @@ public struct XMLTreeParser {
 
     private mutating func skipSpace() { while i < bytes.count && XMLTreeParser.isSpace(bytes[i]) { advance() } }
 
-    /// Skips comments, PIs, DOCTYPE and whitespace outside the root. Text there is an error.
+    /// Skips `<!DOCTYPE …>` (with an internal subset `[…]`) the way switch_xml_parse_str
+    /// finds its end. Its declarations are not processed: no entity is defined or
+    /// expanded (references stay literal text) and nothing external is read.
+    private mutating func skipDoctype() throws(XMLParseError) {
+        let start = line
+        var inSubset = false
+        while i < bytes.count {
+            let b = bytes[i]
+            if !inSubset && b == UInt8(ascii: "[") { inSubset = true }
+            else if !inSubset && b == UInt8(ascii: ">") { advance(); return }
+            else if inSubset && b == UInt8(ascii: "]") {
+                var k = i + 1
+                while k < bytes.count && XMLTreeParser.isSpace(bytes[k]) { k += 1 }
+                if k < bytes.count && bytes[k] == UInt8(ascii: ">") { advance(k + 1 - i); return }
+            }
+            advance()
+        }
+        throw fail("unclosed <!DOCTYPE", at: start)
+    }
+
+    /// Skips comments, PIs, DOCTYPE, whitespace and text outside the root (switch_xml.c
+    /// skips text before the first `<` and ignores character data after the root).
     private mutating func misc(afterRoot: Bool) throws(XMLParseError) {
         while true {
             skipSpace()
@@ -117,12 +140,12 @@ public struct XMLTreeParser {
                 let start = line
                 guard skip(past: "?>") else { throw fail("unclosed <?", at: start) }
             } else if starts("<!DOCTYPE") {
-                throw fail("<!DOCTYPE is not supported")
+                try skipDoctype()
             } else if bytes[i] == UInt8(ascii: "<") {
                 if afterRoot { throw fail("markup outside of the root element (several top-level elements)") }
                 return
             } else {
-                throw fail("text outside of the root element")
+                while i < bytes.count && bytes[i] != UInt8(ascii: "<") { advance() }
             }
         }
     }
@@ -166,7 +189,9 @@ public struct XMLTreeParser {
                 let attributeName = try name()
                 skipSpace()
                 guard i < bytes.count, bytes[i] == UInt8(ascii: "=") else {
-                    throw fail("attribute \(attributeName) of <\(tag)> has no value")
+                    // switch_xml_parse_str: an attribute without `=value` has the value "".
+                    if !attributes.contains(where: { $0.name == attributeName }) { attributes.append((attributeName, "")) }
+                    continue
                 }
                 advance()
                 skipSpace()
@@ -181,10 +206,8 @@ public struct XMLTreeParser {
                 guard i < bytes.count else { throw fail("missing closing quote for attribute \(attributeName)", at: valueLine) }
                 let value = XMLTreeParser.decode(bytes[start..<i], attribute: true)
                 advance()
-                if attributes.contains(where: { $0.name == attributeName }) {
-                    throw fail("duplicate attribute \(attributeName) in <\(tag)>")
-                }
-                attributes.append((attributeName, value))
+                // Duplicates: switch_xml_attr returns the first, so the first is kept.
+                if !attributes.contains(where: { $0.name == attributeName }) { attributes.append((attributeName, value)) }
             }
             var current = ParsedElement(name: tag, attributes: attributes, line: startLine)
             if !selfClosing {
@@ -241,6 +264,8 @@ public struct XMLTreeParser {
                     if stack.isEmpty { return done }
                     stack[stack.count - 1].element.children.append(done)
                     current = done
+                } else if starts("<!DOCTYPE") {
+                    try skipDoctype()
                 } else if starts("<!") {
                     throw fail("unexpected <!")
                 } else {

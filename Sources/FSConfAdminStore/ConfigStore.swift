@@ -8,7 +8,7 @@ public struct StoredConfig: Sendable {
     public var domainIDs: [String: Int64] = [:]                 // domain key → id
     public var groupIDs: [String: [String: Int64]] = [:]        // domain key → group key → id
     public var userIDs: [String: [String: Int64]] = [:]         // domain key → user key → id
-    public var contextIDs: [String: Int64] = [:]
+    public var contextIDs: [String: Int64] = [:]                // "section/name" → id
     public var documentIDs: [String: Int64] = [:]               // "section/name" → id
 }
 
@@ -22,8 +22,10 @@ public struct ConfigStore {
 
     public func load() throws(PostgresError) -> StoredConfig {
         var out = StoredConfig()
-        var r = try conn.query("SELECT name, value FROM fsconf.global_variables ORDER BY position, name")
-        for i in 0..<r.rowCount { out.tree.globals.append(GlobalVariable(name: r.string(i, 0)!, value: r.string(i, 1) ?? "")) }
+        var r = try conn.query("SELECT name, value, command FROM fsconf.global_variables ORDER BY position, name")
+        for i in 0..<r.rowCount {
+            out.tree.globals.append(GlobalVariable(name: r.string(i, 0)!, value: r.string(i, 1) ?? "", command: r.string(i, 2) ?? "set"))
+        }
 
         // Directory.
         var domains: [Int64: DomainEntity] = [:], domainOrder: [Int64] = []
@@ -112,23 +114,37 @@ public struct ConfigStore {
 
         // Dialplan.
         var regexes: [Int64: [RegexEntity]] = [:]
-        r = try conn.query("SELECT condition_id, field, expression FROM fsconf.dialplan_regexes ORDER BY condition_id, position")
+        let timeColumns = ConditionEntity.timeColumns.map { "\($0.column)" }.joined(separator: ", ")
+        r = try conn.query("""
+            SELECT condition_id, field, expression, expression_element, \(timeColumns)
+            FROM fsconf.dialplan_regexes ORDER BY condition_id, position
+            """)
         for i in 0..<r.rowCount {
-            regexes[Int64(r.string(i, 0)!)!, default: []].append(RegexEntity(field: r.string(i, 1)!, expression: r.string(i, 2)!))
+            var regex = RegexEntity(field: r.string(i, 1), expression: r.string(i, 2), expressionElement: r.bool(i, 3) ?? false)
+            for (k, t) in ConditionEntity.timeColumns.enumerated() { if let v = r.string(i, 4 + k) { regex.time[t.xml] = v } }
+            regexes[Int64(r.string(i, 0)!)!, default: []].append(regex)
         }
         var actions: [Int64: [ActionEntity]] = [:], antiActions: [Int64: [ActionEntity]] = [:]
-        r = try conn.query("SELECT condition_id, kind, application, data, inline FROM fsconf.dialplan_actions ORDER BY condition_id, kind, position")
+        r = try conn.query("""
+            SELECT condition_id, kind, application, data, inline, loop, data_element
+            FROM fsconf.dialplan_actions ORDER BY condition_id, kind, position
+            """)
         for i in 0..<r.rowCount {
-            let a = ActionEntity(application: r.string(i, 2)!, data: r.string(i, 3), inline: r.string(i, 4))
+            let a = ActionEntity(application: r.string(i, 2)!, data: r.string(i, 3), inline: r.string(i, 4),
+                                 loop: r.string(i, 5), dataElement: r.bool(i, 6) ?? false)
             if r.string(i, 1) == "action" { actions[Int64(r.string(i, 0)!)!, default: []].append(a) }
             else { antiActions[Int64(r.string(i, 0)!)!, default: []].append(a) }
         }
         let columns = ConditionEntity.columns.map { "c.\($0.column)" }.joined(separator: ", ")
-        r = try conn.query("SELECT c.id, c.extension_id, c.parent_id, \(columns) FROM fsconf.dialplan_conditions c ORDER BY c.position, c.id")
+        r = try conn.query("""
+            SELECT c.id, c.extension_id, c.parent_id, c.expression_element, \(columns)
+            FROM fsconf.dialplan_conditions c ORDER BY c.position, c.id
+            """)
         var conditionRows: [(id: Int64, ext: Int64, parent: Int64?, entity: ConditionEntity)] = []
         for i in 0..<r.rowCount {
             var c = ConditionEntity()
-            for (k, col) in ConditionEntity.columns.enumerated() { if let v = r.string(i, 3 + k) { c.attributes[col.xml] = v } }
+            c.expressionElement = r.bool(i, 3) ?? false
+            for (k, col) in ConditionEntity.columns.enumerated() { if let v = r.string(i, 4 + k) { c.attributes[col.xml] = v } }
             let id = Int64(r.string(i, 0)!)!
             c.regexes = regexes[id] ?? []
             c.actions = actions[id] ?? []
@@ -155,12 +171,12 @@ public struct ConfigStore {
             x.conditions = (topOf[id] ?? []).map { build($0, depth: 0) }
             extensions[Int64(r.string(i, 1)!)!, default: []].append(x)
         }
-        r = try conn.query("SELECT id, name FROM fsconf.dialplan_contexts ORDER BY position, id")
+        r = try conn.query("SELECT id, name, section FROM fsconf.dialplan_contexts ORDER BY section, position, id")
         for i in 0..<r.rowCount {
             let id = Int64(r.string(i, 0)!)!
-            var c = ContextEntity(name: r.string(i, 1)!)
+            var c = ContextEntity(name: r.string(i, 1)!, section: PlanSection(rawValue: r.string(i, 2) ?? "") ?? .dialplan)
             c.extensions = extensions[id] ?? []
-            out.contextIDs[c.name] = id
+            out.contextIDs[c.key] = id
             out.tree.contexts.append(c)
         }
 
@@ -210,10 +226,10 @@ public struct ConfigStore {
         // Globals.
         for (op, g, position) in diff.globals {
             switch op {
-            case .add: w.add("global_variables", ["name", "value", "position"], [g.name, g.value, String(position)])
+            case .add: w.add("global_variables", ["name", "value", "command", "position"], [g.name, g.value, g.command, String(position)])
             case .change:
-                try w.run("UPDATE fsconf.global_variables SET value = $2, position = $3, updated_at = now() WHERE name = $1",
-                          [g.name, g.value, String(position)])
+                try w.run("UPDATE fsconf.global_variables SET value = $2, position = $3, command = $4, updated_at = now() WHERE name = $1",
+                          [g.name, g.value, String(position), g.command])
             case .remove: try w.run("DELETE FROM fsconf.global_variables WHERE name = $1", [g.name])
             }
         }
@@ -236,7 +252,7 @@ public struct ConfigStore {
             if let id = stored.groupIDs[domainKey]?[g.key] { try w.run("DELETE FROM fsconf.groups WHERE id = $1", [String(id)]) }
         }
         for (op, c, _) in diff.contexts where op != .add {
-            if let id = stored.contextIDs[c.name] { try w.run("DELETE FROM fsconf.dialplan_contexts WHERE id = $1", [String(id)]) }
+            if let id = stored.contextIDs[c.key] { try w.run("DELETE FROM fsconf.dialplan_contexts WHERE id = $1", [String(id)]) }
         }
         for (op, doc, _) in diff.documents where op != .add {
             if let id = stored.documentIDs["\(doc.section.rawValue)/\(doc.name)"] {
@@ -346,23 +362,27 @@ public struct ConfigStore {
         var extensionIDs = try w.allocate("dialplan_extensions", extensionCount)[...]
         var conditionIDs = try w.allocate("dialplan_conditions", conditionCount)[...]
         for ((_, c, position), id) in zip(contexts, contextIDList) {
-            w.add("dialplan_contexts", ["id", "name", "position"], [String(id), c.name, String(position)])
+            w.add("dialplan_contexts", ["id", "section", "name", "position"], [String(id), c.section.rawValue, c.name, String(position)])
             for (k, x) in c.extensions.enumerated() {
                 let xid = extensionIDs.removeFirst()
                 w.add("dialplan_extensions", ["id", "context_id", "name", "continue", "enabled", "position"],
                       [String(xid), String(id), x.name, x.continue, x.enabled ? "true" : "false", String(k + 1)])
                 func condition(_ c: ConditionEntity, position: Int, parent: Int64?) {
                     let cid = conditionIDs.removeFirst()
-                    w.add("dialplan_conditions", ["id", "extension_id", "parent_id", "position"] + ConditionEntity.columns.map(\.column),
-                          [String(cid), String(xid), parent.map { String($0) }, String(position)]
+                    w.add("dialplan_conditions", ["id", "extension_id", "parent_id", "position", "expression_element"]
+                            + ConditionEntity.columns.map(\.column),
+                          [String(cid), String(xid), parent.map { String($0) }, String(position), String(c.expressionElement)]
                             + ConditionEntity.columns.map { c.attributes[$0.xml] })
                     for (n, r) in c.regexes.enumerated() {
-                        w.add("dialplan_regexes", ["condition_id", "position", "field", "expression"], [String(cid), String(n + 1), r.field, r.expression])
+                        w.add("dialplan_regexes", ["condition_id", "position", "field", "expression", "expression_element"]
+                                + ConditionEntity.timeColumns.map(\.column),
+                              [String(cid), String(n + 1), r.field, r.expression, String(r.expressionElement)]
+                                + ConditionEntity.timeColumns.map { r.time[$0.xml] })
                     }
                     for (kind, list) in [("action", c.actions), ("anti-action", c.antiActions)] {
                         for (n, a) in list.enumerated() {
-                            w.add("dialplan_actions", ["condition_id", "kind", "position", "application", "data", "inline"],
-                                  [String(cid), kind, String(n + 1), a.application, a.data, a.inline])
+                            w.add("dialplan_actions", ["condition_id", "kind", "position", "application", "data", "inline", "loop", "data_element"],
+                                  [String(cid), kind, String(n + 1), a.application, a.data, a.inline, a.loop, String(a.dataElement)])
                         }
                     }
                     for (n, child) in c.children.enumerated() { condition(child, position: n + 1, parent: cid) }

@@ -66,8 +66,10 @@ public final class FieldStore {
     }
 
     static let nullable: Set<String> = Set(["domains.cacheable", "users.number_alias", "users.cacheable", "users.home_group_id",
-        "users.extra_xml", "dialplan_extensions.continue", "dialplan_actions.data", "dialplan_actions.inline"])
+        "users.extra_xml", "dialplan_extensions.continue", "dialplan_actions.data", "dialplan_actions.inline",
+        "dialplan_actions.loop", "dialplan_regexes.field", "dialplan_regexes.expression"])
         .union(ConditionEntity.columns.map { "dialplan_conditions.\($0.column)" })
+        .union(ConditionEntity.timeColumns.map { "dialplan_regexes.\($0.column)" })
     static let hasUpdatedAt: Set<String> = ["domains", "users", "dialplan_contexts", "dialplan_extensions", "documents", "global_variables"]
 
     // MARK: Reading
@@ -114,7 +116,8 @@ public final class FieldStore {
         case ("users", "number_alias"): return "number-alias"
         case ("users", "home_group_id"): return "group"
         case ("users", "extra_xml"): return "extra-xml"
-        case ("dialplan_conditions", _): return ConditionEntity.columns.first { $0.column == column }?.xml ?? column
+        case ("dialplan_conditions", _), ("dialplan_regexes", _):
+            return ConditionEntity.columns.first { $0.column == column }?.xml ?? column
         default: return column
         }
     }
@@ -391,10 +394,13 @@ public final class FieldStore {
     }
 
     func locateDialplan(_ a: DialplanAddress, _ forUpdate: String) throws -> Located {
-        guard let context = a.context else { throw FieldStoreError.invalid("dialplan names the whole section: use `fsconf list dialplan`") }
-        var r = try conn.query("SELECT id FROM fsconf.dialplan_contexts WHERE name = $1", [context])
-        if r.rowCount == 0 { r = try conn.query("SELECT id FROM fsconf.dialplan_contexts WHERE lower(name) = lower($1)", [context]) }
-        guard r.rowCount == 1 else { throw FieldStoreError.notFound("no dialplan context \(context)") }
+        let section = a.section.rawValue
+        guard let context = a.context else { throw FieldStoreError.invalid("\(section) names the whole section: use `fsconf list \(section)`") }
+        var r = try conn.query("SELECT id FROM fsconf.dialplan_contexts WHERE section = $2 AND name = $1", [context, section])
+        if r.rowCount == 0 {
+            r = try conn.query("SELECT id FROM fsconf.dialplan_contexts WHERE section = $2 AND lower(name) = lower($1)", [context, section])
+        }
+        guard r.rowCount == 1 else { throw FieldStoreError.notFound("no \(section) context \(context)") }
         let c = r.string(0, 0)!
         guard let xpick = a.extensionPick else {
             if let column = a.column {

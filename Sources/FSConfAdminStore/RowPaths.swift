@@ -109,7 +109,7 @@ public final class RowPaths {
             let g = try parent("gateways", row["gateway_id"]) ?? RowPaths.unknown("directory", "gateway")
             return g.appending(row["kind"] ?? "param").appending(name, row["direction"].map { [.match("direction", $0)] } ?? [])
         case "dialplan_contexts":
-            return FieldPath([FieldPath.Step("dialplan"), FieldPath.Step(name)])
+            return FieldPath([FieldPath.Step(row["section"] ?? "dialplan"), FieldPath.Step(name)])
         case "dialplan_extensions":
             let c = try parent("dialplan_contexts", row["context_id"]) ?? RowPaths.unknown("dialplan", "context")
             let list = try siblingRows("x/\(row["context_id"] ?? "")",

@@ -6,12 +6,26 @@
 /// `<context name=caller_profile->context>` (else `global`) from whatever document
 /// has a dialplan section, and walks its `<extension>` children in order. A missing
 /// context must therefore be answered "not found", so the static tree is used.
+///
+/// The chatplan (mod_sms.c, chat_process_event) is the same language: it asks
+/// `switch_xml_locate("chatplan", …)` with the message event as params, then takes
+/// `<context name=event's "context" header>` (else `default`), else `global`.
+///
+/// `xml_locate dialplan context name X` (mod_commands) sends tag_name=context,
+/// key_name=name, key_value=X and no Hunt-Context: the answer is context X.
 public enum DialplanQuery: Equatable, Sendable {
     case context(String)
     case none
 
     public static func plan(_ request: LookupRequest) -> DialplanQuery {
-        let name = request.header("Hunt-Context") ?? request.header("Caller-Context") ?? "default"
+        let name: String
+        if request.tagName == "context" && request.keyName == "name" && !request.keyValue.isEmpty {
+            name = request.keyValue
+        } else if request.section == PlanSection.chatplan.rawValue {
+            name = request.header("context") ?? "default"
+        } else {
+            name = request.header("Hunt-Context") ?? request.header("Caller-Context") ?? "default"
+        }
         return LookupRequest.isPlausibleKey(name) ? .context(name) : .none
     }
 }
@@ -22,19 +36,33 @@ public struct DialplanAction: Equatable, Sendable {
     public var data: String?
     public var inline: String?
     public var position: Int
+    public var loop: String?
+    /// Render the data as the element's text (as the operator wrote it).
+    public var dataElement: Bool
 
-    public init(anti: Bool = false, application: String, data: String? = nil, inline: String? = nil, position: Int = 0) {
+    public init(anti: Bool = false, application: String, data: String? = nil, inline: String? = nil, position: Int = 0,
+                loop: String? = nil, dataElement: Bool = false) {
         self.anti = anti; self.application = application; self.data = data; self.inline = inline; self.position = position
+        self.loop = loop; self.dataElement = dataElement
     }
 }
 
 public struct DialplanRegex: Equatable, Sendable {
-    public var field: String
-    public var expression: String
+    public var field: String?
+    public var expression: String?
     public var position: Int
+    /// Time attributes by XML name, in `timeAttributeNames` order.
+    public var time: [(String, String)]
+    public var expressionElement: Bool
 
-    public init(field: String, expression: String, position: Int = 0) {
-        self.field = field; self.expression = expression; self.position = position
+    public init(field: String?, expression: String?, position: Int = 0, time: [(String, String)] = [], expressionElement: Bool = false) {
+        self.field = field; self.expression = expression; self.position = position; self.time = time
+        self.expressionElement = expressionElement
+    }
+
+    public static func == (l: Self, r: Self) -> Bool {
+        l.field == r.field && l.expression == r.expression && l.position == r.position && l.expressionElement == r.expressionElement
+            && l.time.map(\.0) == r.time.map(\.0) && l.time.map(\.1) == r.time.map(\.1)
     }
 }
 
@@ -51,6 +79,8 @@ public struct DialplanCondition: Equatable, Sendable {
     public var regexes: [DialplanRegex]
     public var actions: [DialplanAction]
     public var children: [DialplanCondition]
+    /// Render the expression as an `<expression>` child (as the operator wrote it).
+    public var expressionElement = false
 
     /// The time attributes FreeSWITCH's switch_xml_std_datetime_check reads
     /// (src/switch_xml.c), in the order the columns are stored and rendered.
@@ -79,6 +109,7 @@ public struct DialplanCondition: Equatable, Sendable {
             && l.breakOn == r.breakOn && l.requireNested == r.requireNested && l.regex == r.regex
             && l.time.map(\.0) == r.time.map(\.0) && l.time.map(\.1) == r.time.map(\.1)
             && l.regexes == r.regexes && l.actions == r.actions && l.children == r.children
+            && l.expressionElement == r.expressionElement
     }
 }
 
@@ -109,8 +140,9 @@ public struct DialplanContext: Equatable, Sendable {
 /// Rows → the context, everything in stored order. Record types (DialplanSQL):
 /// `X` context (name), `E` extension (name, continue; parent = context),
 /// `C` condition (field, expression, break, require_nested, regex, 13 time columns;
-/// parent = parent condition, owner = extension), `R` regex (field, expression;
-/// parent = condition), `A` action (kind, application, data, inline; parent = condition),
+/// expression_element; parent = parent condition, owner = extension), `R` regex
+/// (field, expression, expression_element, 13 time columns; parent = condition),
+/// `A` action (kind, application, data, inline, data_element, loop; parent = condition),
 /// `V` global variable.
 public struct DialplanData: Sendable {
     public var context: DialplanContext?
@@ -141,17 +173,24 @@ public struct DialplanData: Sendable {
                 for (i, name) in DialplanCondition.timeAttributeNames.enumerated() {
                     if let v = row.value(5 + i) { time.append((name, v)) }
                 }
-                let c = DialplanCondition(id: row.id, position: row.position, field: row.value(0),
+                var c = DialplanCondition(id: row.id, position: row.position, field: row.value(0),
                                           expression: row.value(1), breakOn: row.value(2),
                                           requireNested: row.value(3), regex: row.value(4), time: time)
+                c.expressionElement = row.value(18) == "true"
                 conditions[row.id] = (row.parent, row.owner ?? 0, c)
             case "R":
+                var time: [(String, String)] = []
+                for (i, name) in DialplanCondition.timeAttributeNames.enumerated() {
+                    if let v = row.value(3 + i) { time.append((name, v)) }
+                }
                 regexes[row.parent ?? 0, default: []].append(
-                    DialplanRegex(field: row.value(0) ?? "", expression: row.value(1) ?? "", position: row.position))
+                    DialplanRegex(field: row.value(0), expression: row.value(1), position: row.position, time: time,
+                                  expressionElement: row.value(2) == "true"))
             case "A":
                 actions[row.parent ?? 0, default: []].append(
                     DialplanAction(anti: row.value(0) == "anti-action", application: row.value(1) ?? "",
-                                   data: row.value(2), inline: row.value(3), position: row.position))
+                                   data: row.value(2), inline: row.value(3), position: row.position,
+                                   loop: row.value(5), dataElement: row.value(4) == "true"))
             case SectionRow.globalVariable:
                 if let name = row.value(0) { globals[name] = row.value(1) ?? "" }
             default:
@@ -209,9 +248,14 @@ public enum DialplanValidator {
         if let rule = c.regex {
             if !DialplanVocabulary.enumerations["regex"]!.contains(rule) { problems.append("\(path): regex=\"\(rule)\" is not all, any or xor") }
             for r in c.regexes {
-                if r.field.isEmpty { problems.append("\(path): regex \(r.position) has no field") }
-                if let p = FreeSWITCHRegex.problem(expand(r.expression), compiler: compiler) {
-                    problems.append("\(path): regex \(r.position) expression \"\(r.expression)\" \(p)")
+                // A <regex> with time attributes only is a time check (switch_xml_std_datetime_check).
+                guard let field = r.field else {
+                    if r.time.isEmpty { problems.append("\(path): regex \(r.position) has no field and no time attribute") }
+                    continue
+                }
+                if field.isEmpty { problems.append("\(path): regex \(r.position) has no field") }
+                if let p = FreeSWITCHRegex.problem(expand(r.expression ?? ""), compiler: compiler) {
+                    problems.append("\(path): regex \(r.position) expression \"\(r.expression ?? "")\" \(p)")
                 }
             }
         } else {
@@ -250,14 +294,14 @@ public enum DialplanRenderer {
     }
 
     public static func render(_ query: DialplanQuery, _ data: DialplanData, compiler: any RegexCompiler,
-                              node: @escaping (String) -> String? = { _ in nil }) -> Result {
+                              node: @escaping (String) -> String? = { _ in nil }, section: PlanSection = .dialplan) -> Result {
         guard case .context = query, let context = data.context else {
             return Result(xml: FreeSWITCHDocument.notFound, skipped: [])
         }
         var expander = VariableExpander(globals: data.globals, node: node)
         var w = XMLWriter(capacity: 256 + context.extensions.count * 320)
         var skipped: [(name: String, position: Int, problems: [String])] = []
-        FreeSWITCHDocument.begin(&w, section: "dialplan")
+        FreeSWITCHDocument.begin(&w, section: section.rawValue)
         w.open("context", [("name", context.name)])
         for ext in context.extensions {
             let problems = DialplanValidator.problems(ext, compiler: compiler, expand: { expander.expand($0) })
@@ -283,24 +327,41 @@ public enum DialplanRenderer {
     static func renderCondition(_ w: inout XMLWriter, _ c: DialplanCondition, _ expander: inout VariableExpander) {
         var attributes: [(String, String)] = []
         if let v = c.field { attributes.append(("field", expander.expand(v))) }
-        if let v = c.expression { attributes.append(("expression", expander.expand(v))) }
+        if let v = c.expression, !c.expressionElement { attributes.append(("expression", expander.expand(v))) }
         if let v = c.regex { attributes.append(("regex", v)) }
         for (name, value) in c.time { attributes.append((name, expander.expand(value))) }
         if let v = c.breakOn { attributes.append(("break", v)) }
         if let v = c.requireNested { attributes.append(("require-nested", v)) }
-        if c.regexes.isEmpty && c.actions.isEmpty && c.children.isEmpty {
+        let element = c.expressionElement ? c.expression : nil
+        if c.regexes.isEmpty && c.actions.isEmpty && c.children.isEmpty && element == nil {
             w.empty("condition", attributes)
             return
         }
         w.open("condition", attributes)
+        if let element { w.element("expression", text: expander.expand(element)) }
         for r in c.regexes {
-            w.empty("regex", [("field", expander.expand(r.field)), ("expression", expander.expand(r.expression))])
+            var attributes: [(String, String)] = []
+            if let f = r.field { attributes.append(("field", expander.expand(f))) }
+            if let x = r.expression, !r.expressionElement { attributes.append(("expression", expander.expand(x))) }
+            for (name, value) in r.time { attributes.append((name, expander.expand(value))) }
+            if r.expressionElement, let x = r.expression {
+                w.open("regex", attributes)
+                w.element("expression", text: expander.expand(x))
+                w.close("regex")
+            } else {
+                w.empty("regex", attributes)
+            }
         }
         for a in c.actions {
             var attributes = [("application", expander.expand(a.application))]
-            if let d = a.data { attributes.append(("data", expander.expand(d))) }
+            if let d = a.data, !a.dataElement { attributes.append(("data", expander.expand(d))) }
             if let i = a.inline { attributes.append(("inline", i)) }
-            w.empty(a.anti ? "anti-action" : "action", attributes)
+            if let l = a.loop { attributes.append(("loop", expander.expand(l))) }
+            if a.dataElement, let d = a.data {
+                w.element(a.anti ? "anti-action" : "action", attributes, text: expander.expand(d))
+            } else {
+                w.empty(a.anti ? "anti-action" : "action", attributes)
+            }
         }
         for child in c.children { renderCondition(&w, child, &expander) }
         w.close("condition")
@@ -315,4 +376,10 @@ public enum DialplanVocabulary {
         "require-nested": ["true", "false"], "break": ["on-true", "on-false", "always", "never"],
         "regex": ["all", "any", "xor"],
     ]
+}
+
+/// The two sections whose contexts are stored alike: mod_dialplan_xml's dialplan and
+/// mod_sms's chatplan (same extension/condition/action language).
+public enum PlanSection: String, Sendable, CaseIterable {
+    case dialplan, chatplan
 }

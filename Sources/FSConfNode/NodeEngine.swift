@@ -141,6 +141,7 @@ public final class NodeEngine: @unchecked Sendable {
             case .none: return "directory"
             }
         case .dialplan(let c): return "dialplan \(c)"
+        case .chatplan(let c): return "chatplan \(c)"
         case .configuration(let q): return "configuration \(q.document)"
         case .language(let q): return "\(q.phrases ? "phrases" : "languages") \(q.language)"
         }
@@ -209,7 +210,9 @@ public final class NodeEngine: @unchecked Sendable {
                 return answer
             }
         case .dialplan(let context):
-            return dialplan(context, pool: pool, deadline: deadline, node: node)
+            return dialplan(context, .dialplan, pool: pool, deadline: deadline, node: node)
+        case .chatplan(let context):
+            return dialplan(context, .chatplan, pool: pool, deadline: deadline, node: node)
         case .configuration(let query):
             let (statement, params) = DocumentSQL.bind(query)
             return fetch(statement, params, pool: pool, deadline: deadline, decode: SectionRows.decode).map { rows, seq in
@@ -229,20 +232,21 @@ public final class NodeEngine: @unchecked Sendable {
     /// Regex verdicts are cached for the process: a large context is compiled once.
     let regexCompiler = CachingRegexCompiler()
 
-    private func dialplan(_ context: String, pool: ConnectionPool, deadline: UInt64,
+    private func dialplan(_ context: String, _ section: PlanSection, pool: ConnectionPool, deadline: UInt64,
                           node: @escaping (String) -> String?) -> Result<Answer, PostgresError> {
         let query = DialplanQuery.context(context)
-        let (statement, params) = DialplanSQL.bind(query)!
+        let (statement, params) = DialplanSQL.bind(query, section: section)!
         return fetch(statement, params, pool: pool, deadline: deadline, decode: SectionRows.decode).map { rows, seq in
-            let result = DialplanRenderer.render(query, DialplanData(rows: rows), compiler: regexCompiler, node: node)
+            let result = DialplanRenderer.render(query, DialplanData(rows: rows), compiler: regexCompiler, node: node, section: section)
             let found = result.xml != FreeSWITCHDocument.notFound
-            var answer = Answer(xml: result.xml, tags: CacheTags.of(.dialplan(context), found: found), negative: !found, seq: seq)
+            let key: CacheKey = section == .chatplan ? .chatplan(context) : .dialplan(context)
+            var answer = Answer(xml: result.xml, tags: CacheTags.of(key, found: found), negative: !found, seq: seq)
             if !result.skipped.isEmpty {
                 // One bad row never breaks the context: the extension is left out and said so.
                 let list = result.skipped.prefix(5).map { "\($0.name) (position \($0.position)): \($0.problems.joined(separator: "; "))" }
                 let more = result.skipped.count > 5 ? " and \(result.skipped.count - 5) more" : ""
-                let message = "fsconf: dialplan context \(context): skipped \(result.skipped.count) invalid extension(s): \(list.joined(separator: " | "))\(more)"
-                if let line = limiter.admit(key: "dialplan-skip:\(context)", message: message) {
+                let message = "fsconf: \(section.rawValue) context \(context): skipped \(result.skipped.count) invalid extension(s): \(list.joined(separator: " | "))\(more)"
+                if let line = limiter.admit(key: "\(section.rawValue)-skip:\(context)", message: message) {
                     answer.log.append(("warning", line))
                 }
             }

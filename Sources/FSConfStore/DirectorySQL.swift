@@ -61,7 +61,7 @@ public enum DirectorySQL {
             SELECT rec, id, parent, a, b, c, d, e, pos FROM out
             UNION ALL
             SELECT 'V', 0, NULL, v.name, v.value, NULL, NULL, NULL, 0
-            FROM fsconf.global_variables v WHERE v.name IN (SELECT name FROM refs)
+            FROM fsconf.global_variables v WHERE v.name IN (SELECT name FROM refs) AND \(SectionRows.nodeEvaluatedFilter)
             UNION ALL
             \(ChangeSeq.row(padding: 5))
             """

@@ -20,6 +20,10 @@ public enum SectionRows {
         return rows
     }
 
+    /// exec-set / env-set globals are each node's own (it evaluates them at its
+    /// start): lookups leave `$${name}` to the node's global for them.
+    static let nodeEvaluatedFilter = "v.command NOT IN ('exec-set', 'env-set')"
+
     /// The CTE `refs(name)`: every `$${name}` the text `scanned` (columns of `out`)
     /// refers to, and the names those global variables refer to in turn.
     static func references(scanning scanned: String) -> String {
@@ -28,7 +32,7 @@ public enum SectionRows {
             SELECT m[1] FROM out, regexp_matches(\(scanned), '\\$\\$\\{([^}]*)\\}', 'g') AS m
             WHERE strpos(\(scanned), '$${') > 0
             UNION
-            SELECT m[1] FROM refs JOIN fsconf.global_variables v ON v.name = refs.name,
+            SELECT m[1] FROM refs JOIN fsconf.global_variables v ON v.name = refs.name AND \(nodeEvaluatedFilter),
                 regexp_matches(v.value, '\\$\\$\\{([^}]*)\\}', 'g') AS m
         )
         """
@@ -47,7 +51,7 @@ public enum SectionRows {
             SELECT * FROM out
             UNION ALL
             SELECT 'V', 0, NULL, NULL, 0, v.name, v.value\(nulls)
-            FROM fsconf.global_variables v WHERE v.name IN (SELECT name FROM refs)
+            FROM fsconf.global_variables v WHERE v.name IN (SELECT name FROM refs) AND \(nodeEvaluatedFilter)
             UNION ALL
             SELECT 'Q', c.value, NULL, NULL, 0, NULL, NULL\(nulls) FROM fsconf.change_counter c
             """
@@ -63,16 +67,17 @@ public enum SectionRows {
 /// The dialplan lookup: ONE statement returning a whole context — extensions
 /// (enabled only), conditions (nested ones too), regexes, actions — and the global
 /// variables their values reference. $1: the context name (exact name preferred,
-/// else ASCII case-insensitive, as FreeSWITCH's find_child compares).
+/// else ASCII case-insensitive, as FreeSWITCH's find_child compares); $2: the
+/// section, `dialplan` or `chatplan`.
 public enum DialplanSQL {
-    static let textColumns = (1...18).map { "v\($0)" }
+    static let textColumns = (1...19).map { "v\($0)" }
 
     public static let context: DirectorySQL.Statement = {
         let n = "NULL::text"
-        func pad(_ used: Int) -> String { String(repeating: ", \(n)", count: 18 - used) }
+        func pad(_ used: Int) -> String { String(repeating: ", \(n)", count: 19 - used) }
         let ctes = """
             ctx AS (
-                SELECT c.id, c.name FROM fsconf.dialplan_contexts c WHERE lower(c.name) = lower($1)
+                SELECT c.id, c.name FROM fsconf.dialplan_contexts c WHERE c.section = $2 AND lower(c.name) = lower($1)
                 ORDER BY (c.name = $1) DESC LIMIT 1
             ),
             ext AS (
@@ -89,26 +94,29 @@ public enum DialplanSQL {
                 UNION ALL
                 SELECT 'C', d.id, d.parent_id, d.extension_id, d.position, d.field, d.expression, d.break,
                        d.require_nested, d.regex, d.year, d.yday, d.mon, d.mday, d.week, d.mweek, d.wday, d.hour,
-                       d.minute, d.minute_of_day, d.time_of_day, d.date_time, d.tz
+                       d.minute, d.minute_of_day, d.time_of_day, d.date_time, d.tz, d.expression_element::text
                 FROM cond d
                 UNION ALL
-                SELECT 'R', r.id, r.condition_id, NULL, r.position, r.field, r.expression\(pad(2))
+                SELECT 'R', r.id, r.condition_id, NULL, r.position, r.field, r.expression, r.expression_element::text,
+                       r.year, r.yday, r.mon, r.mday, r.week, r.mweek, r.wday, r.hour, r.minute, r.minute_of_day,
+                       r.time_of_day, r.date_time, r.tz\(pad(16))
                 FROM fsconf.dialplan_regexes r WHERE r.condition_id = ANY (ARRAY(SELECT id FROM cond))
                 UNION ALL
-                SELECT 'A', a.id, a.condition_id, NULL, a.position, a.kind, a.application, a.data, a.inline\(pad(4))
+                SELECT 'A', a.id, a.condition_id, NULL, a.position, a.kind, a.application, a.data, a.inline,
+                       a.data_element::text, a.loop\(pad(6))
                 FROM fsconf.dialplan_actions a WHERE a.condition_id = ANY (ARRAY(SELECT id FROM cond))
             )
             """
         // Only the columns that can hold a $${…}: names, expressions, data, time values.
-        let scanned = textColumns.filter { $0 != "v4" && $0 != "v5" }
+        let scanned = textColumns.filter { $0 != "v4" && $0 != "v5" && $0 != "v19" }
         return DirectorySQL.Statement(name: "fsconf_dialplan_context",
-                                      sql: SectionRows.withGlobals(ctes: ctes, columns: scanned, padding: 16))
+                                      sql: SectionRows.withGlobals(ctes: ctes, columns: scanned, padding: 17))
     }()
 
-    public static func bind(_ query: DialplanQuery) -> (DirectorySQL.Statement, [String?])? {
+    public static func bind(_ query: DialplanQuery, section: PlanSection = .dialplan) -> (DirectorySQL.Statement, [String?])? {
         switch query {
         case .none: return nil
-        case .context(let name): return (context, [name])
+        case .context(let name): return (context, [name, section.rawValue])
         }
     }
 }

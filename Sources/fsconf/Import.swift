@@ -12,7 +12,7 @@ extension Fsconf {
             abstract: "Import a FreeSWITCH XML tree (freeswitch.xml and everything it includes).",
             discussion: """
                 Reads the tree the way FreeSWITCH's pre-processor does (X-PRE-PROCESS include/set),
-                keeps $${name} references as references, and stores directory, dialplan,
+                keeps $${name} references as references, and stores directory, dialplan, chatplan,
                 configuration and languages field by field, in one transaction recorded as one
                 change set. Entities that are already stored identically are left alone; stored
                 entities missing from the tree stay unless --replace names their section.
@@ -28,26 +28,26 @@ extension Fsconf {
             "Rename a domain while importing, e.g. '$${domain}=pbx.example.com' (repeatable).", valueName: "from=to"))
         var domainMap: [String] = []
         @Option(help: ArgumentHelp(
-            "Make a section exactly the tree's, removing stored entities it lacks: directory, dialplan, configuration, languages, globals or all (repeatable).",
+            "Make a section exactly the tree's, removing stored entities it lacks: directory, dialplan, chatplan, configuration, languages, globals or all (repeatable).",
             valueName: "section"))
         var replace: [String] = []
         @Flag(help: "Show what would change (+ added, ~ changed, - removed); write nothing.")
         var dryRun = false
         @Flag(help: "Import what can be stored and only report what cannot, instead of failing.")
         var skipUnrepresentable = false
-        @Flag(help: "Do not print the notes about values evaluated at import.")
+        @Flag(help: "Do not print the notes (node-evaluated globals, inert elements dropped...).")
         var quiet = false
 
         func validate() throws {
             for m in domainMap where !m.contains("=") { throw ValidationError("--domain-map takes FROM=TO, got \(m)") }
             for r in replace where r != "all" && ConfigDiff.Section(rawValue: r) == nil {
-                throw ValidationError("--replace takes directory, dialplan, configuration, languages, globals or all; got \(r)")
+                throw ValidationError("--replace takes directory, dialplan, chatplan, configuration, languages, globals or all; got \(r)")
             }
         }
 
         /// Pre-processes and maps the tree; a malformed tree fails with FILE:LINE.
         static func read(_ path: String, domainMap: [String: String]) throws(CLIFailure) -> (PreProcessor, ConfigImporter) {
-            var pre = PreProcessor(fileSystem: LocalFileSystem(), mode: .keepReferences, resolve: evaluate)
+            var pre = PreProcessor(fileSystem: LocalFileSystem(), mode: .keepReferences)
             do {
                 try pre.run(path)
             } catch {
@@ -72,7 +72,8 @@ extension Fsconf {
 
             // Read and map (no database yet): a malformed tree never touches it.
             let (pre, importer) = try Import.read(path, domainMap: map)
-            if !quiet { for note in pre.notes { printErr("note: \(note)") } }
+            if !quiet { for note in pre.notes + importer.notes { printErr("note: \(note)") } }
+            for warning in importer.warnings { printErr("warning: \(warning)") }
             let issues = importer.unrepresentable
             if !issues.isEmpty {
                 for issue in issues { printErr("\(skipUnrepresentable ? "skipped" : "unrepresentable"): \(issue)") }
@@ -117,30 +118,6 @@ extension Fsconf {
 }
 
 private func seconds(since start: Date) -> String { String(format: "%.2f s", Date().timeIntervalSince(start)) }
-
-/// exec-set runs its command, env-set reads the environment, as FreeSWITCH would on
-/// this machine.
-private func evaluate(_ command: String, _ name: String, _ value: String) -> String? {
-    switch command {
-    case "env-set":
-        var variable = value
-        if variable.hasPrefix("$") { variable.removeFirst() }
-        return ProcessInfo.processInfo.environment[variable]
-    case "exec-set":
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", value]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        do { try process.run() } catch { return nil }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { return nil }
-        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-    default:
-        return nil
-    }
-}
 
 /// The pre-processor's view of the real file system.
 struct LocalFileSystem: PreProcessorFileSystem {

@@ -209,6 +209,18 @@ private func runPlan(_ plan: [MigrationFile], from planner: MigrationPlanner, di
         print("\(direction == .up ? "applied" : "reverted") \(file.filename) (\(ms) ms)")
     }
     if !output.dryRun {
+        if direction == .up { try grantGroupRoles(migrator.connection) }
         print("schema is at version \(try migrator.planner().currentVersion)")
+    }
+}
+
+/// After `up`: the owner grants the group roles the tables (new ones included) when
+/// they exist; creating them is `fsconf grant roles` (it may need a DBA), never a
+/// reason for `migrate` to fail.
+private func grantGroupRoles(_ conn: PGConnection) throws {
+    try conn.execute(Privileges.grantStatement)
+    let missing = try Privileges.roles.filter { try conn.query("SELECT 1 FROM pg_roles WHERE rolname = $1", [$0]).rowCount == 0 }
+    if !missing.isEmpty {
+        printErr("note: role(s) \(missing.joined(separator: ", ")) do not exist: run `fsconf grant roles` (or have a DBA run the SQL it prints) before `fsconf grant reader|writer`")
     }
 }

@@ -39,7 +39,7 @@ extension Fsconf {
         @Flag(help: "Read from a standby when one is up (libpq target_session_attrs=prefer-standby; give host=a,b in the conninfo or service).")
         var preferStandby = false
         @Option(help: "Sections to bind (mod_lua's xml-handler-bindings).")
-        var bindings = "directory,dialplan,configuration,languages"
+        var bindings = "directory,dialplan,chatplan,configuration,languages"
         @Option(help: "The script's file name.")
         var name = "fsconf.lua"
 

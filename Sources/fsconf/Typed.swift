@@ -155,21 +155,42 @@ extension Fsconf {
     }
 
     struct Gateway: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Add or remove a gateway (of a domain, or of a user with --user).",
+        static let configuration = CommandConfiguration(abstract: "Add or remove a gateway (of a user with --user, of a sofia.conf profile with --profile).",
                                                         subcommands: [Add.self, Remove.self])
+        /// Where sofia reads gateways (sofia.c): `<gateways>` of the users of a parsed
+        /// domain (parse_domain_tag) and of a sofia.conf profile (parse_gateways).
+        static let places = "sofia reads gateways only from a user (--user USER: the domain's users, sofia.c parse_domain_tag) "
+            + "or from a sofia.conf profile (--profile PROFILE: <profile><gateways>, parse_gateways)"
+
         struct Add: FsconfCommand {
-            static let configuration = CommandConfiguration(abstract: "Add a gateway with its params (exit 5 if the name is taken in the domain).")
+            static let configuration = CommandConfiguration(
+                abstract: "Add a gateway with its params to a user (DOMAIN NAME --user USER) or a sofia.conf profile (NAME --profile P).",
+                discussion: "Exit 5 if the name is taken there. \(Gateway.places). A gateway directly in a domain is never read: refused (exit 2).")
             @OptionGroup var connection: ConnectionOptions
             @OptionGroup var write: WriteOptions
-            @Argument var domain: String
-            @Argument var name: String
-            @Option(help: "The user that carries it (default: a domain-level gateway).") var user: String?
+            @Argument(help: ArgumentHelp("DOMAIN NAME with --user; NAME with --profile.", valueName: "name")) var names: [String] = []
+            @Option(help: "The user that carries it.") var user: String?
+            @Option(help: "The sofia.conf profile whose <gateways> gets it.") var profile: String?
             @Option(name: .customLong("param"), help: ArgumentHelp("A param (repeatable).", valueName: "name=value")) var params: [String] = []
             @Option(name: .customLong("variable"), help: ArgumentHelp("A variable (repeatable).", valueName: "name=value")) var variables: [String] = []
+
+            func validate() throws {
+                if profile != nil && user != nil { throw ValidationError("--user and --profile cannot be combined") }
+                if let profile {
+                    if names.count != 1 { throw ValidationError("give the gateway's name: fsconf gateway add NAME --profile \(profile)") }
+                } else {
+                    if user == nil { throw ValidationError("a gateway directly in a domain is never read by FreeSWITCH: \(Gateway.places)") }
+                    if names.count != 2 { throw ValidationError("give DOMAIN NAME: fsconf gateway add DOMAIN NAME --user USER") }
+                }
+            }
+
             func execute() throws {
+                let name = names.last!
                 try Typed.text(name, "gateway name")
                 let params = try Typed.pairs(self.params, "param"), variables = try Typed.pairs(self.variables, "variable")
                 for (n, v) in params + variables { try Typed.text(n, "name"); try Typed.text(v, n) }
+                if let profile { return try addToProfile(profile, name: name, params: params, variables: variables) }
+                let domain = names[0]
                 let probe = FieldAddress.directory(DirectoryAddress(domain: domain, gateway: name, field: .setting(kind: .param, name: "", direction: nil)))
                 for (n, _) in params { if let w = FieldValidation.unknownParamWarning(probe, name: n) { printErr(w) } }
                 let conn = try connection.connect()
@@ -200,15 +221,72 @@ extension Fsconf {
                 }
                 print("added gateway \(name) to \(user.map { "\($0)@" } ?? "")\(domain) (change set \(id ?? "-"))")
             }
+
+            /// `<gateway name>` with `<param>`s and `<variables>` in the profile's
+            /// `<gateways>` (created when missing) of the stored sofia.conf.
+            func addToProfile(_ profile: String, name: String, params: [(String, String)], variables: [(String, String)]) throws {
+                let conn = try connection.connect()
+                let (_, id) = try Admin.write(conn, actor: write.resolvedActor, summary: "gateway add \(name) (sofia.conf profile \(profile))") { conn in
+                    let doc = try conn.query("SELECT id FROM fsconf.documents WHERE section = 'configuration' AND name = 'sofia.conf'")
+                    guard let d = doc.string(0, 0) else { throw CLIFailure("no sofia.conf is stored (fsconf import it first)", code: CLIFailure.Code.notFound) }
+                    let p = try conn.query("""
+                        SELECT e.id FROM fsconf.elements e JOIN fsconf.elements ps ON ps.id = e.parent_id
+                        JOIN fsconf.attributes a ON a.element_id = e.id AND a.name = 'name'
+                        WHERE e.document_id = $1::bigint AND e.tag = 'profile' AND ps.tag = 'profiles' AND lower(a.value) = lower($2)
+                        ORDER BY (a.value = $2) DESC, e.position LIMIT 1 FOR UPDATE OF e
+                        """, [d, profile])
+                    guard let pid = p.string(0, 0) else { throw CLIFailure("sofia.conf has no profile \(profile)", code: CLIFailure.Code.notFound) }
+                    func insert(_ parent: String, _ tag: String, _ attributes: [(String, String)]) throws -> String {
+                        let e = try conn.query("""
+                            INSERT INTO fsconf.elements (document_id, parent_id, position, tag)
+                            SELECT $1::bigint, $2::bigint, coalesce(max(position), 0) + 1, $3 FROM fsconf.elements WHERE parent_id = $2::bigint
+                            RETURNING id
+                            """, [d, parent, tag]).string(0, 0)!
+                        for (k, (n, v)) in attributes.enumerated() {
+                            try conn.query("INSERT INTO fsconf.attributes (element_id, name, value, position) VALUES ($1::bigint, $2, $3, $4::int)",
+                                           [e, n, v, String(k + 1)])
+                        }
+                        return e
+                    }
+                    let container = try conn.query("SELECT id FROM fsconf.elements WHERE parent_id = $1::bigint AND tag = 'gateways' ORDER BY position LIMIT 1", [pid])
+                    let gateways = try container.string(0, 0) ?? insert(pid, "gateways", [])
+                    let taken = try conn.query("""
+                        SELECT 1 FROM fsconf.elements g JOIN fsconf.attributes a ON a.element_id = g.id AND a.name = 'name'
+                        WHERE g.parent_id = $1::bigint AND g.tag = 'gateway' AND a.value = $2
+                        """, [gateways, name])
+                    if taken.rowCount > 0 { throw CLIFailure("gateway \(name) already exists in profile \(profile)", code: CLIFailure.Code.conflict) }
+                    let g = try insert(gateways, "gateway", [("name", name)])
+                    for (n, v) in params { _ = try insert(g, "param", [("name", n), ("value", v)]) }
+                    if !variables.isEmpty {
+                        let vs = try insert(g, "variables", [])
+                        for (n, v) in variables { _ = try insert(vs, "variable", [("name", n), ("value", v)]) }
+                    }
+                }
+                print("added gateway \(name) to sofia.conf profile \(profile) (change set \(id ?? "-"))")
+            }
         }
         struct Remove: FsconfCommand {
             static let configuration = CommandConfiguration(abstract: "Remove a gateway.")
             @OptionGroup var connection: ConnectionOptions
             @OptionGroup var write: WriteOptions
-            @Argument var domain: String
-            @Argument var name: String
+            @Argument(help: ArgumentHelp("DOMAIN NAME, or NAME with --profile.", valueName: "name")) var names: [String] = []
             @Option(help: "The user that carries it.") var user: String?
+            @Option(help: "The sofia.conf profile that carries it.") var profile: String?
+            func validate() throws {
+                if profile != nil && user != nil { throw ValidationError("--user and --profile cannot be combined") }
+                if names.count != (profile == nil ? 2 : 1) {
+                    throw ValidationError(profile == nil ? "give DOMAIN NAME" : "give the gateway's name")
+                }
+            }
             func execute() throws {
+                let name = names.last!
+                if let profile {
+                    let path = FieldPath([FieldPath.Step("configuration"), FieldPath.Step("sofia.conf"), FieldPath.Step("profiles"),
+                                          FieldPath.Step("profile", [.match("name", profile)]), FieldPath.Step("gateways"),
+                                          FieldPath.Step("gateway", [.match("name", name)])])
+                    return try Typed.unset(connection, write, path, summary: "gateway remove \(name) (sofia.conf profile \(profile))")
+                }
+                let domain = names[0]
                 try Typed.unset(connection, write, ["directory", domain] + (user.map { ["user", $0] } ?? []) + ["gateway", name],
                                 summary: "gateway remove \(name)@\(domain)")
             }
@@ -256,11 +334,12 @@ extension Fsconf {
                 }
                 let conn = try connection.connect()
                 let (_, id) = try Admin.write(conn, actor: write.resolvedActor, summary: "extension add \(context)/\(name)") { conn in
-                    var r = try conn.query("SELECT id FROM fsconf.dialplan_contexts WHERE name = $1", [context])
+                    var r = try conn.query("SELECT id FROM fsconf.dialplan_contexts WHERE section = 'dialplan' AND name = $1", [context])
                     if r.rowCount == 0 {
                         r = try conn.query("""
-                            INSERT INTO fsconf.dialplan_contexts (name, position)
-                            SELECT $1, coalesce(max(position), 0) + 1 FROM fsconf.dialplan_contexts RETURNING id
+                            INSERT INTO fsconf.dialplan_contexts (section, name, position)
+                            SELECT 'dialplan', $1, coalesce(max(position), 0) + 1 FROM fsconf.dialplan_contexts
+                            WHERE section = 'dialplan' RETURNING id
                             """, [context])
                         printErr("note: created dialplan context \(context)")
                     }

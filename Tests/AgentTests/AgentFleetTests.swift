@@ -140,6 +140,8 @@ final class AgentFleetTests: XCTestCase {
         let admin = try s.db.connect()
         let suffix = String(getpid())
         let roleA = "fs_node_a_\(suffix)", roleB = "fs_node_b_\(suffix)"
+        let roles = try fsconf(s, ["grant", "roles"])
+        XCTAssertEqual(roles.status, 0, roles.description)
         for r in [roleA, roleB] {
             try admin.execute("DROP ROLE IF EXISTS \(r); CREATE ROLE \(r) LOGIN")
             let g = try fsconf(s, ["grant", "reader", r])

@@ -55,7 +55,10 @@ final class CacheModelTests: XCTestCase {
         XCTAssertNotEqual(CacheKey.of(sipAuth("1000")), CacheKey.of(sipAuth("1000", extra: ["key": "number-alias"])))
         XCTAssertNotEqual(CacheKey.of(sipAuth("1000")), CacheKey.of(sipAuth("1000", extra: ["purpose": "network-list"])))
         XCTAssertNil(CacheKey.of(LookupRequest(section: "directory")), "no domain: nothing to ask")
-        XCTAssertNil(CacheKey.of(LookupRequest(section: "chatplan")), "a section fsconf does not serve")
+        XCTAssertNil(CacheKey.of(LookupRequest(section: "channels")), "a section fsconf does not serve")
+        XCTAssertEqual(CacheKey.of(LookupRequest(section: "chatplan", headers: ["context": "public"])), .chatplan("public"))
+        XCTAssertEqual(CacheKey.of(LookupRequest(section: "dialplan", tagName: "context", keyName: "name", keyValue: "features")),
+                       .dialplan("features"), "xml_locate dialplan context name features")
 
         let dp = { (ctx: String, dest: String) in
             LookupRequest(section: "dialplan", headers: ["Hunt-Context": ctx, "Caller-Destination-Number": dest])
@@ -85,7 +88,9 @@ final class CacheModelTests: XCTestCase {
         XCTAssertEqual(ChangeNotice.parse(#"{"seq":3,"id":1,"keys":[{"s":"globals","n":"default_password"}]}"#)?.keys, nil,
                        "a global can be in any answer: everything")
         XCTAssertEqual(ChangeNotice.parse(#"{"seq":3,"id":1,"keys":[{"s":"dialplan","all":true}]}"#)?.keys, [.section("dialplan")])
-        XCTAssertEqual(ChangeNotice.parse(#"{"seq":3,"id":1,"keys":[{"s":"chatplan","n":"x"}]}"#)?.keys, nil, "an unknown section: everything")
+        XCTAssertEqual(ChangeNotice.parse(#"{"seq":3,"id":1,"keys":[{"s":"channels","n":"x"}]}"#)?.keys, nil, "an unknown section: everything")
+        XCTAssertEqual(ChangeNotice.parse(#"{"seq":3,"id":1,"keys":[{"s":"chatplan","c":"Public"}]}"#)?.keys,
+                       [.named(section: "chatplan", name: "public")])
         XCTAssertNil(ChangeNotice.parse("not json"))
         XCTAssertNil(ChangeNotice.parse(#"{"id":1,"keys":[]}"#), "no seq")
         XCTAssertNil(ChangeNotice.parse(#"{"seq":1,"id":1}"#), "neither keys nor all")

@@ -407,7 +407,7 @@ final class DirectoryNodeTests: XCTestCase {
         XCTAssertEqual(service.status, 0, service.description)
         XCTAssertEqual(service.stdout, """
             <param name="xml-handler-script" value="\(node.dir.url.path)/svc.lua"/>
-            <param name="xml-handler-bindings" value="directory,dialplan,configuration,languages"/>
+            <param name="xml-handler-bindings" value="directory,dialplan,chatplan,configuration,languages"/>
 
             """)
         XCTAssertTrue(try String(contentsOfFile: node.dir.path("svc.lua"), encoding: .utf8)
