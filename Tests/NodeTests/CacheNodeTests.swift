@@ -98,6 +98,8 @@ final class CacheNodeTests: XCTestCase {
     /// serves the user, started again once the host has run lookups through the
     /// outage (`outageSeen` says when), and a change committed after the restart
     /// ends the run when the host serves it. Returns the ticks during the outage.
+    /// The deadline is generous: a stopped server refuses at once, and a lookup
+    /// slowed by a loaded machine must not count as an outage failure.
     func outageRun(cacheBytes: Int?, outageSeen: @escaping ([[String: String]]) -> Bool)
         throws -> (outage: [[String: String]], after: [[String: String]], out: ProcessOutput) {
         let cluster = try TemporaryCluster()
@@ -105,7 +107,7 @@ final class CacheNodeTests: XCTestCase {
         let env = TemporaryCluster.isolatedEnvironment
         let dir = try TemporaryDirectory()
         var shimArgs = ["shim", "--out", dir.url.path, "--library", TestEnvironment.nodeLibrary.path,
-                        "--conninfo", conninfo, "--deadline-ms", "200"]
+                        "--conninfo", conninfo, "--deadline-ms", "2000"]
         if let cacheBytes { shimArgs += ["--cache-bytes", String(cacheBytes)] }
         let shim = try runProcess(TestEnvironment.fsconfBinary, shimArgs, environment: env)
         XCTAssertEqual(shim.status, 0, shim.description)
@@ -134,11 +136,10 @@ final class CacheNodeTests: XCTestCase {
     /// (the last good answer), and fresh answers follow the restart.
     func testOutageServesLastGoodAnswersAndRecovers() throws {
         // Five whole ticks with lookups after the stop: the outage was seen.
-        let (outage, after, out) = try outageRun(cacheBytes: nil) { $0.count >= 5 && CacheNodeTests.sum($0, "ok") > 0 }
+        let (outage, _, out) = try outageRun(cacheBytes: nil) { $0.count >= 5 && CacheNodeTests.sum($0, "ok") > 0 }
         XCTAssertGreaterThan(CacheNodeTests.sum(outage, "ok"), 0, out.stderr)
-        // From the stop on (the cold start before it may miss its 200 ms deadline on a loaded machine).
-        XCTAssertEqual(CacheNodeTests.sum(outage, "failed"), 0, "no failed lookup during the outage: \(out)")
-        XCTAssertEqual(CacheNodeTests.sum(after, "failed"), 0, "nor after it: \(out)")
+        XCTAssertEqual(out.status, 0, out.description)
+        XCTAssertEqual(CacheNodeTests.summary(out.stdout)["failed"], "0", "no failed lookup during the outage: \(out)")
         XCTAssertNotNil(CacheNodeTests.firstSeen(out.stdout)["after-outage"], "a change after the restart is served: \(out.stdout)")
         // (--quiet hides the console; the "database unavailable since" line is checked in process, CacheEngineTests.)
         print("outage run (cache on): \(out.stdout.split(separator: "\n").last ?? "")")
