@@ -201,7 +201,6 @@ public struct AgentMachine {
             eventSocketUp = true
             metrics.eventSocketConnected = true
             eventSocketBackoff = settings.backoffMs
-            out.append(.log("connected to FreeSWITCH's event socket"))
             if eventSocketEverUp {
                 // Whatever FreeSWITCH did while we were away (a restart, changes by
                 // hand): look again rather than assume.

@@ -251,6 +251,7 @@ final class AgentRunner {
                 return .changeSetsRead(try connectDB().changeSets(after: after, upTo: upTo, limit: limit))
             case .connectEventSocket:
                 _ = try connectESL()
+                log("connected to FreeSWITCH's event socket at \(options.eslHost):\(options.eslPort)")
                 return .eventSocketConnected
             case .plan(let set, let before, let after):
                 let s = try connectDB()
