@@ -123,7 +123,11 @@ public final class NodeEngine: @unchecked Sendable {
                 if error.isConnectionFailure { backend.retryAt = self.clock() &+ 250_000_000 }
             }
             markDown(backend)
-            if let lastGood = probe.lastGood { return stale(lastGood, backend, log: log, error: error) }
+            // The probe may predate the answer another thread fetched meanwhile (the
+            // first lookups after a start, racing an outage): look again.
+            if let lastGood = probe.lastGood ?? backend.cache.lastGood(key) {
+                return stale(lastGood, backend, log: log, error: error)
+            }
             var outcome = failure("database", "fsconf: database unavailable, no answer for \(describe(key)): \(error.description)")
             outcome.log = log + outcome.log
             return outcome
