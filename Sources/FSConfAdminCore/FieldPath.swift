@@ -467,6 +467,10 @@ public struct TreeAddress: Equatable, Sendable {
     public var elements: [(tag: String, pick: FieldAddress.Pick)]
     public var leaf: FieldPath.Leaf?
 
+    public init(section: DocumentEntity.Section, document: String?, elements: [(tag: String, pick: FieldAddress.Pick)], leaf: FieldPath.Leaf?) {
+        self.section = section; self.document = document; self.elements = elements; self.leaf = leaf
+    }
+
     public static func == (l: Self, r: Self) -> Bool {
         l.section == r.section && l.document == r.document && l.leaf == r.leaf
             && l.elements.map(\.tag) == r.elements.map(\.tag) && l.elements.map(\.pick) == r.elements.map(\.pick)

@@ -40,6 +40,11 @@ public enum Privileges {
                 IF to_regclass('fsconf.nodes') IS NOT NULL THEN
                     REVOKE INSERT, UPDATE, TRUNCATE ON fsconf.nodes FROM fsconf_writer;
                 END IF;
+                -- Earlier secret values (migration 0005): writers, never readers.
+                IF to_regnamespace('fsconf_private') IS NOT NULL THEN
+                    GRANT USAGE ON SCHEMA fsconf_private TO fsconf_writer;
+                    GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA fsconf_private TO fsconf_writer;
+                END IF;
             END IF;
         END
         $$

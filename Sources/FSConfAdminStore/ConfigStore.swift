@@ -192,9 +192,14 @@ public struct ConfigStore {
             if let p = r.string(i, 2).flatMap({ Int64($0) }) { elementChildren[p, default: []].append(id) }
             else { roots[Int64(r.string(i, 1)!)!] = id }
         }
-        func tree(_ id: Int64) -> ParsedElement {
+        // Elements below FieldValidation.maximumDepth levels are left out, as the node
+        // leaves them out of its answers (TreeDocument) and import refuses them:
+        // rows written by SQL cannot make the CLI recurse without bound.
+        func tree(_ id: Int64, depth: Int) -> ParsedElement {
             var e = elements[id]!
-            e.children = (elementChildren[id] ?? []).map(tree)
+            if depth < FieldValidation.maximumDepth {
+                e.children = (elementChildren[id] ?? []).map { tree($0, depth: depth + 1) }
+            }
             return e
         }
         r = try conn.query("SELECT id, section, name FROM fsconf.documents ORDER BY section, id")
@@ -203,7 +208,7 @@ public struct ConfigStore {
             let id = Int64(r.string(i, 0)!)!
             guard let section = DocumentEntity.Section(rawValue: r.string(i, 1)!) else { continue }
             let name = r.string(i, 2)!
-            let root = roots[id].map(tree) ?? ParsedElement(name: section == .configuration ? "configuration" : "language",
+            let root = roots[id].map { tree($0, depth: 1) } ?? ParsedElement(name: section == .configuration ? "configuration" : "language",
                                                         attributes: [("name", name)])
             out.documentIDs["\(section.rawValue)/\(name)"] = id
             docs.append(DocumentEntity(section: section, name: name, root: root))

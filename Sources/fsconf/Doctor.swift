@@ -468,7 +468,7 @@ enum DoctorChecks {
             }
             let list = missing.prefix(5).joined(separator: ", ") + (missing.count > 5 ? " and \(missing.count - 5) more" : "")
             return .fail(name, "\(missing.count) of \(r.rowCount) domain(s) not cacheable: \(list); every REGISTER of their users runs the shim",
-                         fix: "with the agent running, give each a long lifetime: fsconf set directory/\(missing[0])/@cacheable 86400000 (docs/agent.md)")
+                         fix: "with the agent running, give each a long lifetime: fsconf set directory/\(missing[0])/@cacheable 2147483 (docs/agent.md)")
         } catch {
             return .fail(name, "cannot read fsconf.domains: \(error)", fix: "fsconf grant reader ROLE (as the owner role)")
         }

@@ -90,7 +90,7 @@ extension FsconfCommand {
 }
 
 /// Maps any error to the message and exit code the CLI shows.
-struct CLIFailure: Error {
+struct CLIFailure: Error, CustomStringConvertible {
     enum Code {
         static let failed: Int32 = 1
         static let invalid: Int32 = 2
@@ -104,6 +104,8 @@ struct CLIFailure: Error {
 
     init(_ message: String, code: Int32) { self.message = message; self.code = code }
 
+    var description: String { message }
+
     init(_ error: Error) {
         switch error {
         case let e as CLIFailure: self = e
@@ -116,7 +118,8 @@ struct CLIFailure: Error {
         case let e as FieldPathError:
             self.init(e.description, code: Code.invalid)
         case let e as PostgresError:
-            self.init(e.description, code: e.kind == .query ? Code.failed : Code.unreachable)
+            // In the user's terms when the store knows the refusal (constraint names stay in the debug text).
+            self.init(SchemaMessages.explain(e) ?? e.description, code: e.kind == .query ? Code.failed : Code.unreachable)
             // A write the schema refuses is invalid input; a duplicate or a lost race is a conflict.
             if e.kind == .query, let state = e.sqlState {
                 if state == "23505" || state == "40001" || state == "40P01" { code = Code.conflict; message += "; nothing written" }

@@ -182,7 +182,7 @@ final class NodeInstallTests: XCTestCase {
         let db = try TestDatabase(prefix: "nodeinstall")
         XCTAssertEqual(try runProcess(TestEnvironment.fsconfBinary, ["migrate", "up"], environment: db.environment).status, 0)
         try db.connect().execute("""
-            INSERT INTO fsconf.domains (name, cacheable) VALUES ('node.example', '86400000');
+            INSERT INTO fsconf.domains (name, cacheable) VALUES ('node.example', '2147483');
             INSERT INTO fsconf.users (domain_id, user_id) SELECT id, '1000' FROM fsconf.domains;
             """)
         let role = "install_node_\(getpid())"
