@@ -62,8 +62,8 @@ extension Fsconf {
                 Operations: set, unset, domain|user|gateway|extension add|remove, each parsed and checked
                 as the command itself checks it. Every line is checked before anything is written (a bad
                 line: exit 2 naming FILE:LINE); then all run in one transaction, in order, recorded as one
-                change set and announced once. An --expect that fails: exit 5 naming its line; nothing is
-                written. --dry-run shows the rendered XML each affected lookup would return before and
+                change set and announced once (--wait: until every live node's agent applied it). An
+                --expect that fails: exit 5 naming its line; nothing is written. --dry-run shows the rendered XML each affected lookup would return before and
                 after (a unified diff) and the commands the agent would send; nothing is written.
                 See docs/cli.md and docs/cluster.md.
                 """)
@@ -74,7 +74,7 @@ extension Fsconf {
         var dryRun = false
         @OptionGroup var review: ReviewOptions
 
-        func validate() throws { try review.check(dryRun: dryRun) }
+        func validate() throws { try review.check(dryRun: dryRun, waiting: write.waiting) }
 
         /// The name lines are reported with, and the text.
         func read() throws -> (String, String) {
@@ -101,7 +101,7 @@ extension Fsconf {
                 }
                 let command: ParsableCommand
                 do {
-                    command = try Fsconf.parseAsRoot(op.words)
+                    command = try Fsconf.parseAsRoot(WaitOptions.expand(op.words))
                 } catch {
                     if Fsconf.exitCode(for: error) == .success { throw fail("help and --version are not operations") }
                     let message = Fsconf.message(for: error).split(separator: "\n").first.map(String.init) ?? "invalid arguments"
@@ -110,8 +110,8 @@ extension Fsconf {
                 guard let step = command as? BatchStep else {
                     throw fail("`\(op.words.prefix(2).joined(separator: " "))` is not an operation a batch can hold (\(operations))")
                 }
-                if step.connection.conninfo != nil || step.write.actor != nil {
-                    throw fail("--db and --actor belong on `fsconf apply`, not on an operation")
+                if step.connection.conninfo != nil || step.write.actor != nil || step.write.waiting.seconds != nil {
+                    throw fail("--db, --actor and --wait belong on `fsconf apply`, not on an operation")
                 }
                 if let option = step.outputOption { throw fail("\(option) belongs on a command run alone, not on an operation") }
                 do {

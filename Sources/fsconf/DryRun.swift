@@ -18,7 +18,8 @@ struct ReviewOptions: ParsableArguments {
     @Flag(help: "--dry-run: show secret values (passwords...) in the rendered XML instead of (hidden N).")
     var showSecrets = false
 
-    func check(dryRun: Bool) throws {
+    func check(dryRun: Bool, waiting: WaitOptions) throws {
+        if dryRun && waiting.seconds != nil { throw ValidationError("--wait goes with a write, not with --dry-run") }
         if let maxUsers, maxUsers < 0 { throw ValidationError("--max-users takes 0 or more") }
         if !dryRun && (!globals.isEmpty || maxUsers != nil || showSecrets) {
             throw ValidationError("--global, --max-users and --show-secrets go with --dry-run")

@@ -43,7 +43,7 @@ extension Fsconf {
         var allowOutsideIncludes = false
 
         func validate() throws {
-            try review.check(dryRun: dryRun)
+            try review.check(dryRun: dryRun, waiting: write.waiting)
             for m in domainMap where !m.contains("=") { throw ValidationError("--domain-map takes FROM=TO, got \(m)") }
             for r in replace where r != "all" && ConfigDiff.Section(rawValue: r) == nil {
                 throw ValidationError("--replace takes directory, dialplan, chatplan, configuration, languages, globals or all; got \(r)")
