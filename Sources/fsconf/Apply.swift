@@ -63,8 +63,9 @@ extension Fsconf {
                 as the command itself checks it. Every line is checked before anything is written (a bad
                 line: exit 2 naming FILE:LINE); then all run in one transaction, in order, recorded as one
                 change set and announced once (--wait: until every live node's agent applied it). An
-                --expect that fails: exit 5 naming its line; nothing is written. --dry-run shows the rendered XML each affected lookup would return before and
-                after (a unified diff) and the commands the agent would send; nothing is written.
+                --expect that fails: exit 5 naming its line; nothing is written. --dry-run shows the
+                rendered XML each affected lookup would return before and after (a unified diff) and
+                the commands the agent would send; nothing is written.
                 See docs/cli.md and docs/cluster.md.
                 """)
         @OptionGroup var connection: ConnectionOptions
@@ -125,12 +126,14 @@ extension Fsconf {
         }
 
         /// Runs the writes in order on the open transaction; a failure names its line.
-        static func perform(_ steps: [(line: Int, write: PreparedWrite)], name: String, on conn: PGConnection) throws -> [String] {
+        /// Each result's line and notes are prefixed with FILE:LINE.
+        static func perform(_ steps: [(line: Int, write: PreparedWrite)], name: String, on conn: PGConnection) throws -> [PreparedWrite.Done] {
             try steps.map { step in
                 do {
-                    let done = try step.write.perform(conn)
-                    for note in done.notes { printErr("note: \(name):\(step.line): \(note)") }
-                    return "\(name):\(step.line): \(done.line)"
+                    var done = try step.write.perform(conn)
+                    done.line = "\(name):\(step.line): \(done.line)"
+                    done.notes = done.notes.map { "\(name):\(step.line): \($0)" }
+                    return done
                 } catch {
                     let failure = CLIFailure(error)
                     let message = failure.message.contains("nothing written") ? failure.message : failure.message + "; nothing written"
@@ -138,6 +141,13 @@ extension Fsconf {
                     located.debug = failure.debug
                     throw located
                 }
+            }
+        }
+
+        static func show(_ results: [PreparedWrite.Done]) {
+            for done in results {
+                print(done.line)
+                for note in done.notes { printErr("note: \(note)") }
             }
         }
 
@@ -157,17 +167,17 @@ extension Fsconf {
             let conn = try connection.connect()
             let summary = "apply \(name): \(steps.count) operation(s)"
             if dryRun {
-                let (lines, shown) = try review.dryRun(conn).review(actor: write.resolvedActor, source: "cli", summary: summary, prepare: {}) { _ in
+                let (results, shown) = try review.dryRun(conn).review(actor: write.resolvedActor, source: "cli", summary: summary, prepare: {}) { _ in
                     try Apply.perform(steps, name: name, on: conn)
                 }
-                for line in lines { print(line) }
+                Apply.show(results)
                 shown.print(summary: summary)
                 return
             }
-            let (lines, changeSet) = try Admin.write(conn, actor: write.resolvedActor, summary: summary) { conn in
+            let (results, changeSet) = try Admin.write(conn, actor: write.resolvedActor, summary: summary) { conn in
                 try Apply.perform(steps, name: name, on: conn)
             }
-            for line in lines { print(line) }
+            Apply.show(results)
             if let changeSet {
                 print("applied \(steps.count) operation(s) from \(name) as change set \(changeSet)")
             } else {

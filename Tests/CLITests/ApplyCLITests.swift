@@ -161,6 +161,14 @@ extension AdminCLITests {
             set directory/shop.example.com/user/1001/variable/offset -5
             set directory/shop.example.com/group/staff/member/1001 1001
             """)
+        // Reviewed first: the new users and context appear (before: FreeSWITCH's "not found").
+        let dry = try fsconf(db, ["apply", file, "--dry-run"])
+        XCTAssertEqual(dry.status, 0, dry.description)
+        XCTAssertTrue(dry.stdout.contains("--- directory shop.example.com 1000\t(before)"), dry.stdout)
+        XCTAssertTrue(dry.stdout.contains("-<document type=\"freeswitch/xml\"><section name=\"result\"><result status=\"not found\"/>"), dry.stdout)
+        XCTAssertTrue(dry.stdout.contains("+++ dialplan shop\t(after)"), dry.stdout)
+        XCTAssertEqual(dry.stderr.components(separatedBy: "note: \(file):6: created dialplan context shop").count, 2, dry.stderr)
+        XCTAssertEqual(try fsconf(db, ["get", "dialplan/shop/@name"]).status, 4, "the dry run wrote nothing")
         let out = try fsconf(db, ["apply", file])
         XCTAssertEqual(out.status, 0, out.description)
         XCTAssertEqual(out.stdout, """
