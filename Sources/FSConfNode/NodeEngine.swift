@@ -418,17 +418,24 @@ func clockTime(_ t: Int) -> String {
 
 extension String.UTF8View {
     /// True when `needle` occurs (byte-wise), without Foundation.
-    func containsBytes(_ needle: String) -> Bool {
-        let n = Array(needle.utf8)
-        guard let first = n.first else { return true }
-        var i = startIndex
-        while i != endIndex {
-            if self[i] == first {
-                var j = i, k = 0
-                while k < n.count, j != endIndex, self[j] == n[k] { j = index(after: j); k += 1 }
-                if k == n.count { return true }
-            }
-            i = index(after: i)
+    func containsBytes(_ needle: StaticString) -> Bool {
+        if let found = withContiguousStorageIfAvailable({ Self.find(needle, in: $0) }) { return found }
+        return Array(self).withUnsafeBufferPointer { Self.find(needle, in: $0) }
+    }
+
+    /// memchr for the first byte, memcmp for the rest.
+    private static func find(_ needle: StaticString, in hay: UnsafeBufferPointer<UInt8>) -> Bool {
+        let n = needle.utf8CodeUnitCount
+        guard n > 0 else { return true }
+        guard let base = hay.baseAddress, hay.count >= n else { return false }
+        let first = Int32(needle.utf8Start.pointee)
+        var at = base
+        let last = base + (hay.count - n)
+        while at <= last {
+            guard let hit = memchr(at, first, last - at + 1) else { return false }
+            let p = UnsafePointer(hit.assumingMemoryBound(to: UInt8.self))
+            if memcmp(p, needle.utf8Start, n) == 0 { return true }
+            at = p + 1
         }
         return false
     }
