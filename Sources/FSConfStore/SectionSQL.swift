@@ -3,15 +3,21 @@ import FSConfCore
 /// Columns 0…4 of every dialplan / tree-store statement: rec, id, parent, owner,
 /// pos; then text values. Decodes a result into `SectionRow`s.
 public enum SectionRows {
+    /// Trailing NULL values are left out (`SectionRow.value` is nil past the end):
+    /// most rows of a wide statement use a few of its columns.
     public static func decode(_ result: PGResult) -> [SectionRow] {
         let count = result.rowCount
         let columns = result.columnCount
         var rows: [SectionRow] = []
         rows.reserveCapacity(count)
         for i in 0..<count {
+            var used = columns
+            while used > 5 && result.isNull(i, used - 1) { used -= 1 }
             var values: [String?] = []
-            values.reserveCapacity(max(columns - 5, 0))
-            if columns > 5 { for c in 5..<columns { values.append(result.string(i, c)) } }
+            if used > 5 {
+                values.reserveCapacity(used - 5)
+                for c in 5..<used { values.append(result.string(i, c)) }
+            }
             rows.append(SectionRow(kind: result.string(i, 0) ?? "", id: Int64(result.string(i, 1) ?? "") ?? 0,
                                    parent: result.string(i, 2).flatMap { Int64($0) },
                                    owner: result.string(i, 3).flatMap { Int64($0) },
