@@ -37,10 +37,9 @@ public struct VariableExpander {
     }
 
     private mutating func expand(_ text: String, depth: Int) -> String {
+        // Appends as `scan` walks (no list of pieces: a lookup expands many values).
         var out = ""
-        var pieces: [Piece] = []
-        VariableExpander.scan(text) { pieces.append($0) }
-        for piece in pieces {
+        VariableExpander.scan(text) { piece in
             switch piece {
             case .literal(let literal): out += literal
             case .reference(let name):
