@@ -47,6 +47,25 @@ public struct DirectoryRow: Equatable, Sendable {
         case domain = "D", domainSetting = "DS", group = "G", groupSetting = "GS"
         case user = "U", userSetting = "US", member = "M", gateway = "W", gatewaySetting = "WS"
         case globalVariable = "V"
+
+        /// The record type from its bytes (the statement's `rec` column), without a String.
+        public init?(bytes: UnsafeBufferPointer<UInt8>) {
+            let settings = bytes.count == 2 && bytes[1] == UInt8(ascii: "S")
+            guard bytes.count == 1 || settings else { return nil }
+            switch (bytes[0], settings) {
+            case (UInt8(ascii: "D"), false): self = .domain
+            case (UInt8(ascii: "D"), true): self = .domainSetting
+            case (UInt8(ascii: "G"), false): self = .group
+            case (UInt8(ascii: "G"), true): self = .groupSetting
+            case (UInt8(ascii: "U"), false): self = .user
+            case (UInt8(ascii: "U"), true): self = .userSetting
+            case (UInt8(ascii: "M"), false): self = .member
+            case (UInt8(ascii: "W"), false): self = .gateway
+            case (UInt8(ascii: "W"), true): self = .gatewaySetting
+            case (UInt8(ascii: "V"), false): self = .globalVariable
+            default: return nil
+            }
+        }
     }
     public var kind: Kind
     public var id: Int64

@@ -3,8 +3,29 @@
 /// for the others, so that FreeSWITCH's own merge (user over group over domain)
 /// and its group_call, network-list and gateway walks all find what they expect.
 public enum DirectoryRenderer {
+    /// An answer and what the node cache needs to know of it.
+    public struct Rendered: Sendable {
+        public var xml: String
+        /// `<user>` elements rendered (0: a user lookup found nobody).
+        public var users = 0
+        /// True when a rendered user carries `cacheable` (FreeSWITCH keeps it itself).
+        public var cacheable = false
+    }
+
     public static func render(_ query: DirectoryQuery, _ data: DirectoryData,
                               node: @escaping (String) -> String? = { _ in nil }) -> String {
+        rendered(query, data, node: node).xml
+    }
+
+    public static func rendered(_ query: DirectoryQuery, _ data: DirectoryData,
+                                node: @escaping (String) -> String? = { _ in nil }) -> Rendered {
+        var facts = Rendered(xml: "")
+        facts.xml = render(query, data, node: node, facts: &facts)
+        return facts
+    }
+
+    static func render(_ query: DirectoryQuery, _ data: DirectoryData, node: @escaping (String) -> String?,
+                       facts: inout Rendered) -> String {
         var expander = VariableExpander(globals: data.globals, node: node)
         var w = XMLWriter(capacity: 2048)
         switch query {
@@ -25,7 +46,7 @@ public enum DirectoryRenderer {
                     for gateway in domain.gateways { renderGateway(&w, gateway, &expander) }
                     w.close("gateways")
                 }
-                renderUsers(&w, domain, domain.users, &expander, settings: false)
+                renderUsers(&w, domain, domain.users, &expander, settings: false, &facts)
                 w.close("domain")
             }
             FreeSWITCHDocument.end(&w)
@@ -42,7 +63,7 @@ public enum DirectoryRenderer {
             FreeSWITCHDocument.begin(&w, section: "directory")
             openDomain(&w, domain, &expander)
             renderSettings(&w, domain.settings, &expander)
-            renderUsers(&w, domain, users, &expander, settings: true)
+            renderUsers(&w, domain, users, &expander, settings: true, &facts)
             w.close("domain")
             FreeSWITCHDocument.end(&w)
 
@@ -57,7 +78,7 @@ public enum DirectoryRenderer {
                 renderSettings(&w, group.settings, &expander)
                 w.open("users")
                 for user in domain.users where user.homeGroup == group.id {
-                    renderUser(&w, domain, user, &expander, settings: true)
+                    renderUser(&w, domain, user, &expander, settings: true, &facts)
                 }
                 for (pointer, _) in group.pointers {
                     w.empty("user", [("id", expander.expand(pointer)), ("type", "pointer")])
@@ -76,10 +97,10 @@ public enum DirectoryRenderer {
             renderSettings(&w, domain.settings, &expander)
             switch mode {
             case .none: break
-            case .cidr: renderUsers(&w, domain, domain.users, &expander, settings: true)
+            case .cidr: renderUsers(&w, domain, domain.users, &expander, settings: true, &facts)
             case .all:
                 // mod_voicemail's publish-vm searches only the domain's direct <user> children.
-                for user in domain.users { renderUser(&w, domain, user, &expander, settings: true) }
+                for user in domain.users { renderUser(&w, domain, user, &expander, settings: true, &facts) }
             }
             w.close("domain")
             FreeSWITCHDocument.end(&w)
@@ -107,7 +128,7 @@ public enum DirectoryRenderer {
 
     /// Users in their home groups (in group order), then the domain's direct users.
     static func renderUsers(_ w: inout XMLWriter, _ domain: DirectoryDomain, _ users: [DirectoryUser],
-                            _ expander: inout VariableExpander, settings: Bool) {
+                            _ expander: inout VariableExpander, settings: Bool, _ facts: inout Rendered) {
         var anyGrouped = false
         for group in domain.groups where users.contains(where: { $0.homeGroup == group.id }) {
             if !anyGrouped { w.open("groups"); anyGrouped = true }
@@ -117,19 +138,20 @@ public enum DirectoryRenderer {
             if settings { renderSettings(&w, group.settings, &expander) }
             w.open("users")
             for user in users where user.homeGroup == group.id {
-                renderUser(&w, domain, user, &expander, settings: settings)
+                renderUser(&w, domain, user, &expander, settings: settings, &facts)
             }
             w.close("users")
             w.close("group")
         }
         if anyGrouped { w.close("groups") }
         for user in users where !domain.groups.contains(where: { $0.id == user.homeGroup }) {
-            renderUser(&w, domain, user, &expander, settings: settings)
+            renderUser(&w, domain, user, &expander, settings: settings, &facts)
         }
     }
 
     static func renderUser(_ w: inout XMLWriter, _ domain: DirectoryDomain, _ user: DirectoryUser,
-                           _ expander: inout VariableExpander, settings: Bool) {
+                           _ expander: inout VariableExpander, settings: Bool, _ facts: inout Rendered) {
+        facts.users += 1
         w.start("user")
         w.attribute("id", expander.expand(user.userID))
         if let alias = user.numberAlias { w.attribute("number-alias", expander.expand(alias)) }
@@ -137,6 +159,7 @@ public enum DirectoryRenderer {
         // xml_flush_cache — so "false" must not be rendered at all.
         if let cacheable = user.cacheable ?? domain.cacheable, cacheable != "false", !cacheable.isEmpty {
             w.attribute("cacheable", cacheable)
+            facts.cacheable = true
         }
         for s in user.settings where s.kind == .attribute {
             w.attribute(s.name, expander.expand(s.value))

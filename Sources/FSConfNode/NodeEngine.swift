@@ -197,13 +197,14 @@ public final class NodeEngine: @unchecked Sendable {
             return fetch(statement, params, backend: backend, deadline: deadline, decode: DirectorySQL.rows).map { f in
                 var data = DirectoryData(rows: f.rows)
                 data.globals = f.globals(data.globals)
-                let xml = DirectoryRenderer.render(query, data, node: node)
+                let rendered = DirectoryRenderer.rendered(query, data, node: node)
+                let xml = rendered.xml
                 let found = xml != FreeSWITCHDocument.notFound
                 var negative = !found
                 var heldByFreeSWITCH = false
                 if found, case .user = query {
-                    negative = !xml.utf8.containsBytes("<user ")
-                    heldByFreeSWITCH = xml.utf8.containsBytes(" cacheable=\"")
+                    negative = rendered.users == 0
+                    heldByFreeSWITCH = rendered.cacheable
                 }
                 var answer = Answer(xml: xml, tags: CacheTags.directory(query, data, found: found), negative: negative, seq: f.seq)
                 answer.servable = !heldByFreeSWITCH
@@ -414,29 +415,4 @@ func clockTime(_ t: Int) -> String {
     localtime_r(&value, &parts)
     func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
     return "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))"
-}
-
-extension String.UTF8View {
-    /// True when `needle` occurs (byte-wise), without Foundation.
-    func containsBytes(_ needle: StaticString) -> Bool {
-        if let found = withContiguousStorageIfAvailable({ Self.find(needle, in: $0) }) { return found }
-        return Array(self).withUnsafeBufferPointer { Self.find(needle, in: $0) }
-    }
-
-    /// memchr for the first byte, memcmp for the rest.
-    private static func find(_ needle: StaticString, in hay: UnsafeBufferPointer<UInt8>) -> Bool {
-        let n = needle.utf8CodeUnitCount
-        guard n > 0 else { return true }
-        guard let base = hay.baseAddress, hay.count >= n else { return false }
-        let first = Int32(needle.utf8Start.pointee)
-        var at = base
-        let last = base + (hay.count - n)
-        while at <= last {
-            guard let hit = memchr(at, first, last - at + 1) else { return false }
-            let p = UnsafePointer(hit.assumingMemoryBound(to: UInt8.self))
-            if memcmp(p, needle.utf8Start, n) == 0 { return true }
-            at = p + 1
-        }
-        return false
-    }
 }

@@ -196,9 +196,8 @@ public enum DirectorySQL {
         var rows: [DirectoryRow] = []
         rows.reserveCapacity(result.rowCount)
         for i in 0..<result.rowCount {
-            guard let kind = DirectoryRow.Kind(rawValue: result.string(i, 0) ?? "") else { continue }
-            rows.append(DirectoryRow(kind: kind, id: Int64(result.string(i, 1) ?? "") ?? 0,
-                                     parent: result.string(i, 2).flatMap { Int64($0) },
+            guard let kind = result.withBytes(i, 0, DirectoryRow.Kind.init(bytes:)) ?? nil else { continue }
+            rows.append(DirectoryRow(kind: kind, id: result.int64(i, 1) ?? 0, parent: result.int64(i, 2),
                                      a: result.string(i, 3), b: result.string(i, 4), c: result.string(i, 5),
                                      d: result.string(i, 6), e: result.string(i, 7),
                                      position: result.int(i, 8) ?? 0))

@@ -52,4 +52,15 @@ final class DirectoryDataTests: XCTestCase {
         extra.append(DirectoryRow(kind: .group, id: 21, parent: 7, a: "default", position: 1))
         check(DirectoryData(rows: extra))
     }
+
+    func testRecordTypesDecodeFromTheirBytes() {
+        let all: [DirectoryRow.Kind] = [.domain, .domainSetting, .group, .groupSetting, .user, .userSetting, .member,
+                                        .gateway, .gatewaySetting, .globalVariable]
+        for kind in all {
+            XCTAssertEqual(Array(kind.rawValue.utf8).withUnsafeBufferPointer { DirectoryRow.Kind(bytes: $0) }, kind)
+        }
+        for bad in ["", "Q", "MS", "VS", "DSS", "d", "S"] {
+            XCTAssertNil(Array(bad.utf8).withUnsafeBufferPointer { DirectoryRow.Kind(bytes: $0) }, bad)
+        }
+    }
 }

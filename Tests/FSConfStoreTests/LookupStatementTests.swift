@@ -122,4 +122,17 @@ final class LookupStatementTests: XCTestCase {
         try db.connect().execute("BEGIN; \(Self.data.replacingOccurrences(of: "'1234'", with: "'4321'")); COMMIT;")
         XCTAssertTrue(try lookup(engine, settings, "1000").contains(#"value="4321""#))
     }
+
+    func testIntegersAreReadFromTheResultsBytes() throws {
+        let db = try TestDatabase(prefix: "stmt")
+        let r = try db.connect().query("""
+            SELECT '-9223372036854775808'::bigint, '9223372036854775807'::bigint, 0, '12a', NULL::bigint, '', '99999999999999999999', '-'
+            """)
+        XCTAssertEqual(r.int64(0, 0), Int64.min)
+        XCTAssertEqual(r.int64(0, 1), Int64.max)
+        XCTAssertEqual(r.int64(0, 2), 0)
+        for column in 3..<8 { XCTAssertNil(r.int64(0, column), "column \(column)") }
+        XCTAssertEqual(r.withBytes(0, 3) { Array($0) }, Array("12a".utf8))
+        XCTAssertNil(r.withBytes(0, 4) { Array($0) })
+    }
 }
