@@ -1,16 +1,23 @@
 // swift-tools-version:6.0
 // fsconf — FreeSWITCH run-time configuration served from PostgreSQL.
 //
-// Data flow, as the targets read:
-//   FreeSWITCH → lua shim → FSConfLua (the .so) → FSConfNode (pool, lookup) →
-//   FSConfStore (libpq, one query) → FSConfCore (request model, renderers) → XML
+// The targets say where code runs (docs/architecture.md draws the graph):
+//
+//   Inside FreeSWITCH — linked into the node library that mod_lua loads:
+//     FreeSWITCH → lua shim → FSConfLua (+ FSConfLuaGlue, C) → FSConfNode (pool,
+//     cache, lookup) → FSConfStore (libpq, one statement per lookup) → FSConfCore
+//     (request model, renderers, XML writer) → XML
+//   On the admin host — the `fsconf` CLI and its agent, never linked into the node
+//   library: FSConfAdminCore (paths, import/export, validation, migration planning),
+//   FSConfAdminStore (writes, change log, migrations), FSConfAgentCore (agent planning).
 import PackageDescription
 
 let package = Package(
     name: "fsconf",
     products: [
         .executable(name: "fsconf", targets: ["fsconf"]),
-        // The node library that mod_lua loads: `libfsconf.so`, installed as `fsconf.so`.
+        // The node library that mod_lua loads: SwiftPM builds `libfsconf-lua.so`;
+        // it is installed as `fsconf.so` (scripts/install-node, docs/node.md).
         .library(name: "fsconf-lua", type: .dynamic, targets: ["FSConfLua"]),
     ],
     dependencies: [
@@ -30,15 +37,16 @@ let package = Package(
         // so no longjmp ever crosses a Swift frame.
         .target(name: "FSConfLuaGlue"),
 
-        // Pure logic: no I/O, no Foundation.
+        // ── Node side: everything the node library links (no Foundation anywhere). ──
+        // Pure logic: the lookup request, section models, renderers, the XML writer,
+        // $${} expansion, the cache model. No I/O.
         .target(name: "FSConfCore"),
-        // The node agent's planning: change rows → FreeSWITCH commands (pure).
-        .target(name: "FSConfAgentCore", dependencies: ["FSConfCore"]),
-        // PostgreSQL over libpq. No Foundation: it is linked into the node library.
+        // PostgreSQL over libpq: connections with deadlines, typed errors, and the
+        // node's lookup statements (one round trip per lookup shape).
         .target(name: "FSConfStore", dependencies: ["FSConfCore", "CLibPQ"]),
-        // Regex checks with PCRE2 behind FSConfCore's RegexCompiler (no Foundation).
+        // Regex checks with PCRE2 behind FSConfCore's RegexCompiler.
         .target(name: "FSConfRegex", dependencies: ["FSConfCore", "CPCRE2"]),
-        // The node's lookup engine: pool, one query per lookup, rendering.
+        // The node's lookup engine: pool, one query per lookup, cache, rendering.
         .target(name: "FSConfNode", dependencies: ["FSConfCore", "FSConfStore", "FSConfRegex"]),
         // The thin Lua C module. Its linker flags must stay on this target only.
         .target(
@@ -48,28 +56,47 @@ let package = Package(
                 .unsafeFlags(["-static-stdlib", "-Xlinker", "-z", "-Xlinker", "nodelete"]),
             ]),
 
+        // ── Admin side: the CLI and the agent; never linked into the node library. ──
+        // Pure logic: field paths and listing, validation, import (pre-processor, XML
+        // parser, mapping), export and diff, migration planning, SQL splitting,
+        // hashes, the shim template. No I/O.
+        .target(name: "FSConfAdminCore", dependencies: ["FSConfCore"]),
+        // PostgreSQL writes and reads only the admin does: field and config stores,
+        // the change log (history, undo), the migrator.
+        .target(name: "FSConfAdminStore", dependencies: ["FSConfCore", "FSConfAdminCore", "FSConfStore"]),
+        // The node agent's planning: change rows → FreeSWITCH commands (pure).
+        .target(name: "FSConfAgentCore", dependencies: ["FSConfCore", "FSConfAdminCore"]),
+
         // Migration files from migrations/, embedded into the CLI at build time.
         .executableTarget(name: "EmbedMigrationsTool"),
         .plugin(name: "EmbedMigrations", capability: .buildTool(),
                 dependencies: ["EmbedMigrationsTool"]),
-        .target(name: "FSConfEmbedded", plugins: ["EmbedMigrations"]),
+        .target(name: "FSConfEmbedded", dependencies: ["FSConfAdminCore"], plugins: ["EmbedMigrations"]),
 
         // The CLI.
         .executableTarget(
             name: "fsconf",
             dependencies: [
                 "FSConfCore", "FSConfStore", "FSConfNode", "FSConfRegex", "FSConfEmbedded", "FSConfAgentCore",
+                "FSConfAdminCore", "FSConfAdminStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
         // Tests.
-        .target(name: "FSConfTestSupport", dependencies: ["FSConfStore"], path: "Tests/Support"),
+        // Tests. Test-only helpers (processes, the cluster, the event socket double,
+        // StaticLookup) live in Tests/Support, never in a product target.
+        .target(name: "FSConfTestSupport", dependencies: ["FSConfStore", "FSConfAdminCore"], path: "Tests/Support"),
         .testTarget(name: "FSConfCoreTests", dependencies: ["FSConfCore", "FSConfRegex"]),
+        .testTarget(name: "FSConfAdminCoreTests", dependencies: ["FSConfAdminCore", "FSConfCore", "FSConfRegex", "FSConfTestSupport"]),
         .testTarget(name: "FSConfStoreTests",
-                    dependencies: ["FSConfStore", "FSConfNode", "FSConfCore", "FSConfRegex", "FSConfEmbedded", "FSConfTestSupport"]),
-        .testTarget(name: "NodeTests", dependencies: ["FSConfTestSupport", "FSConfCore"]),
-        .testTarget(name: "CLITests", dependencies: ["FSConfTestSupport", "FSConfStore", "FSConfCore"]),
-        .testTarget(name: "AgentCoreTests", dependencies: ["FSConfAgentCore", "FSConfCore"]),
+                    dependencies: ["FSConfStore", "FSConfAdminStore", "FSConfAdminCore", "FSConfNode", "FSConfCore",
+                                   "FSConfRegex", "FSConfEmbedded", "FSConfTestSupport"]),
+        .testTarget(name: "NodeTests", dependencies: ["FSConfTestSupport", "FSConfCore", "FSConfAdminCore"]),
+        .testTarget(name: "CLITests", dependencies: ["FSConfTestSupport", "FSConfStore", "FSConfAdminStore", "FSConfCore", "FSConfAdminCore"]),
+        .testTarget(name: "AgentCoreTests", dependencies: ["FSConfAgentCore", "FSConfCore", "FSConfAdminCore"]),
         .testTarget(name: "AgentTests", dependencies: ["FSConfTestSupport", "FSConfStore"]),
+        // Node install, doctor, packages, the operations docs: the CLI's own functions
+        // (@testable import fsconf) against real files, databases and sockets.
+        .testTarget(name: "OpsTests", dependencies: ["fsconf", "FSConfTestSupport", "FSConfStore", "FSConfCore", "FSConfAdminCore"]),
     ]
 )

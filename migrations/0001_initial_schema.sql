@@ -4,19 +4,10 @@
 
 -- migrate:up
 
--- Roles are cluster-wide: create them once, never drop them in a down step.
-DO $$
-BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'fsconf_reader') THEN
-        CREATE ROLE fsconf_reader NOLOGIN;
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'fsconf_writer') THEN
-        CREATE ROLE fsconf_writer NOLOGIN;
-    END IF;
-EXCEPTION WHEN duplicate_object OR unique_violation THEN
-    NULL; -- created by a concurrent run in another database
-END
-$$;
+-- The cluster-wide roles fsconf_reader and fsconf_writer are not created here:
+-- migrations run as the database's owner, which needs neither SUPERUSER nor
+-- CREATEROLE. `fsconf grant roles` creates them (or prints the SQL for a DBA), and
+-- every `fsconf migrate up` grants them the tables when they exist (docs/migrations.md).
 
 -- ---------------------------------------------------------------- global variables
 -- The $${name} values vars.xml sets with X-PRE-PROCESS. Values may themselves hold
@@ -274,19 +265,11 @@ CREATE INDEX changes_set_idx ON fsconf.changes (change_set_id);
 CREATE INDEX changes_path_idx ON fsconf.changes (path text_pattern_ops);
 
 -- ---------------------------------------------------------------- privileges
--- Nodes read; admins write. `fsconf grant reader|writer ROLE` adds members.
-GRANT USAGE ON SCHEMA fsconf TO fsconf_reader, fsconf_writer;
-GRANT SELECT ON ALL TABLES IN SCHEMA fsconf TO fsconf_reader;
-GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA fsconf TO fsconf_writer;
-GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA fsconf TO fsconf_writer;
--- Only `fsconf migrate` (the schema owner) records migrations.
-REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON fsconf.schema_migrations FROM fsconf_writer;
+-- Granted by `fsconf migrate up` and `fsconf grant` (FSConfCore Privileges), not
+-- here: the group roles may not exist yet, and the owner cannot create them.
 
 -- migrate:down
 
-REVOKE ALL ON ALL SEQUENCES IN SCHEMA fsconf FROM fsconf_writer;
-REVOKE ALL ON ALL TABLES IN SCHEMA fsconf FROM fsconf_reader, fsconf_writer;
-REVOKE ALL ON SCHEMA fsconf FROM fsconf_reader, fsconf_writer;
 DROP TABLE fsconf.changes;
 DROP TABLE fsconf.change_sets;
 DROP TABLE fsconf.attributes;

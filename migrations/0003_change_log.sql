@@ -222,9 +222,6 @@ CREATE CONSTRAINT TRIGGER announce_change_set AFTER INSERT ON fsconf.change_sets
 
 CREATE INDEX changes_table_row_idx ON fsconf.changes (table_name, row_id);
 
-GRANT SELECT ON fsconf.change_counter TO fsconf_reader;
-GRANT SELECT, UPDATE ON fsconf.change_counter TO fsconf_writer;
-
 -- migrate:down
 
 DROP TRIGGER announce_change_set ON fsconf.change_sets;

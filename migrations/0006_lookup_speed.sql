@@ -41,8 +41,18 @@ CREATE TRIGGER renew_globals_version_delete AFTER DELETE ON fsconf.global_variab
 CREATE TRIGGER renew_globals_version_truncate AFTER TRUNCATE ON fsconf.global_variables
     FOR EACH STATEMENT EXECUTE FUNCTION fsconf.renew_globals_version();
 
-GRANT SELECT ON fsconf.globals_version TO fsconf_reader;
-GRANT SELECT, UPDATE ON fsconf.globals_version TO fsconf_writer;
+-- Readers read it, writers renew it (the trigger runs as the writer). The group
+-- roles may not exist yet (`fsconf grant` and every `migrate up` apply the same).
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'fsconf_reader') THEN
+        GRANT SELECT ON fsconf.globals_version TO fsconf_reader;
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'fsconf_writer') THEN
+        GRANT SELECT, UPDATE ON fsconf.globals_version TO fsconf_writer;
+    END IF;
+END
+$$;
 
 -- migrate:down
 

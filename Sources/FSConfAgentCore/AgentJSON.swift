@@ -1,3 +1,4 @@
+import FSConfAdminCore
 import FSConfCore
 
 /// The agent reads jsonb rows and keys with the core's JSON reader.

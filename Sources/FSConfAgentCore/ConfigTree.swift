@@ -1,3 +1,4 @@
+import FSConfAdminCore
 import FSConfCore
 
 /// The stored configuration documents (fsconf.documents/elements/attributes) as

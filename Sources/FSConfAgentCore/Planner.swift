@@ -1,3 +1,4 @@
+import FSConfAdminCore
 import FSConfCore
 
 public struct DomainFact: Equatable, Sendable {

@@ -9,6 +9,7 @@
 public enum CacheKey: Hashable, Sendable {
     case directory(DirectoryQuery)
     case dialplan(String)
+    case chatplan(String)
     case configuration(ConfigurationQuery)
     case language(LanguageQuery)
 
@@ -21,6 +22,9 @@ public enum CacheKey: Hashable, Sendable {
             return q == .none ? nil : .directory(q)
         case Section.dialplan.rawValue:
             if case .context(let name) = DialplanQuery.plan(request) { return .dialplan(name) }
+            return nil
+        case Section.chatplan.rawValue:
+            if case .context(let name) = DialplanQuery.plan(request) { return .chatplan(name) }
             return nil
         case Section.configuration.rawValue:
             return ConfigurationQuery.plan(request).map { .configuration($0) }
@@ -42,7 +46,7 @@ public enum CacheKey: Hashable, Sendable {
             case .gateways(let d): return 48 + (d?.utf8.count ?? 0)
             case .none: return 48
             }
-        case .dialplan(let c): return 32 + c.utf8.count
+        case .dialplan(let c), .chatplan(let c): return 32 + c.utf8.count
         case .configuration(let q): return 64 + q.document.utf8.count
         case .language(let q): return 48 + q.language.utf8.count + (q.fallback?.utf8.count ?? 0)
         }
@@ -52,10 +56,10 @@ public enum CacheKey: Hashable, Sendable {
 /// What an answer depends on, in the terms change keys use. Names are lowercased
 /// (FreeSWITCH and the schema compare them without case).
 public struct CacheTags: Equatable, Sendable {
-    /// `directory`, `dialplan`, `configuration` or `languages` (phrases too).
+    /// `directory`, `dialplan`, `chatplan`, `configuration` or `languages` (phrases too).
     public var section: String
     /// directory: the domain names (as asked and as stored, `$${domain}` included);
-    /// dialplan: the context; configuration/languages: the document names.
+    /// dialplan/chatplan: the context; configuration/languages: the document names.
     public var names: [String]
     /// directory user answers: the user ids and aliases (as asked and as stored).
     /// nil: the answer lists several users (group, cidr, all, gateways): any user
@@ -120,6 +124,8 @@ public struct CacheTags: Equatable, Sendable {
             return directory(q, DirectoryData(rows: []), found: found)
         case .dialplan(let c):
             return CacheTags(section: Section.dialplan.rawValue, names: [c], unresolved: !found)
+        case .chatplan(let c):
+            return CacheTags(section: Section.chatplan.rawValue, names: [c], unresolved: !found)
         case .configuration(let q):
             return CacheTags(section: Section.configuration.rawValue, names: [q.document])
         case .language(let q):
@@ -137,7 +143,7 @@ public struct CacheTags: Equatable, Sendable {
         case .named(let s, let name):
             guard s == section else { return false }
             // A stored name holding $${…} expands per node: it may be what we asked.
-            if name.contains("$${") && (unresolved || section == Section.dialplan.rawValue) { return true }
+            if name.contains("$${") && (unresolved || section == Section.dialplan.rawValue || section == Section.chatplan.rawValue) { return true }
             return names.contains(name)
         case .directory(let domain, let user, let alias):
             guard section == Section.directory.rawValue else { return false }
@@ -180,7 +186,7 @@ public enum ChangeKey: Equatable, Sendable {
         case "directory":
             guard let d = text("d") else { return .section(s) }
             return .directory(domain: d, user: text("u"), alias: text("a"))
-        case "dialplan":
+        case "dialplan", "chatplan":
             guard let c = text("c") else { return .section(s) }
             return .named(section: s, name: c)
         case "configuration", "languages":

@@ -6,12 +6,26 @@
 /// `<context name=caller_profile->context>` (else `global`) from whatever document
 /// has a dialplan section, and walks its `<extension>` children in order. A missing
 /// context must therefore be answered "not found", so the static tree is used.
+///
+/// The chatplan (mod_sms.c, chat_process_event) is the same language: it asks
+/// `switch_xml_locate("chatplan", …)` with the message event as params, then takes
+/// `<context name=event's "context" header>` (else `default`), else `global`.
+///
+/// `xml_locate dialplan context name X` (mod_commands) sends tag_name=context,
+/// key_name=name, key_value=X and no Hunt-Context: the answer is context X.
 public enum DialplanQuery: Equatable, Sendable {
     case context(String)
     case none
 
     public static func plan(_ request: LookupRequest) -> DialplanQuery {
-        let name = request.header("Hunt-Context") ?? request.header("Caller-Context") ?? "default"
+        let name: String
+        if request.tagName == "context" && request.keyName == "name" && !request.keyValue.isEmpty {
+            name = request.keyValue
+        } else if request.section == PlanSection.chatplan.rawValue {
+            name = request.header("context") ?? "default"
+        } else {
+            name = request.header("Hunt-Context") ?? request.header("Caller-Context") ?? "default"
+        }
         return LookupRequest.isPlausibleKey(name) ? .context(name) : .none
     }
 }
@@ -22,19 +36,33 @@ public struct DialplanAction: Equatable, Sendable {
     public var data: String?
     public var inline: String?
     public var position: Int
+    public var loop: String?
+    /// Render the data as the element's text (as the operator wrote it).
+    public var dataElement: Bool
 
-    public init(anti: Bool = false, application: String, data: String? = nil, inline: String? = nil, position: Int = 0) {
+    public init(anti: Bool = false, application: String, data: String? = nil, inline: String? = nil, position: Int = 0,
+                loop: String? = nil, dataElement: Bool = false) {
         self.anti = anti; self.application = application; self.data = data; self.inline = inline; self.position = position
+        self.loop = loop; self.dataElement = dataElement
     }
 }
 
 public struct DialplanRegex: Equatable, Sendable {
-    public var field: String
-    public var expression: String
+    public var field: String?
+    public var expression: String?
     public var position: Int
+    /// Time attributes by XML name, in `timeAttributeNames` order.
+    public var time: [(String, String)]
+    public var expressionElement: Bool
 
-    public init(field: String, expression: String, position: Int = 0) {
-        self.field = field; self.expression = expression; self.position = position
+    public init(field: String?, expression: String?, position: Int = 0, time: [(String, String)] = [], expressionElement: Bool = false) {
+        self.field = field; self.expression = expression; self.position = position; self.time = time
+        self.expressionElement = expressionElement
+    }
+
+    public static func == (l: Self, r: Self) -> Bool {
+        l.field == r.field && l.expression == r.expression && l.position == r.position && l.expressionElement == r.expressionElement
+            && l.time.map(\.0) == r.time.map(\.0) && l.time.map(\.1) == r.time.map(\.1)
     }
 }
 
@@ -51,10 +79,21 @@ public struct DialplanCondition: Equatable, Sendable {
     public var regexes: [DialplanRegex]
     public var actions: [DialplanAction]
     public var children: [DialplanCondition]
+    /// Render the expression as an `<expression>` child (as the operator wrote it).
+    public var expressionElement = false
 
     /// The time attributes FreeSWITCH's switch_xml_std_datetime_check reads
     /// (src/switch_xml.c), in the order the columns are stored and rendered.
-    public static let timeAttributeNames = ConditionEntity.columns.dropFirst(5).map(\.xml)
+    public static let timeAttributeNames = columns.dropFirst(5).map(\.xml)
+
+    /// XML attribute → column of fsconf.dialplan_conditions, in rendering order.
+    public static let columns: [(xml: String, column: String)] = [
+        ("field", "field"), ("expression", "expression"), ("break", "break"),
+        ("require-nested", "require_nested"), ("regex", "regex"),
+        ("year", "year"), ("yday", "yday"), ("mon", "mon"), ("mday", "mday"), ("week", "week"),
+        ("mweek", "mweek"), ("wday", "wday"), ("hour", "hour"), ("minute", "minute"),
+        ("minute-of-day", "minute_of_day"), ("time-of-day", "time_of_day"), ("date-time", "date_time"), ("tz", "tz"),
+    ]
 
     public init(id: Int64 = 0, position: Int = 0, field: String? = nil, expression: String? = nil,
                 breakOn: String? = nil, requireNested: String? = nil, regex: String? = nil,
@@ -70,6 +109,7 @@ public struct DialplanCondition: Equatable, Sendable {
             && l.breakOn == r.breakOn && l.requireNested == r.requireNested && l.regex == r.regex
             && l.time.map(\.0) == r.time.map(\.0) && l.time.map(\.1) == r.time.map(\.1)
             && l.regexes == r.regexes && l.actions == r.actions && l.children == r.children
+            && l.expressionElement == r.expressionElement
     }
 }
 
@@ -100,8 +140,9 @@ public struct DialplanContext: Equatable, Sendable {
 /// Rows → the context, everything in stored order. Record types (DialplanSQL):
 /// `X` context (name), `E` extension (name, continue; parent = context),
 /// `C` condition (field, expression, break, require_nested, regex, 13 time columns;
-/// parent = parent condition, owner = extension), `R` regex (field, expression;
-/// parent = condition), `A` action (kind, application, data, inline; parent = condition),
+/// expression_element; parent = parent condition, owner = extension), `R` regex
+/// (field, expression, expression_element, 13 time columns; parent = condition),
+/// `A` action (kind, application, data, inline, data_element, loop; parent = condition),
 /// `V` global variable.
 public struct DialplanData: Sendable {
     public var context: DialplanContext?
@@ -141,19 +182,29 @@ public struct DialplanData: Sendable {
                         if let v = row.value(5 + i) { time.append((name, v)) }
                     }
                 }
+                var c = DialplanCondition(id: row.id, position: row.position, field: row.value(0),
+                                          expression: row.value(1), breakOn: row.value(2),
+                                          requireNested: row.value(3), regex: row.value(4), time: time)
+                c.expressionElement = row.value(18) == "true"
                 conditionIndex[row.id] = conditions.count
-                conditions.append(DialplanCondition(id: row.id, position: row.position, field: row.value(0),
-                                                    expression: row.value(1), breakOn: row.value(2),
-                                                    requireNested: row.value(3), regex: row.value(4), time: time))
+                conditions.append(c)
                 conditionParent.append(row.parent)
                 conditionOwner.append(row.owner ?? 0)
             case "R":
-                let regex = DialplanRegex(field: row.value(0) ?? "", expression: row.value(1) ?? "", position: row.position)
+                var time: [(String, String)] = []
+                if row.values.count > 3 {
+                    for (i, name) in DialplanCondition.timeAttributeNames.enumerated() {
+                        if let v = row.value(3 + i) { time.append((name, v)) }
+                    }
+                }
+                let regex = DialplanRegex(field: row.value(0), expression: row.value(1), position: row.position, time: time,
+                                          expressionElement: row.value(2) == "true")
                 if let i = conditionIndex[row.parent ?? 0] { conditions[i].regexes.append(regex) }
                 else { pending.append((row.parent ?? 0, regex, nil)) }
             case "A":
                 let action = DialplanAction(anti: row.value(0) == "anti-action", application: row.value(1) ?? "",
-                                            data: row.value(2), inline: row.value(3), position: row.position)
+                                            data: row.value(2), inline: row.value(3), position: row.position,
+                                            loop: row.value(5), dataElement: row.value(4) == "true")
                 if let i = conditionIndex[row.parent ?? 0] { conditions[i].actions.append(action) }
                 else { pending.append((row.parent ?? 0, nil, action)) }
             case SectionRow.globalVariable:
@@ -247,11 +298,16 @@ public enum DialplanValidator {
     static func check(_ c: DialplanCondition, path: () -> String, compiler: any RegexCompiler,
                       expand: (String) -> String, into problems: inout [String]) {
         if let rule = c.regex {
-            if !FieldValidation.enumerations["regex"]!.contains(rule) { problems.append("\(path()): regex=\"\(rule)\" is not all, any or xor") }
+            if !DialplanVocabulary.enumerations["regex"]!.contains(rule) { problems.append("\(path()): regex=\"\(rule)\" is not all, any or xor") }
             for r in c.regexes {
-                if r.field.isEmpty { problems.append("\(path()): regex \(r.position) has no field") }
-                if let p = FreeSWITCHRegex.problem(expand(r.expression), compiler: compiler) {
-                    problems.append("\(path()): regex \(r.position) expression \"\(r.expression)\" \(p)")
+                // A <regex> with time attributes only is a time check (switch_xml_std_datetime_check).
+                guard let field = r.field else {
+                    if r.time.isEmpty { problems.append("\(path()): regex \(r.position) has no field and no time attribute") }
+                    continue
+                }
+                if field.isEmpty { problems.append("\(path()): regex \(r.position) has no field") }
+                if let p = FreeSWITCHRegex.problem(expand(r.expression ?? ""), compiler: compiler) {
+                    problems.append("\(path()): regex \(r.position) expression \"\(r.expression ?? "")\" \(p)")
                 }
             }
         } else {
@@ -269,7 +325,7 @@ public enum DialplanValidator {
                 break  // time-only or absolute condition: valid
             }
         }
-        if let b = c.breakOn, !FieldValidation.enumerations["break"]!.contains(b) {
+        if let b = c.breakOn, !DialplanVocabulary.enumerations["break"]!.contains(b) {
             problems.append("\(path()): break=\"\(b)\" is not on-true, on-false, always or never")
         }
         for a in c.actions where a.application.isEmpty {
@@ -292,14 +348,14 @@ public enum DialplanRenderer {
     }
 
     public static func render(_ query: DialplanQuery, _ data: DialplanData, compiler: any RegexCompiler,
-                              node: @escaping (String) -> String? = { _ in nil }) -> Result {
+                              node: @escaping (String) -> String? = { _ in nil }, section: PlanSection = .dialplan) -> Result {
         guard case .context = query, let context = data.context else {
             return Result(xml: FreeSWITCHDocument.notFound, skipped: [])
         }
         var expander = VariableExpander(globals: data.globals, node: node)
         var w = XMLWriter(capacity: 256 + context.extensions.count * 320)
         var skipped: [(name: String, position: Int, problems: [String])] = []
-        FreeSWITCHDocument.begin(&w, section: "dialplan")
+        FreeSWITCHDocument.begin(&w, section: section.rawValue)
         w.open("context", [("name", context.name)])
         for e in context.extensions.indices {
             let ext = context.extensions[e]
@@ -327,30 +383,60 @@ public enum DialplanRenderer {
     static func renderCondition(_ w: inout XMLWriter, _ c: DialplanCondition, _ expander: inout VariableExpander) {
         w.start("condition")
         if let v = c.field { w.attribute("field", expander.expand(v)) }
-        if let v = c.expression { w.attribute("expression", expander.expand(v)) }
+        if let v = c.expression, !c.expressionElement { w.attribute("expression", expander.expand(v)) }
         if let v = c.regex { w.attribute("regex", v) }
         for (name, value) in c.time { w.attribute(name, expander.expand(value)) }
         if let v = c.breakOn { w.attribute("break", v) }
         if let v = c.requireNested { w.attribute("require-nested", v) }
-        if c.regexes.isEmpty && c.actions.isEmpty && c.children.isEmpty {
+        let element = c.expressionElement ? c.expression : nil
+        if c.regexes.isEmpty && c.actions.isEmpty && c.children.isEmpty && element == nil {
             w.finish(selfClosing: true)
             return
         }
         w.finish(selfClosing: false)
+        if let element { w.element("expression", text: expander.expand(element)) }
         for r in c.regexes {
             w.start("regex")
-            w.attribute("field", expander.expand(r.field))
-            w.attribute("expression", expander.expand(r.expression))
-            w.finish(selfClosing: true)
+            if let f = r.field { w.attribute("field", expander.expand(f)) }
+            if let x = r.expression, !r.expressionElement { w.attribute("expression", expander.expand(x)) }
+            for (name, value) in r.time { w.attribute(name, expander.expand(value)) }
+            if r.expressionElement, let x = r.expression {
+                w.finish(selfClosing: false)
+                w.element("expression", text: expander.expand(x))
+                w.close("regex")
+            } else {
+                w.finish(selfClosing: true)
+            }
         }
         for a in c.actions {
             w.start(a.anti ? "anti-action" : "action")
             w.attribute("application", expander.expand(a.application))
-            if let d = a.data { w.attribute("data", expander.expand(d)) }
+            if let d = a.data, !a.dataElement { w.attribute("data", expander.expand(d)) }
             if let i = a.inline { w.attribute("inline", i) }
-            w.finish(selfClosing: true)
+            if let l = a.loop { w.attribute("loop", expander.expand(l)) }
+            if a.dataElement, let d = a.data {
+                w.finish(text: expander.expand(d), closing: a.anti ? "anti-action" : "action")
+            } else {
+                w.finish(selfClosing: true)
+            }
         }
         for i in c.children.indices { renderCondition(&w, c.children[i], &expander) }
         w.close("condition")
     }
+}
+
+/// Enumerated dialplan attributes and their allowed values (the schema's CHECKs, said
+/// earlier): the node's row check and the admin's validator read the same table.
+public enum DialplanVocabulary {
+    public static let enumerations: [String: [String]] = [
+        "continue": ["true", "false"], "enabled": ["true", "false"], "inline": ["true", "false"],
+        "require-nested": ["true", "false"], "break": ["on-true", "on-false", "always", "never"],
+        "regex": ["all", "any", "xor"],
+    ]
+}
+
+/// The two sections whose contexts are stored alike: mod_dialplan_xml's dialplan and
+/// mod_sms's chatplan (same extension/condition/action language).
+public enum PlanSection: String, Sendable, CaseIterable {
+    case dialplan, chatplan
 }

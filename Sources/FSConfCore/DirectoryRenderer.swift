@@ -3,29 +3,33 @@
 /// for the others, so that FreeSWITCH's own merge (user over group over domain)
 /// and its group_call, network-list and gateway walks all find what they expect.
 public enum DirectoryRenderer {
-    /// An answer and what the node cache needs to know of it.
-    public struct Rendered: Sendable {
+    /// What a lookup answers, with the facts the node's cache needs read from the
+    /// model (not from the rendered text).
+    public struct Answer: Sendable {
         public var xml: String
-        /// `<user>` elements rendered (0: a user lookup found nobody).
-        public var users = 0
-        /// True when a rendered user carries `cacheable` (FreeSWITCH keeps it itself).
-        public var cacheable = false
+        /// FreeSWITCH's "not found" document: fsconf holds no such domain.
+        public var notFound: Bool { xml == FreeSWITCHDocument.notFound }
+        /// A user lookup that found the domain but no such user (cached briefly).
+        public var noSuchUser = false
+        /// A user FreeSWITCH keeps in its own cache (`cacheable` rendered): only
+        /// the agent's xml_flush_cache makes FreeSWITCH ask again.
+        public var heldByFreeSWITCH = false
     }
 
     public static func render(_ query: DirectoryQuery, _ data: DirectoryData,
                               node: @escaping (String) -> String? = { _ in nil }) -> String {
-        rendered(query, data, node: node).xml
+        answer(query, data, node: node).xml
     }
 
-    public static func rendered(_ query: DirectoryQuery, _ data: DirectoryData,
-                                node: @escaping (String) -> String? = { _ in nil }) -> Rendered {
-        var facts = Rendered(xml: "")
+    public static func answer(_ query: DirectoryQuery, _ data: DirectoryData,
+                              node: @escaping (String) -> String? = { _ in nil }) -> Answer {
+        var facts = Answer(xml: "")
         facts.xml = render(query, data, node: node, facts: &facts)
         return facts
     }
 
     static func render(_ query: DirectoryQuery, _ data: DirectoryData, node: @escaping (String) -> String?,
-                       facts: inout Rendered) -> String {
+                       facts: inout Answer) -> String {
         var expander = VariableExpander(globals: data.globals, node: node)
         var w = XMLWriter(capacity: 2048)
         switch query {
@@ -46,7 +50,7 @@ public enum DirectoryRenderer {
                     for gateway in domain.gateways { renderGateway(&w, gateway, &expander) }
                     w.close("gateways")
                 }
-                renderUsers(&w, domain, domain.users, &expander, settings: false, &facts)
+                renderUsers(&w, domain, domain.users, &expander, settings: false)
                 w.close("domain")
             }
             FreeSWITCHDocument.end(&w)
@@ -55,15 +59,17 @@ public enum DirectoryRenderer {
             guard let domain = pick(name, data, &expander) else { return FreeSWITCHDocument.notFound }
             let users = domain.users.filter { u in
                 switch key {
-                case "id": return same(expander.expand(u.userID), user) || u.numberAlias.map { same($0, user) } == true
-                case "number-alias": return u.numberAlias.map { same($0, user) } == true
+                case "id": return same(expander.expand(u.userID), user) || u.numberAlias.map { same(expander.expand($0), user) } == true
+                case "number-alias": return u.numberAlias.map { same(expander.expand($0), user) } == true
                 default: return true  // matched on the attribute by the query
                 }
             }
+            facts.noSuchUser = users.isEmpty
+            facts.heldByFreeSWITCH = users.contains { $0.heldByFreeSWITCH(in: domain) }
             FreeSWITCHDocument.begin(&w, section: "directory")
             openDomain(&w, domain, &expander)
             renderSettings(&w, domain.settings, &expander)
-            renderUsers(&w, domain, users, &expander, settings: true, &facts)
+            renderUsers(&w, domain, users, &expander, settings: true)
             w.close("domain")
             FreeSWITCHDocument.end(&w)
 
@@ -72,13 +78,13 @@ public enum DirectoryRenderer {
             FreeSWITCHDocument.begin(&w, section: "directory")
             openDomain(&w, domain, &expander)
             renderSettings(&w, domain.settings, &expander)
-            if let group = domain.groups.first(where: { same($0.name, groupName) }) {
+            if let group = domain.groups.first(where: { same(expander.expand($0.name), groupName) }) {
                 w.open("groups")
                 w.open("group", [("name", expander.expand(group.name))])
                 renderSettings(&w, group.settings, &expander)
                 w.open("users")
                 for user in domain.users where user.homeGroup == group.id {
-                    renderUser(&w, domain, user, &expander, settings: true, &facts)
+                    renderUser(&w, domain, user, &expander, settings: true)
                 }
                 for (pointer, _) in group.pointers {
                     w.empty("user", [("id", expander.expand(pointer)), ("type", "pointer")])
@@ -97,10 +103,10 @@ public enum DirectoryRenderer {
             renderSettings(&w, domain.settings, &expander)
             switch mode {
             case .none: break
-            case .cidr: renderUsers(&w, domain, domain.users, &expander, settings: true, &facts)
+            case .cidr: renderUsers(&w, domain, domain.users, &expander, settings: true)
             case .all:
                 // mod_voicemail's publish-vm searches only the domain's direct <user> children.
-                for user in domain.users { renderUser(&w, domain, user, &expander, settings: true, &facts) }
+                for user in domain.users { renderUser(&w, domain, user, &expander, settings: true) }
             }
             w.close("domain")
             FreeSWITCHDocument.end(&w)
@@ -111,11 +117,15 @@ public enum DirectoryRenderer {
     /// FreeSWITCH compares names with strcasecmp (ASCII case folding).
     static func same(_ a: String, _ b: String) -> Bool { sameIgnoringASCIICase(a, b) }
 
-    /// The stored domain whose (expanded) name is `name`: exact names first.
+    /// The stored domain whose name, as the node expands it, is `name`: exact names
+    /// first. A stored `$${domain}` is only ever its expansion, never its own text.
     static func pick(_ name: String, _ data: DirectoryData, _ expander: inout VariableExpander) -> DirectoryDomain? {
-        if let exact = data.domains.first(where: { same($0.name, name) }) { return exact }
+        if let exact = data.domains.first(where: { !VariableExpander.hasReference($0.name) && same($0.name, name) }) { return exact }
         return data.domains.first { VariableExpander.hasReference($0.name) && same(expander.expand($0.name), name) }
     }
+
+    // Elements are written attribute by attribute (XMLWriter.start/attribute/
+    // finish): no array of attributes per element on the lookup path.
 
     static func openDomain(_ w: inout XMLWriter, _ domain: DirectoryDomain, _ expander: inout VariableExpander) {
         w.start("domain")
@@ -128,7 +138,7 @@ public enum DirectoryRenderer {
 
     /// Users in their home groups (in group order), then the domain's direct users.
     static func renderUsers(_ w: inout XMLWriter, _ domain: DirectoryDomain, _ users: [DirectoryUser],
-                            _ expander: inout VariableExpander, settings: Bool, _ facts: inout Rendered) {
+                            _ expander: inout VariableExpander, settings: Bool) {
         var anyGrouped = false
         for group in domain.groups where users.contains(where: { $0.homeGroup == group.id }) {
             if !anyGrouped { w.open("groups"); anyGrouped = true }
@@ -138,29 +148,23 @@ public enum DirectoryRenderer {
             if settings { renderSettings(&w, group.settings, &expander) }
             w.open("users")
             for user in users where user.homeGroup == group.id {
-                renderUser(&w, domain, user, &expander, settings: settings, &facts)
+                renderUser(&w, domain, user, &expander, settings: settings)
             }
             w.close("users")
             w.close("group")
         }
         if anyGrouped { w.close("groups") }
         for user in users where !domain.groups.contains(where: { $0.id == user.homeGroup }) {
-            renderUser(&w, domain, user, &expander, settings: settings, &facts)
+            renderUser(&w, domain, user, &expander, settings: settings)
         }
     }
 
     static func renderUser(_ w: inout XMLWriter, _ domain: DirectoryDomain, _ user: DirectoryUser,
-                           _ expander: inout VariableExpander, settings: Bool, _ facts: inout Rendered) {
-        facts.users += 1
+                           _ expander: inout VariableExpander, settings: Bool) {
         w.start("user")
         w.attribute("id", expander.expand(user.userID))
         if let alias = user.numberAlias { w.attribute("number-alias", expander.expand(alias)) }
-        // `cacheable`: a number is milliseconds, any other value caches until
-        // xml_flush_cache — so "false" must not be rendered at all.
-        if let cacheable = user.cacheable ?? domain.cacheable, cacheable != "false", !cacheable.isEmpty {
-            w.attribute("cacheable", cacheable)
-            facts.cacheable = true
-        }
+        if let cacheable = user.effectiveCacheable(in: domain) { w.attribute("cacheable", cacheable) }
         for s in user.settings where s.kind == .attribute {
             w.attribute(s.name, expander.expand(s.value))
         }
@@ -222,5 +226,21 @@ public enum DirectoryRenderer {
         }
         if opened { w.close("variables") }
         w.close("gateway")
+    }
+}
+
+extension DirectoryUser {
+    /// The `cacheable` attribute rendered for this user: its own, else its domain's.
+    /// A number is milliseconds, any other value caches until xml_flush_cache — so
+    /// "false" (and "") is not rendered at all.
+    public func effectiveCacheable(in domain: DirectoryDomain) -> String? {
+        guard let value = cacheable ?? domain.cacheable, value != "false", !value.isEmpty else { return nil }
+        return value
+    }
+
+    /// FreeSWITCH keeps this user in its own cache: a `cacheable` is rendered (the
+    /// column, or a user attribute stored under that name).
+    public func heldByFreeSWITCH(in domain: DirectoryDomain) -> Bool {
+        effectiveCacheable(in: domain) != nil || settings.contains { $0.kind == .attribute && $0.name == "cacheable" }
     }
 }

@@ -62,5 +62,5 @@ public protocol HeaderSource: AnyObject, Sendable {
 
 /// Sections fsconf answers.
 public enum Section: String, Sendable, CaseIterable {
-    case directory, dialplan, configuration, languages, phrases
+    case directory, dialplan, chatplan, configuration, languages, phrases
 }

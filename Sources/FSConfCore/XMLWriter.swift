@@ -37,6 +37,17 @@ public struct XMLWriter: Sendable {
         output.append(UInt8(ascii: "\""))
     }
 
+    /// Ends what `start` began with character data and the end tag, on one line
+    /// (`element`'s form).
+    public mutating func finish(text: String, closing tag: String) {
+        output.append(UInt8(ascii: ">"))
+        XMLWriter.escape(text, into: &output)
+        output.append(UInt8(ascii: "<"))
+        output.append(UInt8(ascii: "/"))
+        XMLWriter.append(tag, to: &output)
+        output.append(UInt8(ascii: ">"))
+    }
+
     /// Ends what `start` began: `/>`, or `>` (the element stays open).
     public mutating func finish(selfClosing: Bool) {
         if selfClosing {

@@ -1,4 +1,4 @@
-import FSConfCore
+import FSConfAdminCore
 
 /// The migrations compiled into this binary (from `migrations/` at build time).
 public enum BundledMigrations {

@@ -55,10 +55,15 @@ final class NodeCache: @unchecked Sendable {
     let shards: [Shard]
     let capacity: Int
     let negativeTTL: UInt64
+    /// Monotonic nanoseconds: MonotonicClock in production, a test's own clock in
+    /// tests (expiry is then asserted without sleeping).
+    let clock: @Sendable () -> UInt64
     var enabled: Bool { capacity > 0 }
 
-    init(capacity: Int, negativeTTLms: Int, shardCount: Int = 16) {
+    init(capacity: Int, negativeTTLms: Int, shardCount: Int = 16,
+         clock: @escaping @Sendable () -> UInt64 = MonotonicClock.now) {
         self.capacity = capacity
+        self.clock = clock
         let n = capacity > 0 ? max(1, shardCount) : 1
         shards = (0..<n).map { _ in Shard(capacity: capacity / n) }
         negativeTTL = UInt64(max(negativeTTLms, 0)) * 1_000_000
@@ -72,7 +77,7 @@ final class NodeCache: @unchecked Sendable {
     func probe(_ cacheKey: CacheKey) -> Probe {
         let key = Key(cacheKey)
         let s = shard(key)
-        let now = MonotonicClock.now()
+        let now = clock()
         return s.monitor.locked {
             guard let entry = s.lru.get(key) else {
                 s.misses += 1
@@ -97,7 +102,7 @@ final class NodeCache: @unchecked Sendable {
         guard enabled else { return false }
         let key = Key(cacheKey)
         let s = shard(key)
-        let expires = !servable ? 0 : negative ? MonotonicClock.now() &+ negativeTTL : UInt64.max
+        let expires = !servable ? 0 : negative ? clock() &+ negativeTTL : UInt64.max
         let bytes = xml.utf8.count + cacheKey.approximateBytes + tags.approximateBytes + 104
         return s.monitor.locked {
             guard let seq, seq >= s.heardSeq else {

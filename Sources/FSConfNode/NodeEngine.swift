@@ -31,7 +31,11 @@ public final class NodeEngine: @unchecked Sendable {
     private var backend: Backend?
     private let limiter = LogLimiter(intervalSeconds: 10)
 
-    public init() {}
+    /// Monotonic nanoseconds for cache expiry and outage retries; tests inject
+    /// their own clock to assert expiry without sleeping.
+    let clock: @Sendable () -> UInt64
+
+    public init(clock: @escaping @Sendable () -> UInt64 = MonotonicClock.now) { self.clock = clock }
 
     /// Pool, cache and listener for one configuration.
     final class Backend: @unchecked Sendable {
@@ -48,10 +52,10 @@ public final class NodeEngine: @unchecked Sendable {
         var staleTotal = 0
         var staleSinceLog = 0
 
-        init(settings: NodeSettings) {
+        init(settings: NodeSettings, clock: @escaping @Sendable () -> UInt64) {
             self.settings = settings
             pool = ConnectionPool(settings: settings)
-            cache = NodeCache(capacity: settings.cacheBytes, negativeTTLms: settings.negativeTTLms)
+            cache = NodeCache(capacity: settings.cacheBytes, negativeTTLms: settings.negativeTTLms, clock: clock)
             listener = ChangeListener(conninfo: settings.effectiveConninfo, pollMs: settings.pollMs, cache: cache)
         }
 
@@ -101,7 +105,7 @@ public final class NodeEngine: @unchecked Sendable {
         // A miss: the database is asked (and the listener started, on first use).
         if backend.cache.enabled { backend.listener.startIfNeeded() }
         var log = backend.listener.takeMessages()
-        if let lastGood = probe.lastGood, backend.monitor.locked({ MonotonicClock.now() < backend.retryAt }) {
+        if let lastGood = probe.lastGood, backend.monitor.locked({ clock() < backend.retryAt }) {
             // The database failed a moment ago: do not make every lookup wait for it.
             return stale(lastGood, backend, log: log)
         }
@@ -114,7 +118,7 @@ public final class NodeEngine: @unchecked Sendable {
             return LookupOutcome(xml: a.xml, log: log)
         case .failure(let error):
             if error.isConnectionFailure {
-                backend.monitor.locked { backend.retryAt = MonotonicClock.now() &+ 250_000_000 }
+                backend.monitor.locked { backend.retryAt = self.clock() &+ 250_000_000 }
             }
             markDown(backend)
             if let lastGood = probe.lastGood { return stale(lastGood, backend, log: log, error: error) }
@@ -135,6 +139,7 @@ public final class NodeEngine: @unchecked Sendable {
             case .none: return "directory"
             }
         case .dialplan(let c): return "dialplan \(c)"
+        case .chatplan(let c): return "chatplan \(c)"
         case .configuration(let q): return "configuration \(q.document)"
         case .language(let q): return "\(q.phrases ? "phrases" : "languages") \(q.language)"
         }
@@ -197,21 +202,16 @@ public final class NodeEngine: @unchecked Sendable {
             return fetch(statement, params, backend: backend, deadline: deadline, decode: DirectorySQL.rows).map { f in
                 var data = DirectoryData(rows: f.rows)
                 data.globals = f.globals(data.globals)
-                let rendered = DirectoryRenderer.rendered(query, data, node: node)
-                let xml = rendered.xml
-                let found = xml != FreeSWITCHDocument.notFound
-                var negative = !found
-                var heldByFreeSWITCH = false
-                if found, case .user = query {
-                    negative = rendered.users == 0
-                    heldByFreeSWITCH = rendered.cacheable
-                }
-                var answer = Answer(xml: xml, tags: CacheTags.directory(query, data, found: found), negative: negative, seq: f.seq)
-                answer.servable = !heldByFreeSWITCH
+                let rendered = DirectoryRenderer.answer(query, data, node: node)
+                var answer = Answer(xml: rendered.xml, tags: CacheTags.directory(query, data, found: !rendered.notFound),
+                                    negative: rendered.notFound || rendered.noSuchUser, seq: f.seq)
+                answer.servable = !rendered.heldByFreeSWITCH
                 return answer
             }
         case .dialplan(let context):
-            return dialplan(context, backend: backend, deadline: deadline, node: node)
+            return dialplan(context, .dialplan, backend: backend, deadline: deadline, node: node)
+        case .chatplan(let context):
+            return dialplan(context, .chatplan, backend: backend, deadline: deadline, node: node)
         case .configuration(let query):
             let (statement, params) = DocumentSQL.bind(query)
             return fetch(statement, params, backend: backend, deadline: deadline, decode: SectionRows.decode).map { f in
@@ -234,22 +234,23 @@ public final class NodeEngine: @unchecked Sendable {
     /// Regex verdicts are cached for the process: a large context is compiled once.
     let regexCompiler = CachingRegexCompiler()
 
-    private func dialplan(_ context: String, backend: Backend, deadline: UInt64,
+    private func dialplan(_ context: String, _ section: PlanSection, backend: Backend, deadline: UInt64,
                           node: @escaping (String) -> String?) -> Result<Answer, PostgresError> {
         let query = DialplanQuery.context(context)
-        let (statement, params) = DialplanSQL.bind(query)!
+        let (statement, params) = DialplanSQL.bind(query, section: section)!
         return fetch(statement, params, backend: backend, deadline: deadline, decode: SectionRows.decode).map { f in
             var data = DialplanData(rows: f.rows)
             data.globals = f.globals(data.globals)
-            let result = DialplanRenderer.render(query, data, compiler: regexCompiler, node: node)
+            let result = DialplanRenderer.render(query, data, compiler: regexCompiler, node: node, section: section)
             let found = result.xml != FreeSWITCHDocument.notFound
-            var answer = Answer(xml: result.xml, tags: CacheTags.of(.dialplan(context), found: found), negative: !found, seq: f.seq)
+            let key: CacheKey = section == .chatplan ? .chatplan(context) : .dialplan(context)
+            var answer = Answer(xml: result.xml, tags: CacheTags.of(key, found: found), negative: !found, seq: f.seq)
             if !result.skipped.isEmpty {
                 // One bad row never breaks the context: the extension is left out and said so.
                 let list = result.skipped.prefix(5).map { "\($0.name) (position \($0.position)): \($0.problems.joined(separator: "; "))" }
                 let more = result.skipped.count > 5 ? " and \(result.skipped.count - 5) more" : ""
-                let message = "fsconf: dialplan context \(context): skipped \(result.skipped.count) invalid extension(s): \(list.joined(separator: " | "))\(more)"
-                if let line = limiter.admit(key: "dialplan-skip:\(context)", message: message) {
+                let message = "fsconf: \(section.rawValue) context \(context): skipped \(result.skipped.count) invalid extension(s): \(list.joined(separator: " | "))\(more)"
+                if let line = limiter.admit(key: "\(section.rawValue)-skip:\(context)", message: message) {
                     answer.log.append(("warning", line))
                 }
             }
@@ -294,7 +295,7 @@ public final class NodeEngine: @unchecked Sendable {
             guard let settings else { return (self.backend, nil) }
             if let existing = self.backend, existing.settings == settings { return (existing, nil) }
             let old = self.backend
-            self.backend = Backend(settings: settings)
+            self.backend = Backend(settings: settings, clock: clock)
             return (self.backend, old)
         }
         old?.shutdown()

@@ -43,13 +43,15 @@ public enum DirectorySQL {
     /// case-insensitively) — stored globals come first (VariableExpander), so the
     /// node would expand it to that value: vanilla's `$${default_provider}` user
     /// (with its gateway) is not `1000`. A reference to a name only the node knows,
-    /// a value with further references, text around the reference: kept.
-    /// (A join, not a sub-select per row: PostgreSQL scans the tiny globals table
-    /// whatever the form, and a join computes the name once.)
+    /// a value with further references, a node-evaluated global (exec-set,
+    /// env-set: its stored value is not what the node uses), text around the
+    /// reference: kept. (A join, not a sub-select per row: PostgreSQL scans the
+    /// tiny globals table whatever the form, and a join computes the name once.)
     static func referenceCandidates(key: String, where condition: String) -> String {
         """
         SELECT \(userColumns) FROM fsconf.users u
         LEFT JOIN fsconf.global_variables v ON u.user_id LIKE '$${%}' AND v.name = substr(u.user_id, 4, length(u.user_id) - 4)
+            AND \(SectionRows.nodeEvaluatedFilter)
         WHERE u.domain_id IN (SELECT id FROM dom) AND u.enabled AND u.user_id LIKE '%$${%' AND \(condition)
         AND NOT coalesce(v.value NOT LIKE '%$${%' AND lower(v.value) <> lower(\(key)), false)
         """
@@ -91,7 +93,7 @@ public enum DirectorySQL {
             \(output)
             UNION ALL
             SELECT 'V', 0, NULL, v.name, v.value, NULL, NULL, NULL, 0 FROM fsconf.global_variables v
-            WHERE \(ChangeSeq.globalsStale(parameter: parameters + 1))
+            WHERE \(ChangeSeq.globalsStale(parameter: parameters + 1)) AND \(SectionRows.nodeEvaluatedFilter)
             UNION ALL
             \(ChangeSeq.row(padding: 5))
             """

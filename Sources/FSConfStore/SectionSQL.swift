@@ -18,13 +18,16 @@ public enum SectionRows {
                 values.reserveCapacity(used - 5)
                 for c in 5..<used { values.append(result.string(i, c)) }
             }
-            rows.append(SectionRow(kind: result.string(i, 0) ?? "", id: Int64(result.string(i, 1) ?? "") ?? 0,
-                                   parent: result.string(i, 2).flatMap { Int64($0) },
-                                   owner: result.string(i, 3).flatMap { Int64($0) },
+            rows.append(SectionRow(kind: result.string(i, 0) ?? "", id: result.int64(i, 1) ?? 0,
+                                   parent: result.int64(i, 2), owner: result.int64(i, 3),
                                    position: result.int(i, 4) ?? 0, values: values))
         }
         return rows
     }
+
+    /// exec-set / env-set globals are each node's own (it evaluates them at its
+    /// start): lookups leave `$${name}` to the node's global for them.
+    static let nodeEvaluatedFilter = "v.command NOT IN ('exec-set', 'env-set')"
 
     /// The statement: CTEs ending in `out`, then its rows, the global variables as
     /// `V` rows (name, value) padded with `padding` NULLs when the node's globals
@@ -38,7 +41,7 @@ public enum SectionRows {
             SELECT * FROM out
             UNION ALL
             SELECT 'V', 0, NULL, NULL, 0, v.name, v.value\(nulls)
-            FROM fsconf.global_variables v WHERE \(ChangeSeq.globalsStale(parameter: parameters + 1))
+            FROM fsconf.global_variables v WHERE \(ChangeSeq.globalsStale(parameter: parameters + 1)) AND \(nodeEvaluatedFilter)
             UNION ALL
             SELECT 'Q', c.value, \(ChangeSeq.globalsVersion), NULL, 0, NULL, NULL\(nulls) FROM fsconf.change_counter c
             """
@@ -55,16 +58,16 @@ public enum SectionRows {
 /// (enabled only), conditions (nested ones too), regexes, actions — and the global
 /// variables unless the node holds the current ones. $1: the context name (exact
 /// name preferred, else ASCII case-insensitive, as FreeSWITCH's find_child
-/// compares); $2: the node's globals version.
+/// compares); $2: the section, `dialplan` or `chatplan`; $3: the node's globals version.
 public enum DialplanSQL {
-    static let textColumns = (1...18).map { "v\($0)" }
+    static let textColumns = (1...19).map { "v\($0)" }
 
     public static let context: DirectorySQL.Statement = {
         let n = "NULL::text"
-        func pad(_ used: Int) -> String { String(repeating: ", \(n)", count: 18 - used) }
+        func pad(_ used: Int) -> String { String(repeating: ", \(n)", count: 19 - used) }
         let ctes = """
             ctx AS (
-                SELECT c.id, c.name FROM fsconf.dialplan_contexts c WHERE lower(c.name) = lower($1)
+                SELECT c.id, c.name FROM fsconf.dialplan_contexts c WHERE c.section = $2 AND lower(c.name) = lower($1)
                 ORDER BY (c.name = $1) DESC LIMIT 1
             ),
             ext AS (
@@ -81,24 +84,27 @@ public enum DialplanSQL {
                 UNION ALL
                 SELECT 'C', d.id, d.parent_id, d.extension_id, d.position, d.field, d.expression, d.break,
                        d.require_nested, d.regex, d.year, d.yday, d.mon, d.mday, d.week, d.mweek, d.wday, d.hour,
-                       d.minute, d.minute_of_day, d.time_of_day, d.date_time, d.tz
+                       d.minute, d.minute_of_day, d.time_of_day, d.date_time, d.tz, d.expression_element::text
                 FROM cond d
                 UNION ALL
-                SELECT 'R', r.id, r.condition_id, NULL, r.position, r.field, r.expression\(pad(2))
+                SELECT 'R', r.id, r.condition_id, NULL, r.position, r.field, r.expression, r.expression_element::text,
+                       r.year, r.yday, r.mon, r.mday, r.week, r.mweek, r.wday, r.hour, r.minute, r.minute_of_day,
+                       r.time_of_day, r.date_time, r.tz\(pad(16))
                 FROM fsconf.dialplan_regexes r WHERE r.condition_id = ANY (ARRAY(SELECT id FROM cond))
                 UNION ALL
-                SELECT 'A', a.id, a.condition_id, NULL, a.position, a.kind, a.application, a.data, a.inline\(pad(4))
+                SELECT 'A', a.id, a.condition_id, NULL, a.position, a.kind, a.application, a.data, a.inline,
+                       a.data_element::text, a.loop\(pad(6))
                 FROM fsconf.dialplan_actions a WHERE a.condition_id = ANY (ARRAY(SELECT id FROM cond))
             )
             """
         return DirectorySQL.Statement(name: "fsconf_dialplan_context",
-                                      sql: SectionRows.withGlobals(parameters: 1, ctes: ctes, padding: 16), parameters: 1)
+                                      sql: SectionRows.withGlobals(parameters: 2, ctes: ctes, padding: 17), parameters: 2)
     }()
 
-    public static func bind(_ query: DialplanQuery) -> (DirectorySQL.Statement, [String?])? {
+    public static func bind(_ query: DialplanQuery, section: PlanSection = .dialplan) -> (DirectorySQL.Statement, [String?])? {
         switch query {
         case .none: return nil
-        case .context(let name): return (context, [name])
+        case .context(let name): return (context, [name, section.rawValue])
         }
     }
 }

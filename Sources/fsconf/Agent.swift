@@ -1,6 +1,8 @@
 import ArgumentParser
 import FSConfAgentCore
+import FSConfAdminCore
 import FSConfCore
+import FSConfAdminStore
 import FSConfStore
 import Foundation
 

@@ -1,4 +1,5 @@
 import FSConfAgentCore
+import FSConfAdminStore
 import FSConfStore
 
 /// The agent's reads from PostgreSQL: the change counter, change sets with their
@@ -90,7 +91,7 @@ final class AgentStore: DirectoryFacts {
                 s.addAttribute(element: Int64(attrs.string(i, 0)!)!, name: attrs.string(i, 1) ?? "",
                                value: attrs.string(i, 2) ?? "", position: Int64(attrs.string(i, 3) ?? "0") ?? 0)
             }
-            let globals = try run("SELECT name, value FROM fsconf.global_variables")
+            let globals = try run("SELECT name, value FROM fsconf.global_variables WHERE command NOT IN ('exec-set', 'env-set')")
             for i in 0..<globals.rowCount { s.globals[globals.string(i, 0) ?? ""] = globals.string(i, 1) ?? "" }
             try run("COMMIT")
             return (s, seq)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import FSConfNode
+import FSConfAdminStore
 import FSConfStore
 
 /// How every command reaches PostgreSQL: libpq's own conventions.

@@ -1,4 +1,5 @@
 import ArgumentParser
+import FSConfAdminStore
 import FSConfStore
 
 extension Fsconf {

@@ -1,5 +1,7 @@
 import ArgumentParser
+import FSConfAdminCore
 import FSConfCore
+import FSConfAdminStore
 import FSConfStore
 import Foundation
 
@@ -27,9 +29,7 @@ extension Fsconf {
             }
             let conn = try connection.connect()
             // One consistent snapshot of every table.
-            try conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            let stored = try ConfigStore(conn).load()
-            try conn.execute("COMMIT")
+            let stored = try Transactions.snapshot(conn) { try ConfigStore(conn).load() }
             let files: [ConfigExport.File]
             do {
                 files = try ConfigExport.files(stored.tree)

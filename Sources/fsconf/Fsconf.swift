@@ -1,24 +1,51 @@
 import ArgumentParser
+import FSConfAdminCore
 import FSConfCore
+import FSConfAdminStore
 import FSConfStore
 import Foundation
 
 @main
 struct Fsconf: ParsableCommand {
     /// ArgumentParser's own entry point, with its usage-error code (64) mapped to
-    /// the documented 2.
+    /// the documented 2, and a usage error said in one line like every other error
+    /// (`fsconf: MESSAGE (see 'fsconf help …')`), not ArgumentParser's usage block.
     static func main() {
+        main(CommandLine.arguments.dropFirst().map { $0 })
+    }
+
+    static func main(_ arguments: [String]) {
         do {
-            var command = try parseAsRoot()
+            var command = try parseAsRoot(arguments)
             try command.run()
         } catch {
             let code = exitCode(for: error)
-            let message = fullMessage(for: error)
-            if !message.isEmpty {
-                if code == .success { print(message) } else { printErr(message) }
+            if code == .validationFailure {
+                let message = self.message(for: error).split(separator: "\n").first.map(String.init) ?? "invalid arguments"
+                let topic = helpTopic(arguments)
+                let hint = topic.isEmpty ? "fsconf --help" : "fsconf help \(topic)"
+                printErr("fsconf: \(message.replacingOccurrences(of: "Error: ", with: "")) (see '\(hint)')")
+            } else {
+                let message = fullMessage(for: error)
+                if !message.isEmpty {
+                    if code == .success { print(message) } else { printErr(message) }
+                }
             }
             Foundation.exit(code == .validationFailure ? CLIFailure.Code.invalid : code.rawValue)
         }
+    }
+
+    /// The subcommand words of `arguments` (up to the first option or argument that
+    /// is not a subcommand name), for the help hint of a usage error.
+    static func helpTopic(_ arguments: [String]) -> String {
+        var command: ParsableCommand.Type = Fsconf.self
+        var words: [String] = []
+        for word in arguments {
+            guard let next = command.configuration.subcommands.first(where: { $0._commandName == word }) else { break }
+            words.append(word)
+            command = next
+        }
+        return words.joined(separator: " ")
     }
 
     static let configuration = CommandConfiguration(
@@ -31,7 +58,8 @@ struct Fsconf: ParsableCommand {
         version: FSConfVersion.string,
         subcommands: [Migrate.self, Grant.self, Shim.self, Debug.self, Import.self, Export.self,
                       GetField.self, SetField.self, UnsetField.self, ListFields.self, History.self, Undo.self,
-                      Render.self, Diff.self, Domain.self, User.self, Gateway.self, Extension.self, Agent.self])
+                      Render.self, Diff.self, Domain.self, User.self, Gateway.self, Extension.self, Agent.self,
+                      Node.self, Doctor.self])
 }
 
 enum FSConfVersion {
@@ -61,7 +89,7 @@ extension FsconfCommand {
 }
 
 /// Maps any error to the message and exit code the CLI shows.
-struct CLIFailure: Error {
+struct CLIFailure: Error, CustomStringConvertible {
     enum Code {
         static let failed: Int32 = 1
         static let invalid: Int32 = 2
@@ -75,6 +103,8 @@ struct CLIFailure: Error {
 
     init(_ message: String, code: Int32) { self.message = message; self.code = code }
 
+    var description: String { message }
+
     init(_ error: Error) {
         switch error {
         case let e as CLIFailure: self = e
@@ -87,7 +117,8 @@ struct CLIFailure: Error {
         case let e as FieldPathError:
             self.init(e.description, code: Code.invalid)
         case let e as PostgresError:
-            self.init(e.description, code: e.kind == .query ? Code.failed : Code.unreachable)
+            // In the user's terms when the store knows the refusal (constraint names stay in the debug text).
+            self.init(SchemaMessages.explain(e) ?? e.description, code: e.kind == .query ? Code.failed : Code.unreachable)
             // A write the schema refuses is invalid input; a duplicate or a lost race is a conflict.
             if e.kind == .query, let state = e.sqlState {
                 if state == "23505" || state == "40001" || state == "40P01" { code = Code.conflict; message += "; nothing written" }

@@ -1,5 +1,8 @@
 import ArgumentParser
+import FSConfAdminCore
 import FSConfCore
+import FSConfAdminStore
+import FSConfRegex
 import FSConfStore
 import Foundation
 import Glibc
@@ -10,7 +13,7 @@ extension Fsconf {
             abstract: "Import a FreeSWITCH XML tree (freeswitch.xml and everything it includes).",
             discussion: """
                 Reads the tree the way FreeSWITCH's pre-processor does (X-PRE-PROCESS include/set),
-                keeps $${name} references as references, and stores directory, dialplan,
+                keeps $${name} references as references, and stores directory, dialplan, chatplan,
                 configuration and languages field by field, in one transaction recorded as one
                 change set. Entities that are already stored identically are left alone; stored
                 entities missing from the tree stay unless --replace names their section.
@@ -19,39 +22,42 @@ extension Fsconf {
                 """)
 
         @OptionGroup var connection: ConnectionOptions
+        @OptionGroup var write: WriteOptions
         @Argument(help: "The tree's freeswitch.xml (or any file whose root is <document>).")
         var path: String
         @Option(name: .customLong("domain-map"), help: ArgumentHelp(
             "Rename a domain while importing, e.g. '$${domain}=pbx.example.com' (repeatable).", valueName: "from=to"))
         var domainMap: [String] = []
         @Option(help: ArgumentHelp(
-            "Make a section exactly the tree's, removing stored entities it lacks: directory, dialplan, configuration, languages, globals or all (repeatable).",
+            "Make a section exactly the tree's, removing stored entities it lacks: directory, dialplan, chatplan, configuration, languages, globals or all (repeatable).",
             valueName: "section"))
         var replace: [String] = []
         @Flag(help: "Show what would change (+ added, ~ changed, - removed); write nothing.")
         var dryRun = false
         @Flag(help: "Import what can be stored and only report what cannot, instead of failing.")
         var skipUnrepresentable = false
-        @Flag(help: "Do not print the notes about values evaluated at import.")
+        @Flag(help: "Do not print the notes (node-evaluated globals, inert elements dropped...).")
         var quiet = false
+        @Flag(help: "Follow includes that leave the tree's folder (their contents are stored and served to every node).")
+        var allowOutsideIncludes = false
 
         func validate() throws {
             for m in domainMap where !m.contains("=") { throw ValidationError("--domain-map takes FROM=TO, got \(m)") }
             for r in replace where r != "all" && ConfigDiff.Section(rawValue: r) == nil {
-                throw ValidationError("--replace takes directory, dialplan, configuration, languages, globals or all; got \(r)")
+                throw ValidationError("--replace takes directory, dialplan, chatplan, configuration, languages, globals or all; got \(r)")
             }
         }
 
         /// Pre-processes and maps the tree; a malformed tree fails with FILE:LINE.
-        static func read(_ path: String, domainMap: [String: String]) throws(CLIFailure) -> (PreProcessor, ConfigImporter) {
-            var pre = PreProcessor(fileSystem: LocalFileSystem(), mode: .keepReferences, resolve: evaluate)
+        static func read(_ path: String, domainMap: [String: String], allowOutsideIncludes: Bool = false) throws(CLIFailure) -> (PreProcessor, ConfigImporter) {
+            var pre = PreProcessor(fileSystem: LocalFileSystem(), mode: .keepReferences, allowOutsideIncludes: allowOutsideIncludes)
             do {
                 try pre.run(path)
             } catch {
                 throw CLIFailure(error.description, code: CLIFailure.Code.invalid)
             }
             do {
-                return (pre, try ConfigImporter.load(pre, domainMap: domainMap))
+                return (pre, try ConfigImporter.load(pre, domainMap: domainMap, regex: PCRE2Compiler()))
             } catch {
                 throw CLIFailure(error.description, code: CLIFailure.Code.invalid)
             }
@@ -68,8 +74,9 @@ extension Fsconf {
                 ? Set(ConfigDiff.Section.allCases) : Set(replace.compactMap { ConfigDiff.Section(rawValue: $0) })
 
             // Read and map (no database yet): a malformed tree never touches it.
-            let (pre, importer) = try Import.read(path, domainMap: map)
-            if !quiet { for note in pre.notes { printErr("note: \(note)") } }
+            let (pre, importer) = try Import.read(path, domainMap: map, allowOutsideIncludes: allowOutsideIncludes)
+            if !quiet { for note in pre.notes + importer.notes { printErr("note: \(note)") } }
+            for warning in importer.warnings { printErr("warning: \(warning)") }
             let issues = importer.unrepresentable
             if !issues.isEmpty {
                 for issue in issues { printErr("\(skipUnrepresentable ? "skipped" : "unrepresentable"): \(issue)") }
@@ -82,31 +89,29 @@ extension Fsconf {
             let parsed = Date()
 
             let conn = try connection.connect()
-            try conn.execute("BEGIN")
-            var committed = false
-            defer { if !committed { _ = try? conn.execute("ROLLBACK") } }
-            try conn.query("SELECT pg_advisory_xact_lock(hashtext('fsconf.import'))")
-            let store = ConfigStore(conn)
-            let stored = try store.load()
-            let diff = ConfigDiff(stored: stored.tree, imported: tree, replace: sections)
-
-            if dryRun {
-                for entry in diff.entries { print(entry.description) }
-                print("dry run: \(diff.isEmpty ? "nothing to change" : diff.summary); read \(tree.countsSummary) "
-                      + "from \(pre.filesRead.count) file(s); nothing written (\(seconds(since: started)))")
-                return
+            let written: (rows: Int, changeSet: String, summary: String)? = try Transactions.run(conn) {
+                // One import at a time: a lock writers can take and nodes (readers) cannot.
+                let store = ConfigStore(conn)
+                try store.lockImports()
+                let stored = try store.load()
+                let diff = ConfigDiff(stored: stored.tree, imported: tree, replace: sections)
+                if dryRun {
+                    for entry in diff.entries { print(entry.description) }
+                    print("dry run: \(diff.isEmpty ? "nothing to change" : diff.summary); read \(tree.countsSummary) "
+                          + "from \(pre.filesRead.count) file(s); nothing written (\(seconds(since: started)))")
+                    return nil
+                }
+                if diff.isEmpty {
+                    print("nothing to change: the database already holds this tree (\(tree.countsSummary); \(seconds(since: started)))")
+                    return nil
+                }
+                let actor = write.resolvedActor
+                let summary = "import \(pre.display(pre.filesRead.first ?? path)): \(diff.summary) (\(tree.countsSummary))"
+                let changeSet = try ChangeSets.open(conn, actor: actor, source: "import", summary: summary)
+                return (try store.apply(diff, stored: stored), changeSet, diff.summary)
             }
-            if diff.isEmpty {
-                print("nothing to change: the database already holds this tree (\(tree.countsSummary); \(seconds(since: started)))")
-                return
-            }
-            let actor = ProcessInfo.processInfo.environment["USER"] ?? "fsconf"
-            let summary = "import \(pre.display(pre.filesRead.first ?? path)): \(diff.summary) (\(tree.countsSummary))"
-            let changeSet = try ChangeSets.open(conn, actor: actor, source: "import", summary: summary)
-            let rows = try store.apply(diff, stored: stored)
-            try conn.execute("COMMIT")
-            committed = true
-            print("imported: \(diff.summary); \(rows) row(s) written; change set \(changeSet); "
+            guard let (rows, changeSet, summary) = written else { return }
+            print("imported: \(summary); \(rows) row(s) written; change set \(changeSet); "
                   + "\(tree.countsSummary) from \(pre.filesRead.count) file(s) "
                   + "(read \(String(format: "%.2f", parsed.timeIntervalSince(started))) s, total \(seconds(since: started)))")
         }
@@ -114,30 +119,6 @@ extension Fsconf {
 }
 
 private func seconds(since start: Date) -> String { String(format: "%.2f s", Date().timeIntervalSince(start)) }
-
-/// exec-set runs its command, env-set reads the environment, as FreeSWITCH would on
-/// this machine.
-private func evaluate(_ command: String, _ name: String, _ value: String) -> String? {
-    switch command {
-    case "env-set":
-        var variable = value
-        if variable.hasPrefix("$") { variable.removeFirst() }
-        return ProcessInfo.processInfo.environment[variable]
-    case "exec-set":
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", value]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        do { try process.run() } catch { return nil }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { return nil }
-        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-    default:
-        return nil
-    }
-}
 
 /// The pre-processor's view of the real file system.
 struct LocalFileSystem: PreProcessorFileSystem {
@@ -157,8 +138,12 @@ struct LocalFileSystem: PreProcessorFileSystem {
     }
 
     func read(_ path: String) throws -> [UInt8] {
+        var st = stat()
+        guard stat(path, &st) == 0 else { throw CLIFailure(String(cString: strerror(errno)), code: CLIFailure.Code.invalid) }
+        // A device, a FIFO (/dev/zero, /dev/stdin…) would be read forever or block.
+        guard st.st_mode & S_IFMT == S_IFREG else { throw CLIFailure("\(path) is not a regular file", code: CLIFailure.Code.invalid) }
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw CLIFailure("cannot read \(path)", code: CLIFailure.Code.invalid)
+            throw CLIFailure("permission denied or unreadable", code: CLIFailure.Code.invalid)
         }
         return [UInt8](data)
     }

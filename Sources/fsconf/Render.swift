@@ -1,6 +1,8 @@
 import ArgumentParser
+import FSConfAdminCore
 import FSConfCore
 import FSConfNode
+import FSConfAdminStore
 import FSConfStore
 import Foundation
 
@@ -18,7 +20,7 @@ extension Fsconf {
                 Exit 4 when the node would answer "not found" (the document is still printed).
                 """)
         @OptionGroup var connection: ConnectionOptions
-        @Argument(help: "directory, dialplan, configuration, languages or phrases.") var section: String
+        @Argument(help: "directory, dialplan, chatplan, configuration, languages or phrases.") var section: String
         @Argument(help: "The key: a domain, a context, a file (sofia.conf) or a language.") var key: String
         @Argument(help: "directory: the user.") var user: String?
         @Option(help: "directory: the action (default sip_auth when a user is given).") var action: String?
@@ -46,6 +48,10 @@ extension Fsconf {
             case "dialplan":
                 headers["Hunt-Context"] = key
                 return LookupRequest(section: "dialplan", headers: headers)
+            case "chatplan":
+                // mod_sms: the message event's "context" header names the context.
+                headers["context"] = key
+                return LookupRequest(section: "chatplan", headers: headers)
             case "configuration":
                 if let profile { headers["profile"] = profile; headers["profile_name"] = profile }
                 return LookupRequest(section: "configuration", tagName: "configuration", keyName: "name", keyValue: key,
@@ -54,7 +60,7 @@ extension Fsconf {
                 headers["lang"] = key
                 return LookupRequest(section: section, headers: headers)
             default:
-                throw CLIFailure("unknown section \(section): directory, dialplan, configuration, languages or phrases", code: CLIFailure.Code.invalid)
+                throw CLIFailure("unknown section \(section): directory, dialplan, chatplan, configuration, languages or phrases", code: CLIFailure.Code.invalid)
             }
         }
 
@@ -65,6 +71,9 @@ extension Fsconf {
             settings.poolSize = 1
             settings.deadlineMs = 30_000
             settings.statementTimeoutMs = 30_000
+            // The database must answer first: unreachable is exit 3, as for every command
+            // (the engine itself would only say "no answer", which a node falls through on).
+            _ = try connection.connect()
             let outcome = NodeEngine().handle(request, settings: settings, node: { nodeGlobals[$0] })
             guard let xml = outcome.xml else {
                 throw CLIFailure(outcome.error ?? "no answer for \(section) \(key)", code: CLIFailure.Code.failed)
@@ -88,8 +97,9 @@ extension Fsconf {
         @Argument(help: "The tree's freeswitch.xml.") var path: String
         @Option(name: .customLong("domain-map"), help: ArgumentHelp("Rename a domain while reading, as import does (repeatable).", valueName: "from=to"))
         var domainMap: [String] = []
-        @Option(help: ArgumentHelp("Compare only this section (repeatable): globals, directory, dialplan, configuration, languages.", valueName: "section"))
+        @Option(help: ArgumentHelp("Compare only this section (repeatable): globals, directory, dialplan, chatplan, configuration, languages.", valueName: "section"))
         var section: [String] = []
+        @Flag(help: "Follow includes that leave the tree's folder.") var allowOutsideIncludes = false
 
         func execute() throws {
             var map: [String: String] = [:]
@@ -98,9 +108,9 @@ extension Fsconf {
                 map[String(m[..<eq])] = String(m[m.index(after: eq)...])
             }
             for s in section where !FieldAddress.sections.contains(s) {
-                throw CLIFailure("--section takes globals, directory, dialplan, configuration or languages; got \(s)", code: CLIFailure.Code.invalid)
+                throw CLIFailure("--section takes globals, directory, dialplan, chatplan, configuration or languages; got \(s)", code: CLIFailure.Code.invalid)
             }
-            let (_, importer) = try Import.read(path, domainMap: map)
+            let (_, importer) = try Import.read(path, domainMap: map, allowOutsideIncludes: allowOutsideIncludes)
             for issue in importer.unrepresentable { printErr("not compared: \(issue)") }
             let conn = try connection.connect()
             let stored = try ConfigStore(conn).load().tree

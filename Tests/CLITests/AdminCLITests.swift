@@ -1,3 +1,4 @@
+import FSConfAdminCore
 import FSConfCore
 import FSConfStore
 import FSConfTestSupport
@@ -95,9 +96,9 @@ final class AdminCLITests: XCTestCase {
         XCTAssertEqual(try fsconf(db, ["list", "directory/nope.example"]).status, 4)
         // list --json: every path reads back with get.
         let listed = try ok(db, ["list", "--json", "configuration/sofia.conf/profiles/profile[name=internal]/settings"])
-        let items = try JSONSerialization.jsonObject(with: Data(listed.utf8)) as! [[String: String]]
+        let items = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(listed.utf8)) as? [[String: String]])
         XCTAssertGreaterThan(items.count, 2)
-        for item in items.prefix(6) { XCTAssertEqual(try ok(db, ["get", item["path"]!]), item["value"]! + "\n") }
+        for item in items.prefix(6) { XCTAssertEqual(try ok(db, ["get", try XCTUnwrap(item["path"])]), try XCTUnwrap(item["value"]) + "\n") }
     }
 
     func testCheckAndSetHasExactlyOneWinner() throws {
@@ -114,7 +115,13 @@ final class AdminCLITests: XCTestCase {
                 """)
             let a = try ChildProcess(TestEnvironment.fsconfBinary, ["set", Self.sofiaPort, "6\(round)01", "--expect", old], environment: db.environment)
             let b = try ChildProcess(TestEnvironment.fsconfBinary, ["set", Self.sofiaPort, "6\(round)02", "--expect", old], environment: db.environment)
-            usleep(500_000)
+            // Both writers have reached the held row (they wait on its lock).
+            let end = Date().addingTimeInterval(60)
+            while Date() < end, try db.column("""
+                SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'
+                """) != ["2"] { usleep(10_000) }
+            XCTAssertEqual(try db.column("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"),
+                           ["2"], "both writers wait on the held row")
             try blocker.execute("COMMIT")
             let ra = a.wait(), rb = b.wait()
             XCTAssertEqual(Set([ra.status, rb.status]), Set([0, 5]), "\(ra)\n\(rb)")
@@ -186,7 +193,7 @@ final class AdminCLITests: XCTestCase {
 
         // History: who, what, old and new, filtered by path.
         let history = try ok(db, ["history", "--json", "--limit", "100"])
-        let entries = try JSONSerialization.jsonObject(with: Data(history.utf8)) as! [[String: Any]]
+        let entries = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(history.utf8)) as? [[String: Any]])
         XCTAssertEqual(entries.filter { $0["actor"] as? String == "alice-admin" }.count, changes.count, "one change set per command")
         XCTAssertEqual(entries[0]["actor"] as? String, "alice-admin")
         let portHistory = try ok(db, ["history", Self.sofiaPort])
@@ -205,7 +212,7 @@ final class AdminCLITests: XCTestCase {
         XCTAssertEqual(try db.column("SELECT count(*) FROM fsconf.change_sets WHERE source = 'undo' AND actor = 'bob' AND undo_of IS NOT NULL"),
                        [String(sets.count)])
         // An undo is a change set too, and can itself be undone.
-        let last = try db.column("SELECT max(id) FROM fsconf.change_sets")[0]!
+        let last = try XCTUnwrap(try db.column("SELECT max(id) FROM fsconf.change_sets").first ?? nil)
         try ok(db, ["undo", last])
         XCTAssertTrue(try renders(db)[3].contains("value=\"5999\""))
     }
@@ -229,7 +236,7 @@ final class AdminCLITests: XCTestCase {
         // A truncate cannot be undone.
         let conn = try db.connect()
         try conn.execute("TRUNCATE fsconf.global_variables")
-        let truncated = try db.column("SELECT max(id) FROM fsconf.change_sets")[0]!
+        let truncated = try XCTUnwrap(try db.column("SELECT max(id) FROM fsconf.change_sets").first ?? nil)
         let out = try fsconf(db, ["undo", truncated])
         XCTAssertEqual(out.status, 2)
         XCTAssertTrue(out.stderr.contains("cannot be undone"), out.stderr)
@@ -249,16 +256,25 @@ final class AdminCLITests: XCTestCase {
             payloads += try listener.drainNotifications().filter { $0.channel == "fsconf_changes" }.map(\.payload)
         }
         XCTAssertEqual(payloads.count, 1, "\(payloads)")
-        let payload = try JSONSerialization.jsonObject(with: Data(payloads[0].utf8)) as! [String: Any]
-        let keys = payload["keys"] as! [[String: String]]
+        let payload = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(XCTUnwrap(payloads.first).utf8)) as? [String: Any])
+        let keys = try XCTUnwrap(payload["keys"] as? [[String: String]])
         XCTAssertEqual(keys, [["s": "directory", "d": "pbx.example.test", "u": "1000", "a": "7000"]])
-        let id = try db.column("SELECT max(id) FROM fsconf.change_sets")[0]!
-        XCTAssertEqual(String(describing: payload["id"]!), id)
+        let id = try XCTUnwrap(try db.column("SELECT max(id) FROM fsconf.change_sets").first ?? nil)
+        XCTAssertEqual(String(describing: try XCTUnwrap(payload["id"])), id)
         // A set that changes nothing announces nothing.
         let same = try ok(db, ["set", "directory/pbx.example.test/user/1000/variable/toll_allow", "local"])
         XCTAssertTrue(same.hasSuffix("unchanged\n"), same)
-        usleep(300_000)
-        XCTAssertTrue(try listener.drainNotifications().isEmpty)
+        // The next notice heard is the next real change's: none came in between.
+        try ok(db, ["set", "directory/pbx.example.test/user/1000/variable/toll_allow", "domestic"])
+        let next = try db.column("SELECT max(id) FROM fsconf.change_sets")[0]
+        var later: [String] = []
+        let end = MonotonicClock.deadline(afterMilliseconds: 30_000)
+        while later.isEmpty && listener.waitReadable(deadline: end) {
+            later += try listener.drainNotifications().filter { $0.channel == "fsconf_changes" }.map(\.payload)
+        }
+        XCTAssertEqual(later.count, 1, "\(later)")
+        let notice = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(XCTUnwrap(later.first).utf8)) as? [String: Any])
+        XCTAssertEqual(String(describing: try XCTUnwrap(notice["id"])), next, "the notice is the later change set's")
     }
 
     // MARK: typed commands
@@ -287,17 +303,31 @@ final class AdminCLITests: XCTestCase {
         try ok(db, ["user", "add", "b.example", "2000", "--group", "staff", "--alias", "200", "--variable", "user_context=default"])
         XCTAssertEqual(try fsconf(db, ["user", "add", "b.example", "2000"]).status, 5)
         try ok(db, ["user", "set-password", "b.example", "2000"], stdin: "pw\n")
-        try ok(db, ["gateway", "add", "b.example", "upstream", "--param", "proxy=sip.up.example", "--param", "register=false"])
+        // A gateway directly in a domain is never read by sofia: refused, naming the two real places.
+        let domainLevel = try fsconf(db, ["gateway", "add", "b.example", "upstream", "--param", "proxy=sip.up.example"])
+        XCTAssertEqual(domainLevel.status, 2, domainLevel.description)
+        XCTAssertTrue(domainLevel.stderr.contains("--user USER") && domainLevel.stderr.contains("--profile PROFILE"), domainLevel.stderr)
+        XCTAssertFalse(try ok(db, ["list", "directory/b.example"]).contains("upstream"), "nothing written")
+        try ok(db, ["gateway", "add", "b.example", "upstream", "--user", "2000", "--param", "proxy=sip.up.example", "--param", "register=false"])
         let dir = try ok(db, ["render", "directory", "b.example", "2000"])
+        XCTAssertTrue(dir.contains("<gateway name=\"upstream\">"), "the user's own answer carries its gateways: \(dir)")
         XCTAssertTrue(dir.contains("<user id=\"2000\" number-alias=\"200\">") || dir.contains("id=\"2000\""), dir)
         XCTAssertTrue(dir.contains("<group name=\"staff\">"), dir)
-        XCTAssertTrue(try ok(db, ["list", "directory/b.example"]).contains("directory/b.example/gateway/upstream/param/proxy = sip.up.example"))
+        XCTAssertTrue(try ok(db, ["list", "directory/b.example"]).contains("directory/b.example/user/2000/gateway/upstream/param/proxy = sip.up.example"))
+        // A sofia.conf profile's gateway: stored in the document, served with the profile.
+        try ok(db, ["gateway", "add", "carrier", "--profile", "internal", "--param", "proxy=sip.carrier.example", "--variable", "v=1"])
+        XCTAssertEqual(try fsconf(db, ["gateway", "add", "carrier", "--profile", "internal"]).status, 5)
+        XCTAssertEqual(try fsconf(db, ["gateway", "add", "carrier", "--profile", "nope"]).status, 4)
+        let sofia = try ok(db, ["render", "configuration", "sofia.conf", "--profile", "internal"])
+        XCTAssertTrue(sofia.contains("<gateway name=\"carrier\">") && sofia.contains("value=\"sip.carrier.example\""), sofia)
+        try ok(db, ["gateway", "remove", "carrier", "--profile", "internal"])
+        XCTAssertFalse(try ok(db, ["render", "configuration", "sofia.conf", "--profile", "internal"]).contains("carrier"))
         try ok(db, ["extension", "add", "public", "from_carrier", "--condition", "destination_number=^(\\d+)$", "--action", "transfer=$1 XML default"])
         let dp = try ok(db, ["render", "dialplan", "public"])
         XCTAssertTrue(dp.contains("<action application=\"transfer\" data=\"$1 XML default\"/>"), dp)
         try ok(db, ["extension", "remove", "public", "from_carrier"])
         XCTAssertFalse(try ok(db, ["render", "dialplan", "public"]).contains("from_carrier"))
-        try ok(db, ["gateway", "remove", "b.example", "upstream"])
+        try ok(db, ["gateway", "remove", "b.example", "upstream", "--user", "2000"])
         try ok(db, ["user", "remove", "b.example", "2000"])
         try ok(db, ["domain", "remove", "b.example"])
         XCTAssertEqual(try fsconf(db, ["render", "directory", "b.example", "2000"]).status, 4)

@@ -41,10 +41,11 @@ final class ImportCLITests: XCTestCase {
     func testImportTwiceChangesNothingAndIsOneChangeSet() throws {
         let db = try migrated()
         let tree = Self.vanillaFolder.appendingPathComponent("freeswitch.xml").path
-        let first = try fsconf(db, ["import", "--skip-unrepresentable", tree])
+        let first = try fsconf(db, ["import", tree])
         XCTAssertEqual(first.status, 0, first.description)
         print("vanilla import (debug build): \(first.stdout.trimmingCharacters(in: .whitespacesAndNewlines))")
-        XCTAssertTrue(first.stderr.contains("skipped: freeswitch.xml:49: section \"chatplan\""), first.stderr)
+        XCTAssertTrue(first.stderr.contains("note: freeswitch.xml:67: <X-NO-PRE-PROCESS"), first.stderr)
+        XCTAssertEqual(try db.column("SELECT name FROM fsconf.dialplan_contexts WHERE section = 'chatplan'"), ["default"])
         XCTAssertEqual(try db.column("SELECT count(*) FROM fsconf.change_sets WHERE source = 'import'"), ["1"])
         let summary = try db.column("SELECT summary FROM fsconf.change_sets")[0] ?? ""
         XCTAssertTrue(summary.contains("directory +1") && summary.contains("configuration +79"), summary)
@@ -54,7 +55,7 @@ final class ImportCLITests: XCTestCase {
         XCTAssertEqual(try db.column("SELECT name FROM fsconf.domains"), ["$${domain}"])
 
         let before = try fingerprint(db)
-        let second = try fsconf(db, ["import", "--skip-unrepresentable", tree])
+        let second = try fsconf(db, ["import", tree])
         XCTAssertEqual(second.status, 0, second.description)
         XCTAssertTrue(second.stdout.hasPrefix("nothing to change"), second.stdout)
         XCTAssertEqual(try fingerprint(db), before)
@@ -64,11 +65,19 @@ final class ImportCLITests: XCTestCase {
     func testUnrepresentableFailsUnlessSkipped() throws {
         let db = try migrated()
         let before = try fingerprint(db)
-        let out = try fsconf(db, ["import", Self.vanillaFolder.appendingPathComponent("freeswitch.xml").path])
+        // Vanilla with a section no FreeSWITCH module reads and a directory element fsconf does not model.
+        let dir = try vanillaCopy()
+        let main = try String(contentsOfFile: dir.path("freeswitch.xml"), encoding: .utf8)
+        try Data(main.replacingOccurrences(of: "</document>", with: "  <section name=\"bogus\"><x/></section>\n</document>").utf8)
+            .write(to: URL(fileURLWithPath: dir.path("freeswitch.xml")))
+        let out = try fsconf(db, ["import", dir.path("freeswitch.xml")])
         XCTAssertEqual(out.status, 2, out.description)
-        XCTAssertTrue(out.stderr.contains("unrepresentable: freeswitch.xml:49: section \"chatplan\""), out.stderr)
-        XCTAssertTrue(out.stderr.contains("unrepresentable: freeswitch.xml:67: <X-NO-PRE-PROCESS>"), out.stderr)
+        XCTAssertTrue(out.stderr.contains("unrepresentable: freeswitch.xml:72: section \"bogus\""), out.stderr)
+        XCTAssertFalse(out.stderr.contains("chatplan") || out.stderr.contains("unrepresentable: freeswitch.xml:67"), out.stderr)
         XCTAssertEqual(try fingerprint(db), before)
+        let skipped = try fsconf(db, ["import", "--skip-unrepresentable", dir.path("freeswitch.xml")])
+        XCTAssertEqual(skipped.status, 0, skipped.description)
+        XCTAssertTrue(skipped.stderr.contains("skipped: freeswitch.xml:72: section \"bogus\""), skipped.stderr)
     }
 
     func testDryRunWritesNothingAndReplaceMakesTheSectionExact() throws {
@@ -107,7 +116,8 @@ final class ImportCLITests: XCTestCase {
         let replace = try fsconf(db, ["import", "--skip-unrepresentable", "--quiet", "--replace", "dialplan", tree])
         XCTAssertEqual(replace.status, 0, replace.description)
         XCTAssertTrue(replace.stdout.contains("dialplan -1"), replace.stdout)
-        XCTAssertEqual(try db.column("SELECT name FROM fsconf.dialplan_contexts ORDER BY name"), ["default", "public", "skinny-patterns"])
+        XCTAssertEqual(try db.column("SELECT name FROM fsconf.dialplan_contexts WHERE section = 'dialplan' ORDER BY name"), ["default", "public", "skinny-patterns"])
+        XCTAssertEqual(try db.column("SELECT name FROM fsconf.dialplan_contexts WHERE section = 'chatplan'"), ["default"], "--replace dialplan leaves the chatplan")
         XCTAssertEqual(try db.column("SELECT count(*) FROM fsconf.change_sets"), ["3"])
     }
 
@@ -184,5 +194,120 @@ final class ImportCLITests: XCTestCase {
                           "fsconf: big.xml:1: file is 50.0 MiB, above the 16.0 MiB limit")
         try expectFailure("several roots", ["freeswitch.xml": Data((head + tail + "<document/>\n").utf8)],
                           "fsconf: freeswitch.xml:5: markup outside of the root element")
+    }
+
+    /// A tree someone sent you never executes anything: exec-set and env-set are kept
+    /// as written (each node evaluates them at its start), and lookups leave their
+    /// `$${name}` to the node's own global.
+    func testExecSetAndEnvSetAreNodeEvaluatedAndNeverRun() throws {
+        let db = try migrated()
+        let dir = try TemporaryDirectory()
+        let marker = dir.url.appendingPathComponent("executed").path
+        try Data("""
+            <document type="freeswitch/xml">
+              <X-PRE-PROCESS cmd="set" data="plain=1"/>
+              <X-PRE-PROCESS cmd="exec-set" data="host_id=touch \(marker)"/>
+              <X-PRE-PROCESS cmd="env-set" data="region=$FSCONF_SURELY_UNSET_VARIABLE"/>
+              <section name="dialplan">
+                <context name="default">
+                  <extension name="x"><condition field="destination_number" expression="^1$">
+                    <action application="log" data="$${host_id} $${region} $${plain}"/>
+                  </condition></extension>
+                </context>
+              </section>
+            </document>
+            """.utf8).write(to: dir.url.appendingPathComponent("freeswitch.xml"))
+        let imported = try fsconf(db, ["import", dir.url.appendingPathComponent("freeswitch.xml").path])
+        XCTAssertEqual(imported.status, 0, imported.description)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: marker), "import ran the exec-set command")
+        XCTAssertTrue(imported.stderr.contains("exec-set host_id=touch \(marker): evaluated by each node at its start"), imported.stderr)
+        XCTAssertEqual(try db.column("SELECT command || ' ' || value FROM fsconf.global_variables ORDER BY position"),
+                       ["set 1", "exec-set touch \(marker)", "env-set $FSCONF_SURELY_UNSET_VARIABLE"])
+        let render = try fsconf(db, ["render", "dialplan", "default", "--global", "host_id=node-7", "--global", "region=eu"])
+        XCTAssertTrue(render.stdout.contains("data=\"node-7 eu 1\""), "the node's own values: \(render.description)")
+        let out = dir.url.appendingPathComponent("export")
+        XCTAssertEqual(try fsconf(db, ["export", out.path]).status, 0)
+        let vars = try String(contentsOf: out.appendingPathComponent("vars.xml"), encoding: .utf8)
+        XCTAssertTrue(vars.contains("<X-PRE-PROCESS cmd=\"exec-set\" data=\"host_id=touch \(marker)\"/>"), vars)
+        XCTAssertTrue(vars.contains("<X-PRE-PROCESS cmd=\"env-set\" data=\"region=$FSCONF_SURELY_UNSET_VARIABLE\"/>"), vars)
+        XCTAssertTrue(try fsconf(db, ["import", out.appendingPathComponent("freeswitch.xml").path]).stdout.hasPrefix("nothing to change"))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: marker))
+    }
+
+    /// The dialplan and chatplan forms FreeSWITCH reads are stored as written, served,
+    /// exported, addressed by path, and their changes recorded and undone.
+    func testDialplanFormsAndChatplanKeptAsWritten() throws {
+        let db = try migrated()
+        let dir = try TemporaryDirectory()
+        try Data("""
+            <document type="freeswitch/xml">
+              <section name="dialplan">
+                <context name="default">
+                  <extension name="forms">
+                    <condition field="destination_number"><expression><![CDATA[^(8[0-9]+)$]]></expression>
+                      <action application="export"><![CDATA[sip_h_Call-Info=<sip:${domain_name}>;answer-after=0]]></action>
+                      <action application="playback" data="beep.wav" loop="3"/>
+                    </condition>
+                    <condition regex="all">
+                      <regex wday="1-7"/>
+                      <regex field="caller_id_number"><expression>^1</expression></regex>
+                      <action application="answer"/>
+                    </condition>
+                  </extension>
+                </context>
+              </section>
+              <section name="chatplan">
+                <context name="default">
+                  <extension name="demo"><condition field="to" expression="^(.*)$">
+                    <action application="reply" data="Hello, you said: ${body}"/>
+                  </condition></extension>
+                </context>
+              </section>
+            </document>
+            """.utf8).write(to: dir.url.appendingPathComponent("freeswitch.xml"))
+        let imported = try fsconf(db, ["import", dir.url.appendingPathComponent("freeswitch.xml").path])
+        XCTAssertEqual(imported.status, 0, imported.description)
+        let dp = try fsconf(db, ["render", "dialplan", "default"]).stdout
+        for form in ["<expression>^(8[0-9]+)$</expression>", "<action application=\"export\">sip_h_Call-Info=&lt;sip:${domain_name}&gt;;answer-after=0</action>",
+                     "loop=\"3\"", "<regex wday=\"1-7\"/>", "<regex field=\"caller_id_number\">"] {
+            XCTAssertTrue(dp.contains(form), "render keeps \(form): \(dp)")
+        }
+        let out = dir.url.appendingPathComponent("export")
+        XCTAssertEqual(try fsconf(db, ["export", out.path]).status, 0)
+        let exported = try String(contentsOf: out.appendingPathComponent("dialplan/default.xml"), encoding: .utf8)
+        XCTAssertTrue(exported.contains("<action application=\"export\">sip_h_Call-Info=") && exported.contains("<expression>^1</expression>"), exported)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent("chatplan/default.xml").path))
+        let chat = try fsconf(db, ["render", "chatplan", "default"])
+        XCTAssertTrue(chat.stdout.contains("<section name=\"chatplan\">") && chat.stdout.contains("Hello, you said"), chat.description)
+        // Paths, history, undo.
+        let path = "chatplan/default/extension[name=demo]/condition[1]/action[1]/@data"
+        XCTAssertEqual(try fsconf(db, ["get", path]).stdout.trimmingCharacters(in: .whitespacesAndNewlines), "Hello, you said: ${body}")
+        XCTAssertEqual(try fsconf(db, ["get", "dialplan/default/extension[name=forms]/condition[1]/action[2]/@loop"]).stdout
+            .trimmingCharacters(in: .whitespacesAndNewlines), "3")
+        let set = try fsconf(db, ["set", path, "Bye"])
+        XCTAssertEqual(set.status, 0, set.description)
+        let history = try fsconf(db, ["history", "chatplan/default"])
+        XCTAssertTrue(history.stdout.contains("Bye"), history.description)
+        let changeSet = try db.column("SELECT max(id)::text FROM fsconf.change_sets")[0]!
+        XCTAssertEqual(try fsconf(db, ["undo", changeSet]).status, 0)
+        XCTAssertTrue(try fsconf(db, ["render", "chatplan", "default"]).stdout.contains("Hello, you said"))
+        XCTAssertTrue(try fsconf(db, ["list", "chatplan"]).stdout.contains("chatplan/default/@name = default"))
+    }
+
+    /// Bad input keeps its rules: one line naming file:line, exit 2, database unchanged.
+    func testMalformedTreesStillFailWithFileAndLine() throws {
+        let db = try migrated()
+        let before = try fingerprint(db)
+        let dir = try TemporaryDirectory()
+        for (text, expected) in [("<document>\n<!DOCTYPE x [\n<section/>\n</document>\n", "freeswitch.xml:2: unclosed <!DOCTYPE"),
+                                 ("<document>\n<section name=\"chatplan\">\n<context name=\"a\">\n</section>\n</document>\n",
+                                  "freeswitch.xml:4: closing tag </section> does not match <context>")] {
+            try Data(text.utf8).write(to: dir.url.appendingPathComponent("freeswitch.xml"))
+            let r = try fsconf(db, ["import", dir.url.appendingPathComponent("freeswitch.xml").path])
+            XCTAssertEqual(r.status, 2, r.description)
+            XCTAssertTrue(r.stderr.hasPrefix("fsconf: \(expected)"), r.stderr)
+            XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
+        }
+        XCTAssertEqual(try fingerprint(db), before)
     }
 }

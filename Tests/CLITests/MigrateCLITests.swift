@@ -1,4 +1,6 @@
+import FSConfAdminCore
 import FSConfCore
+import FSConfAdminStore
 import FSConfStore
 import FSConfTestSupport
 import Foundation
@@ -33,7 +35,9 @@ final class MigrateCLITests: XCTestCase {
 
         let down = try fsconf(db, ["migrate", "down", "--to", "0"])
         XCTAssertEqual(down.status, 0, down.description)
-        XCTAssertEqual(try db.column("SELECT count(*) FROM pg_tables WHERE schemaname = 'fsconf' AND tablename <> 'schema_migrations'"), ["0"])
+        XCTAssertEqual(try db.column("""
+            SELECT count(*) FROM pg_tables WHERE schemaname LIKE 'fsconf%' AND tablename NOT IN ('schema_migrations', 'migration_lock')
+            """), ["0"])
 
         let up2 = try fsconf(db, ["migrate", "up"])
         XCTAssertEqual(up2.status, 0, up2.description)
@@ -136,27 +140,31 @@ final class MigrateCLITests: XCTestCase {
 
     func testTwoConcurrentUpsNeverInterleave() throws {
         let db = try TestDatabase()
+        // The first migration waits on a table this test holds locked: it is
+        // still running (holding the migration lock) for as long as the test says.
+        let gate = try db.connect()
+        try gate.execute("CREATE TABLE public.gate (x int)")
+        try gate.execute("BEGIN; LOCK TABLE public.gate IN ACCESS EXCLUSIVE MODE")
         let dir = try TemporaryDirectory()
         try dir.write("0001_slow.sql", """
             -- migrate:up
             CREATE TABLE fsconf.slow (id int);
-            SELECT pg_sleep(1.5);
+            SELECT count(*) FROM public.gate;
             INSERT INTO fsconf.slow VALUES (1);
             -- migrate:down
             DROP TABLE fsconf.slow;
             """)
         let args = ["migrate", "up", "--migrations", dir.url.path]
         let first = try ChildProcess(TestEnvironment.fsconfBinary, args, environment: db.environment)
-        // Start the second only once the first holds the advisory lock.
-        let admin = try db.connect()
-        let deadline = Date().addingTimeInterval(20)
-        while Date() < deadline {
-            let held = try admin.query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND objid = $1",
-                                       [String(Migrator.lockKey & 0xffff_ffff)])
-            if held.int(0, 0) == 1 { break }
-            usleep(20_000)
-        }
+        // Start the second only once the first is inside its migration (waiting on the gate).
+        let end = Date().addingTimeInterval(60)
+        while Date() < end, try db.column("""
+            SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'
+            """) != ["1"] { usleep(10_000) }
         let second = try ChildProcess(TestEnvironment.fsconfBinary, args, environment: db.environment)
+        XCTAssertTrue(second.waitForOutput { _, e in e.contains("waiting for another fsconf migration to finish") },
+                      "the second waits for the first: \(second.output)")
+        try gate.execute("COMMIT")
         let a = first.wait(), b = second.wait()
         XCTAssertEqual(a.status, 0, a.description)
         XCTAssertEqual(b.status, 0, b.description)

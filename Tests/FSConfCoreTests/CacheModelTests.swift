@@ -55,7 +55,10 @@ final class CacheModelTests: XCTestCase {
         XCTAssertNotEqual(CacheKey.of(sipAuth("1000")), CacheKey.of(sipAuth("1000", extra: ["key": "number-alias"])))
         XCTAssertNotEqual(CacheKey.of(sipAuth("1000")), CacheKey.of(sipAuth("1000", extra: ["purpose": "network-list"])))
         XCTAssertNil(CacheKey.of(LookupRequest(section: "directory")), "no domain: nothing to ask")
-        XCTAssertNil(CacheKey.of(LookupRequest(section: "chatplan")), "a section fsconf does not serve")
+        XCTAssertNil(CacheKey.of(LookupRequest(section: "channels")), "a section fsconf does not serve")
+        XCTAssertEqual(CacheKey.of(LookupRequest(section: "chatplan", headers: ["context": "public"])), .chatplan("public"))
+        XCTAssertEqual(CacheKey.of(LookupRequest(section: "dialplan", tagName: "context", keyName: "name", keyValue: "features")),
+                       .dialplan("features"), "xml_locate dialplan context name features")
 
         let dp = { (ctx: String, dest: String) in
             LookupRequest(section: "dialplan", headers: ["Hunt-Context": ctx, "Caller-Destination-Number": dest])
@@ -85,7 +88,9 @@ final class CacheModelTests: XCTestCase {
         XCTAssertEqual(ChangeNotice.parse(#"{"seq":3,"id":1,"keys":[{"s":"globals","n":"default_password"}]}"#)?.keys, nil,
                        "a global can be in any answer: everything")
         XCTAssertEqual(ChangeNotice.parse(#"{"seq":3,"id":1,"keys":[{"s":"dialplan","all":true}]}"#)?.keys, [.section("dialplan")])
-        XCTAssertEqual(ChangeNotice.parse(#"{"seq":3,"id":1,"keys":[{"s":"chatplan","n":"x"}]}"#)?.keys, nil, "an unknown section: everything")
+        XCTAssertEqual(ChangeNotice.parse(#"{"seq":3,"id":1,"keys":[{"s":"channels","n":"x"}]}"#)?.keys, nil, "an unknown section: everything")
+        XCTAssertEqual(ChangeNotice.parse(#"{"seq":3,"id":1,"keys":[{"s":"chatplan","c":"Public"}]}"#)?.keys,
+                       [.named(section: "chatplan", name: "public")])
         XCTAssertNil(ChangeNotice.parse("not json"))
         XCTAssertNil(ChangeNotice.parse(#"{"id":1,"keys":[]}"#), "no seq")
         XCTAssertNil(ChangeNotice.parse(#"{"seq":1,"id":1}"#), "neither keys nor all")
@@ -222,5 +227,34 @@ final class CacheModelTests: XCTestCase {
         XCTAssertEqual(lru.count, 100)
         XCTAssertNil(lru.peek(0))
         XCTAssertNil(lru.peek(99), "a key never hit is evicted")
+    }
+
+    // MARK: What the cache learns from an answer: read from the model
+
+    func testDirectoryAnswerFactsComeFromTheModelNotTheText() {
+        func rows(domainCacheable: String?, userCacheable: String?, password: String) -> DirectoryData {
+            DirectoryData(rows: [
+                DirectoryRow(kind: .domain, id: 1, a: "pbx.test", b: domainCacheable),
+                DirectoryRow(kind: .user, id: 2, parent: 1, a: "1000", c: userCacheable),
+                DirectoryRow(kind: .userSetting, id: 3, parent: 2, a: "param", b: "password", c: password),
+            ])
+        }
+        let user = DirectoryQuery.user(domain: "pbx.test", user: "1000", key: "id")
+        // A value that merely looks like the markup the old check searched for.
+        let plain = DirectoryRenderer.answer(user, rows(domainCacheable: nil, userCacheable: nil, password: #"x" cacheable="1"#))
+        XCTAssertTrue(plain.xml.contains("cacheable=&quot;1"), plain.xml)
+        XCTAssertFalse(plain.heldByFreeSWITCH, "a password is not a cacheable attribute")
+        XCTAssertFalse(plain.noSuchUser)
+        XCTAssertFalse(plain.notFound)
+        // The domain's cacheable applies; the user's "false" overrides it.
+        XCTAssertTrue(DirectoryRenderer.answer(user, rows(domainCacheable: "60000", userCacheable: nil, password: "p")).heldByFreeSWITCH)
+        XCTAssertFalse(DirectoryRenderer.answer(user, rows(domainCacheable: "60000", userCacheable: "false", password: "p")).heldByFreeSWITCH)
+        // A user id that looks like markup, asked for but absent: the domain answers, no user.
+        let absent = DirectoryRenderer.answer(.user(domain: "pbx.test", user: "<user ", key: "id"),
+                                              rows(domainCacheable: nil, userCacheable: nil, password: "p"))
+        XCTAssertTrue(absent.noSuchUser)
+        XCTAssertFalse(absent.notFound)
+        XCTAssertTrue(DirectoryRenderer.answer(.user(domain: "other.test", user: "1000", key: "id"),
+                                               rows(domainCacheable: nil, userCacheable: nil, password: "p")).notFound)
     }
 }

@@ -58,12 +58,12 @@ final class CacheEngineTests: XCTestCase {
     /// yet: the library must read it fresh, and keep it only for an outage.
     func testUsersFreeSWITCHCachesAreReadFreshButKeptForAnOutage() throws {
         let db = try database()
-        try db.connect().execute("UPDATE fsconf.domains SET cacheable = '86400000' WHERE name = 'other.test'")
+        try db.connect().execute("UPDATE fsconf.domains SET cacheable = '2000000' WHERE name = 'other.test'")
         var settings = NodeSettings(conninfo: db.conninfo)
         settings.deadlineMs = 200
         let engine = NodeEngine()
         ready(engine, settings)
-        XCTAssertTrue(lookup(engine, settings, "alice", domain: "other.test").xml!.contains(#"cacheable="86400000""#))
+        XCTAssertTrue(lookup(engine, settings, "alice", domain: "other.test").xml!.contains(#"cacheable="2000000""#))
         let hits = engine.cacheStats.hits
         // Changed behind the listener's back (its notification may come later):
         // the very next lookup must see it.
@@ -146,16 +146,20 @@ final class CacheEngineTests: XCTestCase {
         let db = try database()
         var settings = NodeSettings(conninfo: db.conninfo)
         settings.negativeTTLms = 400
-        let engine = NodeEngine()
+        let clock = ManualClock()
+        let engine = NodeEngine(clock: clock.now)
         ready(engine, settings)
         let first = lookup(engine, settings, "9999")
         XCTAssertFalse(first.xml!.contains("<user "), "the domain without the user")
         let misses = engine.cacheStats.misses
         for _ in 0..<500 { _ = lookup(engine, settings, "9999") }
         XCTAssertEqual(engine.cacheStats.misses, misses, "a REGISTER flood of an unknown user is not a database flood")
-        usleep(450_000)
+        clock.advance(milliseconds: 399)
         _ = lookup(engine, settings, "9999")
-        XCTAssertEqual(engine.cacheStats.misses, misses + 1, "after the TTL it is asked again")
+        XCTAssertEqual(engine.cacheStats.misses, misses, "1 ms before the TTL it is still a hit")
+        clock.advance(milliseconds: 1)
+        _ = lookup(engine, settings, "9999")
+        XCTAssertEqual(engine.cacheStats.misses, misses + 1, "at the TTL it is asked again")
         // Created: dropped at once, not after the TTL.
         settings.negativeTTLms = 60_000
         let engine2 = NodeEngine()
@@ -252,4 +256,12 @@ final class CacheEngineTests: XCTestCase {
         XCTAssertTrue(lookup(engine, settings, "alice", domain: "other.test").xml?.contains("pw-alice") == true)
         XCTAssertFalse(engine.cacheStats.databaseDown)
     }
+}
+
+/// A monotonic clock that moves only when a test moves it.
+final class ManualClock: @unchecked Sendable {
+    private let lock = NSLock()
+    private var nanoseconds: UInt64 = 1_000_000_000
+    var now: @Sendable () -> UInt64 { { [self] in lock.withLock { nanoseconds } } }
+    func advance(milliseconds: UInt64) { lock.withLock { nanoseconds += milliseconds * 1_000_000 } }
 }

@@ -13,10 +13,11 @@ final class LookupStatementTests: XCTestCase {
         INSERT INTO fsconf.global_variables (name, value) VALUES
             ('domain', '$${local_ip_v4}'), ('default_password', '1234'), ('provider', 'Example.com'),
             ('nested', '$${local_ip_v4}'), ('empty', '');
+        INSERT INTO fsconf.global_variables (name, value, command) VALUES ('run_on_node', 'hostname', 'exec-set');
         INSERT INTO fsconf.domains (name) VALUES ('$${domain}');
         INSERT INTO fsconf.users (domain_id, user_id)
         SELECT d.id, u FROM fsconf.domains d, unnest(ARRAY['1000', '$${provider}', '$${nested}', 'x$${provider}',
-            '$${only_on_node}', '$${empty}', '$${provider}.$${empty}']) AS u;
+            '$${only_on_node}', '$${empty}', '$${provider}.$${empty}', '$${run_on_node}']) AS u;
         INSERT INTO fsconf.user_settings (user_id, kind, name, value)
         SELECT id, 'param', 'password', '$${default_password}' FROM fsconf.users;
         """
@@ -43,8 +44,9 @@ final class LookupStatementTests: XCTestCase {
         let conn = try db.connect()
         // `$${provider}` expands to Example.com from the stored globals, `$${empty}`
         // to "": neither is 1000. The others need the node (local_ip_v4, a name not
-        // stored) or have text around the reference: they stay candidates.
-        let others = ["$${nested}", "$${only_on_node}", "$${provider}.$${empty}", "x$${provider}"]
+        // stored, a global each node evaluates itself) or have text around the
+        // reference: they stay candidates.
+        let others = ["$${nested}", "$${only_on_node}", "$${provider}.$${empty}", "$${run_on_node}", "x$${provider}"]
         XCTAssertEqual(try candidates(conn, "1000"), (["1000"] + others).sorted())
         XCTAssertEqual(try candidates(conn, "EXAMPLE.COM"), (["$${provider}"] + others).sorted())
     }

@@ -45,8 +45,8 @@ final class DirectoryNodeTests: XCTestCase {
         var checked = 0
         for name in try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted() where name.hasSuffix(".json") {
             let data = try Data(contentsOf: folder.appendingPathComponent(name))
-            let root = try JSONSerialization.jsonObject(with: data) as! [String: Any]
-            let lookups = (root["lookups"] as! [[String: Any]]).filter { $0["section"] as? String == "directory" }
+            let root = try XCTUnwrap(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+            let lookups = try XCTUnwrap(root["lookups"] as? [[String: Any]]).filter { $0["section"] as? String == "directory" }
             if lookups.isEmpty { continue }
             let file = try TemporaryDirectory()
             try file.write("l.json", String(decoding: try JSONSerialization.data(withJSONObject: ["lookups": lookups]), as: UTF8.self))
@@ -407,7 +407,7 @@ final class DirectoryNodeTests: XCTestCase {
         XCTAssertEqual(service.status, 0, service.description)
         XCTAssertEqual(service.stdout, """
             <param name="xml-handler-script" value="\(node.dir.url.path)/svc.lua"/>
-            <param name="xml-handler-bindings" value="directory,dialplan,configuration,languages"/>
+            <param name="xml-handler-bindings" value="directory,dialplan,chatplan,configuration,languages"/>
 
             """)
         XCTAssertTrue(try String(contentsOfFile: node.dir.path("svc.lua"), encoding: .utf8)

@@ -263,7 +263,7 @@ final class SectionsNodeTests: XCTestCase {
             let lang = try XCTUnwrap(try root.nodes(forXPath: "/document/section[@name='languages']/language[@name='en']").first as? XMLElement,
                                      "\(fixture) \(index)")
             XCTAssertEqual(try values(lang, "@say-module"), ["en"])
-            XCTAssertEqual(try values(lang, "@sound-prefix"), [globals["sound_prefix"]!])
+            XCTAssertEqual(try values(lang, "@sound-prefix"), [try XCTUnwrap(globals["sound_prefix"])])
             XCTAssertEqual(try values(lang, "phrases/macros/macro[@name='demo_ivr_main_menu']/input/match/action/@function").isEmpty, false)
         }
         let root = try parse(try node.replay("12-languages.json", 2, globals: globals))

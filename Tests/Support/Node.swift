@@ -10,7 +10,7 @@ public final class NodeSetup {
 
     /// `shimArguments` are added to `fsconf shim` (e.g. ["--deadline-ms", "200"]);
     /// `conninfo` overrides the test database's.
-    public init(bindings: String = "directory,dialplan,configuration,languages",
+    public init(bindings: String = "directory,dialplan,chatplan,configuration,languages",
                 conninfo: String? = nil, shimArguments: [String] = [], prefix: String = "node") throws {
         db = try TestDatabase(prefix: prefix)
         dir = try TemporaryDirectory()

@@ -8,10 +8,12 @@ public struct ProcessOutput: CustomStringConvertible {
     public var description: String { "exit \(status)\n--- stdout\n\(stdout)--- stderr\n\(stderr)" }
 }
 
-/// A running child process, with its output collected on background threads.
+/// A running child process, its output collected as it arrives, so a test can
+/// synchronise on what the child says (`waitForOutput`) instead of sleeping.
 public final class ChildProcess: @unchecked Sendable {
     public let process = Process()
     private let out = Pipe(), err = Pipe()
+    private let lock = NSLock()
     private var outData = Data(), errData = Data()
     private let group = DispatchGroup()
 
@@ -26,16 +28,45 @@ public final class ChildProcess: @unchecked Sendable {
         let input = Pipe()
         process.standardInput = input
         try process.run()
-        group.enter()
-        DispatchQueue.global().async { [out] in
-            self.outData = out.fileHandleForReading.readDataToEndOfFile(); self.group.leave()
-        }
-        group.enter()
-        DispatchQueue.global().async { [err] in
-            self.errData = err.fileHandleForReading.readDataToEndOfFile(); self.group.leave()
-        }
+        collect(out.fileHandleForReading) { $0.outData.append($1) }
+        collect(err.fileHandleForReading) { $0.errData.append($1) }
         if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
         try? input.fileHandleForWriting.close()
+    }
+
+    private func collect(_ handle: FileHandle, _ append: @escaping @Sendable (ChildProcess, Data) -> Void) {
+        group.enter()
+        DispatchQueue.global().async {
+            while true {
+                let chunk = handle.availableData
+                if chunk.isEmpty { break }
+                self.lock.withLock { append(self, chunk) }
+            }
+            self.group.leave()
+        }
+    }
+
+    /// What the child has written so far.
+    public var output: (stdout: String, stderr: String) {
+        lock.withLock { (String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self)) }
+    }
+
+    /// Waits until `condition` holds on the output so far (true), or the child
+    /// has exited or `timeout` seconds have passed without it (false). The
+    /// timeout only ends a test that would otherwise hang: no assertion leans on it.
+    @discardableResult
+    public func waitForOutput(timeout: TimeInterval = 60,
+                              _ condition: (_ stdout: String, _ stderr: String) -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while true {
+            let (o, e) = output
+            if condition(o, e) { return true }
+            if !process.isRunning || Date() >= deadline {
+                let (o, e) = output
+                return condition(o, e)
+            }
+            usleep(5_000)
+        }
     }
 
     /// Waits for the process (killing it after `timeout` seconds) and returns its output.
@@ -45,9 +76,8 @@ public final class ChildProcess: @unchecked Sendable {
         if process.isRunning { process.terminate() }
         process.waitUntilExit()
         group.wait()
-        return ProcessOutput(status: process.terminationStatus,
-                             stdout: String(decoding: outData, as: UTF8.self),
-                             stderr: String(decoding: errData, as: UTF8.self))
+        let (o, e) = output
+        return ProcessOutput(status: process.terminationStatus, stdout: o, stderr: e)
     }
 }
 

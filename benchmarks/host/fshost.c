@@ -42,6 +42,8 @@
  *   --watch PREFIX       the text after PREFIX (up to the next '"') is watched: whenever a
  *                        lookup sees a new value, print "change realtime_ms=T value=V"
  *                        (CLOCK_REALTIME ms) to stdout: time-to-visible across processes.
+ *   --until VALUE        with --watch: the run ends once a lookup sees VALUE (--seconds or
+ *                        --requests still bound it), so a test waits for an event, not a time.
  *   --quiet              freeswitch.consoleLog / consoleCleanLog write nothing.
  *   --arg WORD           append WORD to argv (argv[1], argv[2], ...).
  *   --report-ms N        every N ms, print "tick ms=T ok=N failed=N nil=N" on stderr
@@ -112,7 +114,9 @@ static long opt_report_ms = 0;
 
 static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
 static const char *opt_watch = NULL;
+static const char *opt_until = NULL;
 static char watch_last[256];
+static int until_seen = 0; /* atomic: --until's value was seen, every worker stops */
 
 /* --watch PREFIX: the text after PREFIX up to the next '"' is "the value"; each
  * time a lookup sees a value different from the last one, print
@@ -133,6 +137,7 @@ static void watch_value(const char *xml)
 		clock_gettime(CLOCK_REALTIME, &ts);
 		printf("change realtime_ms=%.3f value=%s\n", ts.tv_sec * 1e3 + ts.tv_nsec / 1e6, watch_last);
 		fflush(stdout);
+		if (opt_until && !strcmp(watch_last, opt_until)) __atomic_store_n(&until_seen, 1, __ATOMIC_RELAXED);
 	}
 	pthread_mutex_unlock(&out_lock);
 }
@@ -685,6 +690,7 @@ static void *worker_main(void *arg)
 		if (w->todo >= 0 && done >= w->todo) break;
 		uint64_t t0 = now_ns();
 		if (w->todo < 0 && t0 >= deadline_ns) break;
+		if (__atomic_load_n(&until_seen, __ATOMIC_RELAXED)) break;
 
 		long keynum = 0;
 		if (opt_random) keynum = (long)(xorshift64(&w->rng) % (uint64_t)opt_keyspace);
@@ -775,7 +781,8 @@ static void usage(const char *msg)
 		"              [--param NAME=VALUE ...] [--param-template NAME=VALUE%%d ...]\n"
 		"              [--keyspace K] [--key-base B] [--random] [--no-params]\n"
 		"              [--global NAME=VALUE ...] [--arg WORD ...]\n"
-		"              [--expect SUBSTRING] [--print] [--quiet]\n");
+		"              [--expect SUBSTRING] [--print] [--quiet] [--warm N]\n"
+		"              [--watch PREFIX [--until VALUE]] [--report-ms N]\n");
 	exit(2);
 }
 
@@ -843,6 +850,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(a, "--expect")) { NEEDVAL(); opt_expect = argv[++i]; }
 		else if (!strcmp(a, "--print")) opt_print = 1;
 		else if (!strcmp(a, "--watch")) { NEEDVAL(); opt_watch = argv[++i]; }
+		else if (!strcmp(a, "--until")) { NEEDVAL(); opt_until = argv[++i]; }
 		else if (!strcmp(a, "--warm")) { NEEDVAL(); opt_warm = parse_long(argv[++i], a, 0); }
 		else if (!strcmp(a, "--quiet")) opt_quiet = 1;
 		else if (!strcmp(a, "--report-ms")) { NEEDVAL(); opt_report_ms = parse_long(argv[++i], a, 1); }
@@ -856,6 +864,7 @@ int main(int argc, char **argv)
 	}
 	if (!opt_shim) usage("--shim is required");
 	if (opt_requests >= 0 && opt_seconds > 0) usage("use --requests or --seconds, not both");
+	if (opt_until && !opt_watch) usage("--until needs --watch");
 	if (opt_requests < 0 && opt_seconds <= 0) opt_requests = opt_print ? 1 : 1000;
 
 	worker_t *ws = calloc((size_t)opt_threads, sizeof(worker_t));
@@ -923,6 +932,7 @@ int main(int argc, char **argv)
 					+ __atomic_load_n(&ws[t].failed, __ATOMIC_RELAXED) + __atomic_load_n(&ws[t].errors, __ATOMIC_RELAXED);
 				running = done < opt_requests;
 			}
+			if (__atomic_load_n(&until_seen, __ATOMIC_RELAXED)) running = 0;
 			if (!running) break;
 		}
 	}
