@@ -37,6 +37,7 @@ final class SectionsSQLTests: XCTestCase {
         var settings = NodeSettings(conninfo: db.conninfo)
         settings.deadlineMs = 30_000
         settings.statementTimeoutMs = 30_000
+        settings.cacheBytes = 0   // every lookup reads and renders (the printed times are misses)
         let engine = NodeEngine()
         let request = LookupRequest(section: "dialplan", headers: ["Hunt-Context": "big"])
         var outcome = LookupOutcome()
