@@ -42,6 +42,11 @@ public struct XMLWriter: Sendable {
     public mutating func finish(text: String, closing tag: String) {
         output.append(UInt8(ascii: ">"))
         XMLWriter.escape(text, into: &output)
+        endTag(tag)
+    }
+
+    /// `</tag>`.
+    private mutating func endTag(_ tag: String) {
         output.append(UInt8(ascii: "<"))
         output.append(UInt8(ascii: "/"))
         XMLWriter.append(tag, to: &output)
@@ -67,20 +72,14 @@ public struct XMLWriter: Sendable {
     public mutating func close(_ tag: String) {
         depth -= 1
         newline()
-        output.append(UInt8(ascii: "<"))
-        output.append(UInt8(ascii: "/"))
-        XMLWriter.append(tag, to: &output)
-        output.append(UInt8(ascii: ">"))
+        endTag(tag)
     }
 
     /// `<tag a="v">text</tag>` on one line.
     public mutating func element(_ tag: String, _ attributes: [(String, String)] = [], text: String) {
-        open(tag, attributes)
-        XMLWriter.escape(text, into: &output)
-        depth -= 1
-        output.append(contentsOf: "</".utf8)
-        output.append(contentsOf: tag.utf8)
-        output.append(UInt8(ascii: ">"))
+        start(tag)
+        for (name, value) in attributes { attribute(name, value) }
+        finish(text: text, closing: tag)
     }
 
     /// Character data inside the open element, escaped, with no added whitespace.

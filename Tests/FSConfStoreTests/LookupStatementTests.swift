@@ -22,13 +22,7 @@ final class LookupStatementTests: XCTestCase {
         SELECT id, 'param', 'password', '$${default_password}' FROM fsconf.users;
         """
 
-    func database() throws -> TestDatabase {
-        let db = try TestDatabase(prefix: "stmt")
-        let up = try runProcess(TestEnvironment.fsconfBinary, ["migrate", "up"], environment: db.environment)
-        XCTAssertEqual(up.status, 0, up.description)
-        try db.connect().execute("BEGIN; \(Self.data); COMMIT;")
-        return db
-    }
+    func database() throws -> TestDatabase { try TestDatabase.migrated(prefix: "stmt", loading: Self.data) }
 
     /// The stored ids of the users the id statement returns for `user`.
     func candidates(_ conn: PGConnection, _ user: String) throws -> [String] {
