@@ -42,6 +42,7 @@ public final class NodeEngine: @unchecked Sendable {
         let settings: NodeSettings
         let pool: ConnectionPool
         let cache: NodeCache
+        let globals = GlobalsCopy()
         let listener: ChangeListener
         // Outage state (under monitor).
         let monitor = Monitor()
@@ -110,7 +111,7 @@ public final class NodeEngine: @unchecked Sendable {
             // The database failed a moment ago: do not make every lookup wait for it.
             return stale(lastGood, backend, log: log)
         }
-        switch answer(key, deadline: MonotonicClock.deadline(afterMilliseconds: settings.deadlineMs), source: .pool(backend.pool), node: node) {
+        switch answer(key, deadline: MonotonicClock.deadline(afterMilliseconds: settings.deadlineMs), source: .backend(backend), node: node) {
         case .success(let a):
             backend.cache.insert(key, xml: a.xml, tags: a.tags, negative: a.negative, seq: a.seq, epoch: probe.epoch,
                                  servable: a.servable)
@@ -198,9 +199,9 @@ public final class NodeEngine: @unchecked Sendable {
     // MARK: Fetch and render
 
     /// Renders one lookup on `conn`, inside whatever transaction its caller holds:
-    /// the node's planning, statement and renderer, without the cache, the pool or
-    /// the outage fallback. What `fsconf apply --dry-run` and `fsconf import
-    /// --dry-run` show before and after a change they roll back.
+    /// the node's planning, statement and renderer, without the cache, the pool,
+    /// the globals copy or the outage fallback. What `fsconf apply --dry-run` and
+    /// `fsconf import --dry-run` show before and after a change they roll back.
     public func render(_ request: LookupRequest, on conn: PGConnection, deadlineMs: Int = 30_000,
                        node: @escaping (String) -> String?) -> LookupOutcome {
         guard let key = CacheKey.of(request) else {
@@ -212,10 +213,11 @@ public final class NodeEngine: @unchecked Sendable {
         }
     }
 
-    /// Where a lookup's statement runs: a connection of the node's pool, or one
-    /// connection the caller holds (no retry: its transaction is the caller's).
+    /// Where a lookup's statement runs: a connection of the node's pool (with its
+    /// globals copy), or one connection the caller holds (no retry: its
+    /// transaction is the caller's; the globals read with every statement).
     enum RowSource {
-        case pool(ConnectionPool)
+        case backend(Backend)
         case connection(PGConnection)
     }
 
@@ -226,11 +228,12 @@ public final class NodeEngine: @unchecked Sendable {
             guard let (statement, params) = DirectorySQL.bind(query) else {
                 return .success(Answer(xml: FreeSWITCHDocument.notFound, tags: CacheTags.of(key), negative: true, seq: nil))
             }
-            return fetch(statement, params, source: source, deadline: deadline, decode: DirectorySQL.rows).map { rows, seq in
-                let data = DirectoryData(rows: rows)
+            return fetch(statement, params, source: source, deadline: deadline, decode: DirectorySQL.rows).map { f in
+                var data = DirectoryData(rows: f.rows)
+                data.globals = f.globals(data.globals)
                 let rendered = DirectoryRenderer.answer(query, data, node: node)
                 var answer = Answer(xml: rendered.xml, tags: CacheTags.directory(query, data, found: !rendered.notFound),
-                                    negative: rendered.notFound || rendered.noSuchUser, seq: seq)
+                                    negative: rendered.notFound || rendered.noSuchUser, seq: f.seq)
                 answer.servable = !rendered.heldByFreeSWITCH
                 return answer
             }
@@ -240,16 +243,19 @@ public final class NodeEngine: @unchecked Sendable {
             return dialplan(context, .chatplan, source: source, deadline: deadline, node: node)
         case .configuration(let query):
             let (statement, params) = DocumentSQL.bind(query)
-            return fetch(statement, params, source: source, deadline: deadline, decode: SectionRows.decode).map { rows, seq in
-                let xml = TreeRenderer.render(section: "configuration", TreeData(rows: rows), narrowing: query.narrowing, node: node)
-                return Answer(xml: xml, tags: CacheTags.of(key), negative: xml == FreeSWITCHDocument.notFound, seq: seq)
+            return fetch(statement, params, source: source, deadline: deadline, decode: SectionRows.decode).map { f in
+                var data = TreeData(rows: f.rows)
+                data.globals = f.globals(data.globals)
+                let xml = TreeRenderer.render(section: "configuration", data, narrowing: query.narrowing, node: node)
+                return Answer(xml: xml, tags: CacheTags.of(key), negative: xml == FreeSWITCHDocument.notFound, seq: f.seq)
             }
         case .language(let query):
             let (statement, params) = DocumentSQL.bind(query)
-            return fetch(statement, params, source: source, deadline: deadline, decode: SectionRows.decode).map { rows, seq in
-                let data = TreeData(rows: rows)
+            return fetch(statement, params, source: source, deadline: deadline, decode: SectionRows.decode).map { f in
+                var data = TreeData(rows: f.rows)
+                data.globals = f.globals(data.globals)
                 let xml = query.phrases ? TreeRenderer.renderPhrases(data, node: node) : TreeRenderer.render(section: "languages", data, node: node)
-                return Answer(xml: xml, tags: CacheTags.of(key), negative: xml == FreeSWITCHDocument.notFound, seq: seq)
+                return Answer(xml: xml, tags: CacheTags.of(key), negative: xml == FreeSWITCHDocument.notFound, seq: f.seq)
             }
         }
     }
@@ -261,11 +267,13 @@ public final class NodeEngine: @unchecked Sendable {
                           node: @escaping (String) -> String?) -> Result<Answer, PostgresError> {
         let query = DialplanQuery.context(context)
         let (statement, params) = DialplanSQL.bind(query, section: section)!
-        return fetch(statement, params, source: source, deadline: deadline, decode: SectionRows.decode).map { rows, seq in
-            let result = DialplanRenderer.render(query, DialplanData(rows: rows), compiler: regexCompiler, node: node, section: section)
+        return fetch(statement, params, source: source, deadline: deadline, decode: SectionRows.decode).map { f in
+            var data = DialplanData(rows: f.rows)
+            data.globals = f.globals(data.globals)
+            let result = DialplanRenderer.render(query, data, compiler: regexCompiler, node: node, section: section)
             let found = result.xml != FreeSWITCHDocument.notFound
             let key: CacheKey = section == .chatplan ? .chatplan(context) : .dialplan(context)
-            var answer = Answer(xml: result.xml, tags: CacheTags.of(key, found: found), negative: !found, seq: seq)
+            var answer = Answer(xml: result.xml, tags: CacheTags.of(key, found: found), negative: !found, seq: f.seq)
             if !result.skipped.isEmpty {
                 // One bad row never breaks the context: the extension is left out and said so.
                 let list = result.skipped.prefix(5).map { "\($0.name) (position \($0.position)): \($0.problems.joined(separator: "; "))" }
@@ -278,6 +286,9 @@ public final class NodeEngine: @unchecked Sendable {
             return answer
         }
     }
+
+    /// The globals version this process holds (nil before its first lookup), for tests.
+    var globalsVersion: String? { currentBackend(nil)?.globals.current().version }
 
     /// Pool statistics, for tests and diagnostics.
     public var poolStats: (open: Int, idle: Int) { currentBackend(nil)?.pool.stats ?? (0, 0) }
@@ -326,23 +337,45 @@ public final class NodeEngine: @unchecked Sendable {
         return backend
     }
 
-    /// Runs one statement: retries once on a dead connection (server restarted,
-    /// idle connection killed) if the deadline allows.
-    func fetch<Row>(_ statement: DirectorySQL.Statement, _ params: [String?], source: RowSource,
-                    deadline: UInt64, decode: (PGResult) -> [Row]) -> Result<([Row], Int64?), PostgresError> {
-        let pool: ConnectionPool
+    /// What a statement returned: its rows, the `Q` row's change seq, and the
+    /// global variables to render with (`globals`).
+    struct Fetched<Row> {
+        var rows: [Row]
+        var seq: Int64?
+        let sent: (version: String?, values: [String: String])
+        let returned: String?
+        let copy: GlobalsCopy
+
+        /// The globals of this lookup: `fromRows` (the `V` rows, decoded by the
+        /// caller) when the statement sent them, else the node's copy.
+        func globals(_ fromRows: [String: String]) -> [String: String] {
+            copy.resolve(sent: sent, returned: returned) { fromRows }
+        }
+    }
+
+    /// Runs one statement; from the pool with the node's globals version, retried once on a dead
+    /// connection (server restarted, idle connection killed) if the deadline allows.
+    func fetch<Row>(_ statement: DirectorySQL.Statement, _ keys: [String?], source: RowSource,
+                    deadline: UInt64, decode: (PGResult) -> [Row]) -> Result<Fetched<Row>, PostgresError> {
+        let backend: Backend
         switch source {
-        case .pool(let p):
-            pool = p
+        case .backend(let b):
+            backend = b
         case .connection(let conn):
+            // No version sent: the statement returns the globals it sees.
             do {
                 try conn.prepare(statement.name, statement.sql, deadline: deadline)
-                let result = try conn.queryPrepared(statement.name, params, deadline: deadline)
-                return .success((decode(result), ChangeSeq.of(result)))
+                let result = try conn.queryPrepared(statement.name, statement.arguments(keys, globalsVersion: nil), deadline: deadline)
+                let q = ChangeSeq.of(result)
+                return .success(Fetched(rows: decode(result), seq: q?.seq, sent: (nil, [:]), returned: q?.globalsVersion,
+                                        copy: GlobalsCopy()))
             } catch {
                 return .failure(error)
             }
         }
+        let pool = backend.pool
+        let held = backend.globals.current()
+        let params = statement.arguments(keys, globalsVersion: held.version)
         var attempt = 0
         while true {
             attempt += 1
@@ -356,9 +389,10 @@ public final class NodeEngine: @unchecked Sendable {
                 try conn.prepare(statement.name, statement.sql, deadline: deadline)
                 let result = try conn.queryPrepared(statement.name, params, deadline: deadline)
                 let rows = decode(result)
-                let seq = ChangeSeq.of(result)
+                let q = ChangeSeq.of(result)
                 pool.checkin(conn)
-                return .success((rows, seq))
+                return .success(Fetched(rows: rows, seq: q?.seq, sent: held, returned: q?.globalsVersion,
+                                        copy: backend.globals))
             } catch {
                 if error.isConnectionFailure || !conn.isIdle {
                     pool.discard(conn)

@@ -3,18 +3,23 @@ import FSConfCore
 /// Columns 0…4 of every dialplan / tree-store statement: rec, id, parent, owner,
 /// pos; then text values. Decodes a result into `SectionRow`s.
 public enum SectionRows {
+    /// Trailing NULL values are left out (`SectionRow.value` is nil past the end):
+    /// most rows of a wide statement use a few of its columns.
     public static func decode(_ result: PGResult) -> [SectionRow] {
         let count = result.rowCount
         let columns = result.columnCount
         var rows: [SectionRow] = []
         rows.reserveCapacity(count)
         for i in 0..<count {
+            var used = columns
+            while used > 5 && result.isNull(i, used - 1) { used -= 1 }
             var values: [String?] = []
-            values.reserveCapacity(max(columns - 5, 0))
-            if columns > 5 { for c in 5..<columns { values.append(result.string(i, c)) } }
-            rows.append(SectionRow(kind: result.string(i, 0) ?? "", id: Int64(result.string(i, 1) ?? "") ?? 0,
-                                   parent: result.string(i, 2).flatMap { Int64($0) },
-                                   owner: result.string(i, 3).flatMap { Int64($0) },
+            if used > 5 {
+                values.reserveCapacity(used - 5)
+                for c in 5..<used { values.append(result.string(i, c)) }
+            }
+            rows.append(SectionRow(kind: result.string(i, 0) ?? "", id: result.int64(i, 1) ?? 0,
+                                   parent: result.int64(i, 2), owner: result.int64(i, 3),
                                    position: result.int(i, 4) ?? 0, values: values))
         }
         return rows
@@ -24,36 +29,21 @@ public enum SectionRows {
     /// start): lookups leave `$${name}` to the node's global for them.
     static let nodeEvaluatedFilter = "v.command NOT IN ('exec-set', 'env-set')"
 
-    /// The CTE `refs(name)`: every `$${name}` the text `scanned` (columns of `out`)
-    /// refers to, and the names those global variables refer to in turn.
-    static func references(scanning scanned: String) -> String {
-        """
-        refs(name) AS (
-            SELECT m[1] FROM out, regexp_matches(\(scanned), '\\$\\$\\{([^}]*)\\}', 'g') AS m
-            WHERE strpos(\(scanned), '$${') > 0
-            UNION
-            SELECT m[1] FROM refs JOIN fsconf.global_variables v ON v.name = refs.name AND \(nodeEvaluatedFilter),
-                regexp_matches(v.value, '\\$\\$\\{([^}]*)\\}', 'g') AS m
-        )
-        """
-    }
-
-    /// The recursive `$${name}` references of `out` (text columns `columns`) and the
-    /// global variables they name, appended as `V` rows (name, value) padded with
-    /// `padding` NULLs — so values expand on the node exactly as for the directory.
-    static func withGlobals(ctes: String, columns: [String], padding: Int) -> String {
-        let concat = "concat_ws(' ', " + columns.map { "out.\($0)" }.joined(separator: ", ") + ")"
+    /// The statement: CTEs ending in `out`, then its rows, the global variables as
+    /// `V` rows (name, value) padded with `padding` NULLs when the node's globals
+    /// version (parameter `parameters + 1`) is not the current one — so values
+    /// expand on the node exactly as for the directory — and the `Q` row.
+    static func withGlobals(parameters: Int, ctes: String, padding: Int) -> String {
         let nulls = String(repeating: ", NULL", count: padding)
         return """
             WITH RECURSIVE
             \(ctes)
-            , \(references(scanning: concat))
             SELECT * FROM out
             UNION ALL
             SELECT 'V', 0, NULL, NULL, 0, v.name, v.value\(nulls)
-            FROM fsconf.global_variables v WHERE v.name IN (SELECT name FROM refs) AND \(nodeEvaluatedFilter)
+            FROM fsconf.global_variables v WHERE \(ChangeSeq.globalsStale(parameter: parameters + 1)) AND \(nodeEvaluatedFilter)
             UNION ALL
-            SELECT 'Q', c.value, NULL, NULL, 0, NULL, NULL\(nulls) FROM fsconf.change_counter c
+            SELECT 'Q', c.value, \(ChangeSeq.globalsVersion), NULL, 0, NULL, NULL\(nulls) FROM fsconf.change_counter c
             """
     }
 }
@@ -66,9 +56,9 @@ public enum SectionRows {
 ///
 /// The dialplan lookup: ONE statement returning a whole context — extensions
 /// (enabled only), conditions (nested ones too), regexes, actions — and the global
-/// variables their values reference. $1: the context name (exact name preferred,
-/// else ASCII case-insensitive, as FreeSWITCH's find_child compares); $2: the
-/// section, `dialplan` or `chatplan`.
+/// variables unless the node holds the current ones. $1: the context name (exact
+/// name preferred, else ASCII case-insensitive, as FreeSWITCH's find_child
+/// compares); $2: the section, `dialplan` or `chatplan`; $3: the node's globals version.
 public enum DialplanSQL {
     static let textColumns = (1...19).map { "v\($0)" }
 
@@ -107,10 +97,8 @@ public enum DialplanSQL {
                 FROM fsconf.dialplan_actions a WHERE a.condition_id = ANY (ARRAY(SELECT id FROM cond))
             )
             """
-        // Only the columns that can hold a $${…}: names, expressions, data, time values.
-        let scanned = textColumns.filter { $0 != "v4" && $0 != "v5" && $0 != "v19" }
         return DirectorySQL.Statement(name: "fsconf_dialplan_context",
-                                      sql: SectionRows.withGlobals(ctes: ctes, columns: scanned, padding: 17))
+                                      sql: SectionRows.withGlobals(parameters: 2, ctes: ctes, padding: 17), parameters: 2)
     }()
 
     public static func bind(_ query: DialplanQuery, section: PlanSection = .dialplan) -> (DirectorySQL.Statement, [String?])? {
@@ -123,7 +111,7 @@ public enum DialplanSQL {
 
 /// Tree-store lookups (configuration documents and languages). Each is ONE
 /// statement returning the document's elements, their attributes and the global
-/// variables their values reference.
+/// variables unless the node holds the current ones (the last parameter).
 public enum DocumentSQL {
     static func output(elements: String) -> String {
         """
@@ -140,7 +128,7 @@ public enum DocumentSQL {
 
     /// $1 section, $2 name, $3 a fallback name or NULL (`en` for `en-US`): the whole
     /// document. Names compare ASCII case-insensitively; an exact match wins.
-    public static let document = DirectorySQL.Statement(name: "fsconf_document", sql: SectionRows.withGlobals(ctes: """
+    public static let document = DirectorySQL.Statement(name: "fsconf_document", sql: SectionRows.withGlobals(parameters: 3, ctes: """
         doc AS (
             SELECT d.id, d.name FROM fsconf.documents d
             WHERE d.section = $1 AND (lower(d.name) = lower($2) OR lower(d.name) = lower($3))
@@ -151,14 +139,14 @@ public enum DocumentSQL {
             WHERE e.document_id = (SELECT id FROM doc)
         ),
         \(output(elements: "el"))
-        """, columns: ["v2"], padding: 0))
+        """, padding: 0), parameters: 3)
 
     /// $1 section, $2 name, $3 container tag, $4 child tag, $5 wanted name: the
     /// document without the subtrees of `<child>` elements (under a root-level
     /// `<container>`) named otherwise — sofia.conf with one profile does not fetch
     /// the others' gateways. Names holding `$${` are kept (compared after
     /// expansion on the node, which narrows again).
-    public static let narrowedDocument = DirectorySQL.Statement(name: "fsconf_document_narrowed", sql: SectionRows.withGlobals(ctes: """
+    public static let narrowedDocument = DirectorySQL.Statement(name: "fsconf_document_narrowed", sql: SectionRows.withGlobals(parameters: 5, ctes: """
         doc AS (
             SELECT d.id, d.name FROM fsconf.documents d
             WHERE d.section = $1 AND lower(d.name) = lower($2)
@@ -175,7 +163,7 @@ public enum DocumentSQL {
                 AND (lower(a.value) = lower($5) OR strpos(a.value, '$${') > 0)))
         ),
         \(output(elements: "el"))
-        """, columns: ["v2"], padding: 0))
+        """, padding: 0), parameters: 5)
 
     public static func bind(_ query: ConfigurationQuery) -> (DirectorySQL.Statement, [String?]) {
         switch query.narrowing {
