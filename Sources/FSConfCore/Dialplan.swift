@@ -159,13 +159,15 @@ public struct DialplanData: Sendable {
         var conditions: [Int64: (parent: Int64?, owner: Int64, condition: DialplanCondition)] = [:]
         var regexes: [Int64: [DialplanRegex]] = [:]
         var actions: [Int64: [DialplanAction]] = [:]
-        var globals: [String: String] = [:]
+        var ranks: [Int64: Int] = [:]
         conditions.reserveCapacity(rows.count / 3)
         for row in rows {
             switch row.kind {
             case "X":
                 context = DialplanContext(id: row.id, name: row.value(0) ?? "")
             case "E":
+                // owner: how specifically the extension's scope names the node (docs/cluster.md).
+                if let rank = row.owner, rank != 0 { ranks[row.id] = Int(rank) }
                 extensions.append(DialplanExtension(id: row.id, name: row.value(0) ?? "", continueOn: row.value(1),
                                                     position: row.position))
             case "C":
@@ -191,13 +193,11 @@ public struct DialplanData: Sendable {
                     DialplanAction(anti: row.value(0) == "anti-action", application: row.value(1) ?? "",
                                    data: row.value(2), inline: row.value(3), position: row.position,
                                    loop: row.value(5), dataElement: row.value(4) == "true"))
-            case SectionRow.globalVariable:
-                if let name = row.value(0) { globals[name] = row.value(1) ?? "" }
             default:
                 continue
             }
         }
-        self.globals = globals
+        self.globals = SectionRow.globals(rows)
         guard var context else { self.context = nil; return }
 
         // Children of each condition and top-level conditions of each extension.
@@ -224,6 +224,11 @@ public struct DialplanData: Sendable {
                 .sorted { $0.position < $1.position }
         }
         extensions.sort { $0.position < $1.position }
+        if !ranks.isEmpty {
+            // Of an extension's variants, the node gets the most specific (in place of the first).
+            extensions = Precedence.resolve(extensions, unique: false, identity: { $0.name.isEmpty ? nil : $0.name },
+                                            rank: { ranks[$0.id] ?? 0 }, id: { $0.id })
+        }
         context.extensions = extensions
         self.context = context
     }

@@ -41,7 +41,9 @@ public enum DirectoryQuery: Hashable, Sendable {
 }
 
 /// One row of a directory query, in the uniform shape every query returns:
-/// a record type, the row's id, its parent's id and up to five values.
+/// a record type, the row's id, its parent's id, up to five values and, for
+/// domains, users, gateways and global variables, how specifically the row's scope
+/// names the asking node (`rank`: 0 every node, 1 a group, 2 by name; docs/cluster.md).
 public struct DirectoryRow: Equatable, Sendable {
     public enum Kind: String, Sendable {
         case domain = "D", domainSetting = "DS", group = "G", groupSetting = "GS"
@@ -53,11 +55,12 @@ public struct DirectoryRow: Equatable, Sendable {
     public var parent: Int64?
     public var a: String?, b: String?, c: String?, d: String?, e: String?
     public var position: Int
+    public var rank: Int
 
     public init(kind: Kind, id: Int64, parent: Int64? = nil, a: String? = nil, b: String? = nil,
-                c: String? = nil, d: String? = nil, e: String? = nil, position: Int = 0) {
+                c: String? = nil, d: String? = nil, e: String? = nil, position: Int = 0, rank: Int = 0) {
         self.kind = kind; self.id = id; self.parent = parent
-        self.a = a; self.b = b; self.c = c; self.d = d; self.e = e; self.position = position
+        self.a = a; self.b = b; self.c = c; self.d = d; self.e = e; self.position = position; self.rank = rank
     }
 }
 
@@ -113,12 +116,15 @@ public struct DirectoryDomain: Equatable, Sendable {
     public var gateways: [Gateway] = []   // domain-level gateways
 }
 
-/// Rows → domains, with everything in stored order.
+/// Rows → domains, with everything in stored order. Of the variants of a domain,
+/// user, gateway or global variable (docs/cluster.md), only the one the asking node
+/// gets is kept (`Precedence`, from the rows' ranks).
 public struct DirectoryData: Sendable {
     public var domains: [DirectoryDomain]
     public var globals: [String: String]
 
     public init(rows: [DirectoryRow]) {
+        let dropped = DirectoryData.shadowed(rows)
         var domains: [Int64: DirectoryDomain] = [:]
         var groups: [Int64: DirectoryGroup] = [:]
         var users: [Int64: DirectoryUser] = [:]
@@ -135,6 +141,7 @@ public struct DirectoryData: Sendable {
             return Setting(kind: kind, name: name, value: row.c ?? "", direction: row.d, position: row.position)
         }
         for row in rows {
+            if !dropped.isEmpty, dropped.contains(DirectoryData.RowKey(kind: row.kind, id: row.id)) { continue }
             switch row.kind {
             case .domain:
                 domains[row.id] = DirectoryDomain(id: row.id, name: row.a ?? "", cacheable: row.b)
@@ -187,5 +194,42 @@ public struct DirectoryData: Sendable {
         }
         self.domains = domains.values.sorted { $0.id < $1.id }
         self.globals = globals
+    }
+
+    struct RowKey: Hashable {
+        var kind: DirectoryRow.Kind
+        var id: Int64
+    }
+
+    /// The domain, user, gateway and global rows another variant wins over (their
+    /// settings, groups and members go with them: nothing refers to a dropped id).
+    static func shadowed(_ rows: [DirectoryRow]) -> Set<RowKey> {
+        guard rows.contains(where: { $0.rank > 0 }) else { return [] }
+        func losers(_ list: [DirectoryRow], identity: (DirectoryRow) -> String?) -> [RowKey] {
+            let kept = Set(Precedence.resolve(list, unique: true, identity: identity, rank: { $0.rank }, id: { $0.id }).map(\.id))
+            return list.filter { !kept.contains($0.id) }.map { RowKey(kind: $0.kind, id: $0.id) }
+        }
+        var out: Set<RowKey> = []
+        let byID = { (k: DirectoryRow.Kind) in rows.filter { $0.kind == k }.sorted { $0.id < $1.id } }
+        out.formUnion(losers(byID(.domain)) { $0.a?.asciiLowercased })
+        let keptDomain = { (id: Int64?) in id.map { !out.contains(RowKey(kind: .domain, id: $0)) } ?? false }
+        let users = byID(.user).filter { keptDomain($0.parent) }
+        out.formUnion(byID(.user).filter { !keptDomain($0.parent) }.map { RowKey(kind: .user, id: $0.id) })
+        out.formUnion(losers(users) { u in u.a.map { "\(u.parent ?? 0)\u{0}\($0.asciiLowercased)" } })
+        // Gateways of a kept owner (a user, else the domain), one per name in a domain.
+        let gateways = byID(.gateway).filter { w in
+            let domain = w.e.flatMap { Int64($0) }
+            guard keptDomain(domain) else { return false }
+            return w.parent.map { !out.contains(RowKey(kind: .user, id: $0)) } ?? true
+        }
+        let candidates = Set(gateways.map(\.id))
+        out.formUnion(byID(.gateway).filter { !candidates.contains($0.id) }.map { RowKey(kind: .gateway, id: $0.id) })
+        out.formUnion(losers(gateways) { w in w.a.map { "\(w.e ?? "")\u{0}\($0)" } })
+        // Global variables: the V rows carry their own id.
+        let globals = rows.filter { $0.kind == .globalVariable }
+        if globals.contains(where: { $0.rank > 0 }) {
+            out.formUnion(losers(globals.sorted { $0.id < $1.id }) { $0.a })
+        }
+        return out
     }
 }

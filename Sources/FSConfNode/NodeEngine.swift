@@ -79,9 +79,11 @@ public final class NodeEngine: @unchecked Sendable {
     }
 
     /// Answers one lookup. Never throws; never blocks past the settings' deadline
-    /// for database work. `node` reads a FreeSWITCH global variable.
+    /// for database work. `node` reads a FreeSWITCH global variable; `nodeName`
+    /// asks the node its name when the lookup's params do not carry it
+    /// (`NodeIdentity.name`): the answer is the one for that node (docs/cluster.md).
     public func handle(_ request: LookupRequest, settings: NodeSettings,
-                       node: @escaping (String) -> String?) -> LookupOutcome {
+                       node: @escaping (String) -> String?, nodeName: () -> String? = { nil }) -> LookupOutcome {
         if let shim = settings.shimSchema, shim != SchemaVersion.current {
             return failure("schema", """
                 fsconf: the shim was generated for schema \(shim) but the library reads schema \(SchemaVersion.current): \
@@ -97,8 +99,12 @@ public final class NodeEngine: @unchecked Sendable {
             // A served section with nothing fsconf could hold: "not found".
             return LookupOutcome(xml: Section(rawValue: request.section) == nil ? nil : FreeSWITCHDocument.notFound)
         }
+        let me = NodeIdentity.name(of: request, fallback: nodeName)
+        if let problem = request.headerSource?.readError {
+            return LookupOutcome(xml: nil, error: "fsconf: bad arguments: \(problem)")
+        }
         let backend = currentBackend(settings)!
-        let probe = backend.cache.probe(key)
+        let probe = backend.cache.probe(key, node: me)
         if let hit = probe.hit { return LookupOutcome(xml: hit) }
 
         // A miss: the database is asked (and the listener started, on first use).
@@ -108,9 +114,9 @@ public final class NodeEngine: @unchecked Sendable {
             // The database failed a moment ago: do not make every lookup wait for it.
             return stale(lastGood, backend, log: log)
         }
-        switch answer(key, settings: settings, pool: backend.pool, node: node) {
+        switch answer(key, asker: me, settings: settings, pool: backend.pool, node: node) {
         case .success(let a):
-            backend.cache.insert(key, xml: a.xml, tags: a.tags, negative: a.negative, seq: a.seq, epoch: probe.epoch,
+            backend.cache.insert(key, node: me, xml: a.xml, tags: a.tags, negative: a.negative, seq: a.seq, epoch: probe.epoch,
                                  servable: a.servable)
             if let line = recovered(backend) { log.append(("notice", line)) }
             log += a.log
@@ -190,12 +196,12 @@ public final class NodeEngine: @unchecked Sendable {
 
     // MARK: Fetch and render
 
-    private func answer(_ key: CacheKey, settings: NodeSettings, pool: ConnectionPool,
+    private func answer(_ key: CacheKey, asker: String?, settings: NodeSettings, pool: ConnectionPool,
                         node: @escaping (String) -> String?) -> Result<Answer, PostgresError> {
         let deadline = MonotonicClock.deadline(afterMilliseconds: settings.deadlineMs)
         switch key {
         case .directory(let query):
-            guard let (statement, params) = DirectorySQL.bind(query) else {
+            guard let (statement, params) = DirectorySQL.bind(query, node: asker) else {
                 return .success(Answer(xml: FreeSWITCHDocument.notFound, tags: CacheTags.of(key), negative: true, seq: nil))
             }
             return fetch(statement, params, pool: pool, deadline: deadline, decode: DirectorySQL.rows).map { rows, seq in
@@ -207,17 +213,17 @@ public final class NodeEngine: @unchecked Sendable {
                 return answer
             }
         case .dialplan(let context):
-            return dialplan(context, .dialplan, pool: pool, deadline: deadline, node: node)
+            return dialplan(context, .dialplan, asker: asker, pool: pool, deadline: deadline, node: node)
         case .chatplan(let context):
-            return dialplan(context, .chatplan, pool: pool, deadline: deadline, node: node)
+            return dialplan(context, .chatplan, asker: asker, pool: pool, deadline: deadline, node: node)
         case .configuration(let query):
-            let (statement, params) = DocumentSQL.bind(query)
+            let (statement, params) = DocumentSQL.bind(query, node: asker)
             return fetch(statement, params, pool: pool, deadline: deadline, decode: SectionRows.decode).map { rows, seq in
                 let xml = TreeRenderer.render(section: "configuration", TreeData(rows: rows), narrowing: query.narrowing, node: node)
                 return Answer(xml: xml, tags: CacheTags.of(key), negative: xml == FreeSWITCHDocument.notFound, seq: seq)
             }
         case .language(let query):
-            let (statement, params) = DocumentSQL.bind(query)
+            let (statement, params) = DocumentSQL.bind(query, node: asker)
             return fetch(statement, params, pool: pool, deadline: deadline, decode: SectionRows.decode).map { rows, seq in
                 let data = TreeData(rows: rows)
                 let xml = query.phrases ? TreeRenderer.renderPhrases(data, node: node) : TreeRenderer.render(section: "languages", data, node: node)
@@ -229,10 +235,10 @@ public final class NodeEngine: @unchecked Sendable {
     /// Regex verdicts are cached for the process: a large context is compiled once.
     let regexCompiler = CachingRegexCompiler()
 
-    private func dialplan(_ context: String, _ section: PlanSection, pool: ConnectionPool, deadline: UInt64,
+    private func dialplan(_ context: String, _ section: PlanSection, asker: String?, pool: ConnectionPool, deadline: UInt64,
                           node: @escaping (String) -> String?) -> Result<Answer, PostgresError> {
         let query = DialplanQuery.context(context)
-        let (statement, params) = DialplanSQL.bind(query, section: section)!
+        let (statement, params) = DialplanSQL.bind(query, section: section, node: asker)!
         return fetch(statement, params, pool: pool, deadline: deadline, decode: SectionRows.decode).map { rows, seq in
             let result = DialplanRenderer.render(query, DialplanData(rows: rows), compiler: regexCompiler, node: node, section: section)
             let found = result.xml != FreeSWITCHDocument.notFound

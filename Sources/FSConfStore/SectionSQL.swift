@@ -32,26 +32,30 @@ public enum SectionRows {
             SELECT m[1] FROM out, regexp_matches(\(scanned), '\\$\\$\\{([^}]*)\\}', 'g') AS m
             WHERE strpos(\(scanned), '$${') > 0
             UNION
-            SELECT m[1] FROM refs JOIN fsconf.global_variables v ON v.name = refs.name AND \(nodeEvaluatedFilter),
+            SELECT m[1] FROM refs JOIN fsconf.global_variables v ON v.name = refs.name AND \(nodeEvaluatedFilter)
+                AND \(ScopeSQL.visible("v.nodes")),
                 regexp_matches(v.value, '\\$\\$\\{([^}]*)\\}', 'g') AS m
         )
         """
     }
 
     /// The recursive `$${name}` references of `out` (text columns `columns`) and the
-    /// global variables they name, appended as `V` rows (name, value) padded with
-    /// `padding` NULLs — so values expand on the node exactly as for the directory.
-    static func withGlobals(ctes: String, columns: [String], padding: Int) -> String {
+    /// global variables they name, appended as `V` rows (id, rank as owner, name,
+    /// value) padded with `padding` NULLs — so values expand on the node exactly as
+    /// for the directory. $`node`: the asking node (`ScopeSQL`).
+    static func withGlobals(node: Int, ctes: String, columns: [String], padding: Int) -> String {
         let concat = "concat_ws(' ', " + columns.map { "out.\($0)" }.joined(separator: ", ") + ")"
         let nulls = String(repeating: ", NULL", count: padding)
         return """
             WITH RECURSIVE
+            \(ScopeSQL.me(parameter: node)),
             \(ctes)
             , \(references(scanning: concat))
             SELECT * FROM out
             UNION ALL
-            SELECT 'V', 0, NULL, NULL, 0, v.name, v.value\(nulls)
+            SELECT 'V', v.id, NULL, \(ScopeSQL.rank("v.nodes")), 0, v.name, v.value\(nulls)
             FROM fsconf.global_variables v WHERE v.name IN (SELECT name FROM refs) AND \(nodeEvaluatedFilter)
+                AND \(ScopeSQL.visible("v.nodes"))
             UNION ALL
             SELECT 'Q', c.value, NULL, NULL, 0, NULL, NULL\(nulls) FROM fsconf.change_counter c
             """
@@ -67,8 +71,9 @@ public enum SectionRows {
 /// The dialplan lookup: ONE statement returning a whole context — extensions
 /// (enabled only), conditions (nested ones too), regexes, actions — and the global
 /// variables their values reference. $1: the context name (exact name preferred,
-/// else ASCII case-insensitive, as FreeSWITCH's find_child compares); $2: the
-/// section, `dialplan` or `chatplan`.
+/// else ASCII case-insensitive, as FreeSWITCH's find_child compares; then the
+/// variant most specific to the node); $2: the section, `dialplan` or `chatplan`;
+/// $3: the asking node. Extensions come with their rank (`owner`).
 public enum DialplanSQL {
     static let textColumns = (1...19).map { "v\($0)" }
 
@@ -78,11 +83,12 @@ public enum DialplanSQL {
         let ctes = """
             ctx AS (
                 SELECT c.id, c.name FROM fsconf.dialplan_contexts c WHERE c.section = $2 AND lower(c.name) = lower($1)
-                ORDER BY (c.name = $1) DESC LIMIT 1
+                    AND \(ScopeSQL.visible("c.nodes"))
+                ORDER BY (c.name = $1) DESC, \(ScopeSQL.rank("c.nodes")) DESC, c.id LIMIT 1
             ),
             ext AS (
-                SELECT e.id, e.context_id, e.name, e.continue, e.position FROM fsconf.dialplan_extensions e
-                WHERE e.context_id = (SELECT id FROM ctx) AND e.enabled
+                SELECT e.id, e.context_id, e.name, e.continue, e.position, e.nodes FROM fsconf.dialplan_extensions e
+                WHERE e.context_id = (SELECT id FROM ctx) AND e.enabled AND \(ScopeSQL.visible("e.nodes"))
             ),
             cond AS (
                 SELECT d.* FROM fsconf.dialplan_conditions d WHERE d.extension_id = ANY (ARRAY(SELECT id FROM ext))
@@ -90,7 +96,7 @@ public enum DialplanSQL {
             out(rec, id, parent, owner, pos, \(textColumns.joined(separator: ", "))) AS (
                 SELECT 'X', c.id, NULL::bigint, NULL::bigint, 0, c.name\(pad(1)) FROM ctx c
                 UNION ALL
-                SELECT 'E', e.id, e.context_id, NULL, e.position, e.name, e.continue\(pad(2)) FROM ext e
+                SELECT 'E', e.id, e.context_id, \(ScopeSQL.rank("e.nodes")), e.position, e.name, e.continue\(pad(2)) FROM ext e
                 UNION ALL
                 SELECT 'C', d.id, d.parent_id, d.extension_id, d.position, d.field, d.expression, d.break,
                        d.require_nested, d.regex, d.year, d.yday, d.mon, d.mday, d.week, d.mweek, d.wday, d.hour,
@@ -110,27 +116,29 @@ public enum DialplanSQL {
         // Only the columns that can hold a $${…}: names, expressions, data, time values.
         let scanned = textColumns.filter { $0 != "v4" && $0 != "v5" && $0 != "v19" }
         return DirectorySQL.Statement(name: "fsconf_dialplan_context",
-                                      sql: SectionRows.withGlobals(ctes: ctes, columns: scanned, padding: 17))
+                                      sql: SectionRows.withGlobals(node: 3, ctes: ctes, columns: scanned, padding: 17))
     }()
 
-    public static func bind(_ query: DialplanQuery, section: PlanSection = .dialplan) -> (DirectorySQL.Statement, [String?])? {
+    public static func bind(_ query: DialplanQuery, section: PlanSection = .dialplan, node: String?) -> (DirectorySQL.Statement, [String?])? {
         switch query {
         case .none: return nil
-        case .context(let name): return (context, [name, section.rawValue])
+        case .context(let name): return (context, [name, section.rawValue, node])
         }
     }
 }
 
 /// Tree-store lookups (configuration documents and languages). Each is ONE
 /// statement returning the document's elements, their attributes and the global
-/// variables their values reference.
+/// variables their values reference. The last parameter is the asking node: the
+/// document variant most specific to it, its elements minus those scoped to other
+/// nodes, each with its rank (`owner`).
 public enum DocumentSQL {
     static func output(elements: String) -> String {
         """
         out(rec, id, parent, owner, pos, v1, v2) AS (
             SELECT 'D', d.id, NULL::bigint, NULL::bigint, 0, d.name, NULL::text FROM doc d
             UNION ALL
-            SELECT 'E', e.id, e.parent_id, NULL, e.position, e.tag, e.text FROM \(elements) e
+            SELECT 'E', e.id, e.parent_id, \(ScopeSQL.rank("e.nodes")), e.position, e.tag, e.text FROM \(elements) e
             UNION ALL
             SELECT 'A', a.element_id, a.element_id, NULL, a.position, a.name, a.value
             FROM fsconf.attributes a WHERE a.element_id = ANY (ARRAY(SELECT id FROM \(elements)))
@@ -138,55 +146,57 @@ public enum DocumentSQL {
         """
     }
 
-    /// $1 section, $2 name, $3 a fallback name or NULL (`en` for `en-US`): the whole
-    /// document. Names compare ASCII case-insensitively; an exact match wins.
-    public static let document = DirectorySQL.Statement(name: "fsconf_document", sql: SectionRows.withGlobals(ctes: """
+    /// $1 section, $2 name, $3 a fallback name or NULL (`en` for `en-US`), $4 node:
+    /// the whole document. Names compare ASCII case-insensitively; an exact match
+    /// wins, then the variant most specific to the node.
+    public static let document = DirectorySQL.Statement(name: "fsconf_document", sql: SectionRows.withGlobals(node: 4, ctes: """
         doc AS (
             SELECT d.id, d.name FROM fsconf.documents d
             WHERE d.section = $1 AND (lower(d.name) = lower($2) OR lower(d.name) = lower($3))
-            ORDER BY (d.name = $2) DESC, (lower(d.name) = lower($2)) DESC LIMIT 1
+                AND \(ScopeSQL.visible("d.nodes"))
+            ORDER BY (d.name = $2) DESC, (lower(d.name) = lower($2)) DESC, \(ScopeSQL.rank("d.nodes")) DESC, d.id LIMIT 1
         ),
         el AS (
-            SELECT e.id, e.parent_id, e.position, e.tag, e.text FROM fsconf.elements e
-            WHERE e.document_id = (SELECT id FROM doc)
+            SELECT e.id, e.parent_id, e.position, e.tag, e.text, e.nodes FROM fsconf.elements e
+            WHERE e.document_id = (SELECT id FROM doc) AND \(ScopeSQL.visible("e.nodes"))
         ),
         \(output(elements: "el"))
         """, columns: ["v2"], padding: 0))
 
-    /// $1 section, $2 name, $3 container tag, $4 child tag, $5 wanted name: the
-    /// document without the subtrees of `<child>` elements (under a root-level
+    /// $1 section, $2 name, $3 container tag, $4 child tag, $5 wanted name, $6 node:
+    /// the document without the subtrees of `<child>` elements (under a root-level
     /// `<container>`) named otherwise — sofia.conf with one profile does not fetch
     /// the others' gateways. Names holding `$${` are kept (compared after
     /// expansion on the node, which narrows again).
-    public static let narrowedDocument = DirectorySQL.Statement(name: "fsconf_document_narrowed", sql: SectionRows.withGlobals(ctes: """
+    public static let narrowedDocument = DirectorySQL.Statement(name: "fsconf_document_narrowed", sql: SectionRows.withGlobals(node: 6, ctes: """
         doc AS (
             SELECT d.id, d.name FROM fsconf.documents d
-            WHERE d.section = $1 AND lower(d.name) = lower($2)
-            ORDER BY (d.name = $2) DESC LIMIT 1
+            WHERE d.section = $1 AND lower(d.name) = lower($2) AND \(ScopeSQL.visible("d.nodes"))
+            ORDER BY (d.name = $2) DESC, \(ScopeSQL.rank("d.nodes")) DESC, d.id LIMIT 1
         ),
-        el(id, parent_id, position, tag, text, depth) AS (
-            SELECT e.id, e.parent_id, e.position, e.tag, e.text, 0 FROM fsconf.elements e
+        el(id, parent_id, position, tag, text, nodes, depth) AS (
+            SELECT e.id, e.parent_id, e.position, e.tag, e.text, e.nodes, 0 FROM fsconf.elements e
             WHERE e.document_id = (SELECT id FROM doc) AND e.parent_id IS NULL
             UNION ALL
-            SELECT c.id, c.parent_id, c.position, c.tag, c.text, p.depth + 1
+            SELECT c.id, c.parent_id, c.position, c.tag, c.text, c.nodes, p.depth + 1
             FROM el p JOIN fsconf.elements c ON c.parent_id = p.id
-            WHERE NOT (p.depth = 1 AND p.tag = $3 AND c.tag = $4 AND NOT EXISTS (
+            WHERE \(ScopeSQL.visible("c.nodes")) AND NOT (p.depth = 1 AND p.tag = $3 AND c.tag = $4 AND NOT EXISTS (
                 SELECT 1 FROM fsconf.attributes a WHERE a.element_id = c.id AND a.name = 'name'
                 AND (lower(a.value) = lower($5) OR strpos(a.value, '$${') > 0)))
         ),
         \(output(elements: "el"))
         """, columns: ["v2"], padding: 0))
 
-    public static func bind(_ query: ConfigurationQuery) -> (DirectorySQL.Statement, [String?]) {
+    public static func bind(_ query: ConfigurationQuery, node: String?) -> (DirectorySQL.Statement, [String?]) {
         switch query.narrowing {
         case .children(let container, let child, let name):
-            return (narrowedDocument, ["configuration", query.document, container, child, name])
+            return (narrowedDocument, ["configuration", query.document, container, child, name, node])
         case .whole, .ivrMenu:
-            return (document, ["configuration", query.document, nil])
+            return (document, ["configuration", query.document, nil, node])
         }
     }
 
-    public static func bind(_ query: LanguageQuery) -> (DirectorySQL.Statement, [String?]) {
-        (document, ["languages", query.language, query.fallback])
+    public static func bind(_ query: LanguageQuery, node: String?) -> (DirectorySQL.Statement, [String?]) {
+        (document, ["languages", query.language, query.fallback, node])
     }
 }

@@ -57,7 +57,7 @@ final class SectionsSQLTests: XCTestCase {
         // Where the time goes: the statement alone, row assembly, rendering.
         let conn = try db.connect()
         try conn.execute("SET jit = off")  // as on node connections (ConnectionPool)
-        let (statement, params) = DialplanSQL.bind(.context("big"))!
+        let (statement, params) = DialplanSQL.bind(.context("big"), node: nil)!
         try conn.prepare(statement.name, statement.sql)
         var result: PGResult?
         let sql = try (0..<3).map { _ in
@@ -100,17 +100,17 @@ final class SectionsSQLTests: XCTestCase {
             XCTAssertNotNil(ChangeSeq.of(result), bound.0.name)
             return SectionRows.decode(result).filter { $0.kind != "Q" }
         }
-        let whole = try rows(DocumentSQL.bind(ConfigurationQuery(document: "SOFIA2.conf")))
+        let whole = try rows(DocumentSQL.bind(ConfigurationQuery(document: "SOFIA2.conf"), node: nil))
         XCTAssertEqual(SectionRow.globals(whole), ["a": "x$${b}", "b": "y"], "recursive references, nothing else")
         XCTAssertEqual(whole.filter { $0.kind == "E" }.count, 11)
         // Narrowed in SQL: the other profile's subtree is not fetched at all.
         let narrowed = try rows(DocumentSQL.bind(ConfigurationQuery(document: "sofia2.conf",
-                                                                    narrowing: .children(container: "profiles", child: "profile", name: "Internal"))))
+                                                                    narrowing: .children(container: "profiles", child: "profile", name: "Internal")), node: nil))
         let data = TreeData(rows: narrowed)
         XCTAssertEqual(narrowed.filter { $0.kind == "E" }.count, 7)
         XCTAssertEqual(data.root?.children[1].children.map { $0.attribute("name") ?? "" }, ["internal"])
-        XCTAssertEqual(try rows(DocumentSQL.bind(ConfigurationQuery(document: "nope.conf"))).count, 0)
-        XCTAssertTrue(try rows(DocumentSQL.bind(LanguageQuery(language: "en", fallback: nil, phrases: false))).isEmpty)
-        XCTAssertTrue(try rows(DialplanSQL.bind(.context("nope"))!).isEmpty)
+        XCTAssertEqual(try rows(DocumentSQL.bind(ConfigurationQuery(document: "nope.conf"), node: nil)).count, 0)
+        XCTAssertTrue(try rows(DocumentSQL.bind(LanguageQuery(language: "en", fallback: nil, phrases: false), node: nil)).isEmpty)
+        XCTAssertTrue(try rows(DialplanSQL.bind(.context("nope"), node: nil)!).isEmpty)
     }
 }

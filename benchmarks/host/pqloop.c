@@ -46,9 +46,10 @@ static void *run(void *arg) {
 	while (now_ns() < deadline) {
 		x ^= x << 13; x ^= x >> 7; x ^= x << 17;
 		snprintf(user, sizeof user, user_tmpl, (int)(1 + x % (uint64_t)keyspace));
-		const char *params[2] = {domain, user};
+		/* $3: the asking node's name (NULL: a node with no name, unscoped rows only) */
+		const char *params[3] = {domain, user, NULL};
 		uint64_t t0 = now_ns();
-		r = PQexecPrepared(c, "q", 2, params, NULL, NULL, 0);
+		r = PQexecPrepared(c, "q", 3, params, NULL, NULL, 0);
 		int good = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 1;
 		/* read every value, as the node does */
 		for (int i = 0; i < PQntuples(r); i++)
