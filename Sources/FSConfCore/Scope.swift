@@ -80,6 +80,21 @@ public struct Scope: Hashable, Sendable, Comparable, CustomStringConvertible {
         return s
     }
 
+    /// From the `nodes` column as jsonb text (`["sitea", "@eu"]`, the change log's
+    /// rows); nil for null, a missing key or anything else.
+    public static func fromJSON(_ text: String?) -> Scope? {
+        guard let t = text, t.hasPrefix("["), t.hasSuffix("]") else { return nil }
+        let inner = t.dropFirst().dropLast()
+        let list = inner.split(separator: ",").map { part -> String in
+            var p = Substring(String(part).trimmingASCIISpaces)
+            if p.hasPrefix("\"") { p = p.dropFirst() }
+            if p.hasSuffix("\"") { p = p.dropLast() }
+            return String(p)
+        }
+        guard case .success(let s) = make(list) else { return nil }
+        return s
+    }
+
     public static func < (a: Scope, b: Scope) -> Bool {
         a.entries.lexicographicallyPrecedes(b.entries) { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
     }

@@ -63,7 +63,7 @@ enum Admin {
         switch address {
         case .dialplan(let d): column = d.column
         case .directory(let d): if case .column(let c)? = d.field { column = c }
-        case .globals(let name):
+        case .globals(let name, _):
             if let name, !ConfigImporter.isGlobalName(name) {
                 throw CLIFailure("\(path): a global variable's name is letters, digits and _ . : -; nothing written", code: CLIFailure.Code.invalid)
             }

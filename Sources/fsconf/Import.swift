@@ -18,6 +18,10 @@ extension Fsconf {
                 entities missing from the tree stay unless --replace names their section.
                 Anything the schema cannot hold is reported as FILE:LINE and fails the import
                 unless --skip-unrepresentable is given. See docs/import-export.md.
+                --scope NODE,@GROUP imports a node's own tree as the variants of that scope
+                (docs/cluster.md): its globals, domains, contexts and documents are stored limited to
+                those nodes, beside every other scope's; those equal to what every node gets are not
+                stored again. Variants of other scopes inside what is rewritten are kept.
                 """)
 
         @OptionGroup var connection: ConnectionOptions
@@ -37,6 +41,8 @@ extension Fsconf {
         var skipUnrepresentable = false
         @Flag(help: "Do not print the notes (node-evaluated globals, inert elements dropped...).")
         var quiet = false
+        @Option(help: ArgumentHelp("Store the tree as the variants of these nodes and @groups (node,@group,...).", valueName: "scope"))
+        var scope: String?
 
         func validate() throws {
             for m in domainMap where !m.contains("=") { throw ValidationError("--domain-map takes FROM=TO, got \(m)") }
@@ -69,6 +75,7 @@ extension Fsconf {
             }
             let sections: Set<ConfigDiff.Section> = replace.contains("all")
                 ? Set(ConfigDiff.Section.allCases) : Set(replace.compactMap { ConfigDiff.Section(rawValue: $0) })
+            let scope = try self.scope.map { try ScopeCommand.scope([$0]) }
 
             // Read and map (no database yet): a malformed tree never touches it.
             let (pre, importer) = try Import.read(path, domainMap: map)
@@ -82,7 +89,7 @@ extension Fsconf {
                                      + "Use --skip-unrepresentable to import the rest.", code: CLIFailure.Code.invalid)
                 }
             }
-            let tree = importer.tree
+            var tree = importer.tree
             let parsed = Date()
 
             let conn = try connection.connect()
@@ -91,8 +98,25 @@ extension Fsconf {
             defer { if !committed { _ = try? conn.execute("ROLLBACK") } }
             try conn.query("SELECT pg_advisory_xact_lock(hashtext('fsconf.import'))")
             let store = ConfigStore(conn)
-            let stored = try store.load()
-            let diff = ConfigDiff(stored: stored.tree, imported: tree, replace: sections)
+            // What this import compares with and writes: the entities of its scope.
+            let stored = try store.load(.slice(scope))
+            var shared = ConfigTree()
+            if scope != nil {
+                // A site's entities equal to every node's are not stored again (docs/cluster.md).
+                (tree, shared) = tree.splittingShared(with: try store.load(.slice(nil)).tree)
+            }
+            var diff = ConfigDiff(stored: stored.tree, imported: tree.scoped(scope), replace: sections)
+            diff.removeStored(shared.scoped(scope), from: stored.tree)
+            let kept = stored.keepingVariants(diff)
+            if !kept.lost.isEmpty {
+                throw CLIFailure("the imported tree drops the parents of variants limited to some nodes, which this import would lose: "
+                                 + kept.lost.joined(separator: ", ") + "; nothing was imported (remove or move them first)",
+                                 code: CLIFailure.Code.conflict)
+            }
+            diff = kept.diff
+            if !shared.isEmpty && !quiet {
+                printErr("note: \(shared.countsSummary) equal to every node's: not stored for \(scope!.description)")
+            }
 
             if dryRun {
                 for entry in diff.entries { print(entry.description) }
@@ -105,9 +129,9 @@ extension Fsconf {
                 return
             }
             let actor = write.resolvedActor
-            let summary = "import \(pre.display(pre.filesRead.first ?? path)): \(diff.summary) (\(tree.countsSummary))"
+            let summary = "import \(pre.display(pre.filesRead.first ?? path))\(scope.map { " {\($0)}" } ?? ""): \(diff.summary) (\(tree.countsSummary))"
             let changeSet = try ChangeSets.open(conn, actor: actor, source: "import", summary: summary)
-            let rows = try store.apply(diff, stored: stored)
+            let rows = try store.apply(diff, stored: stored, scope: scope)
             try conn.execute("COMMIT")
             committed = true
             print("imported: \(diff.summary); \(rows) row(s) written; change set \(changeSet); "

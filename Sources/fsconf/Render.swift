@@ -16,7 +16,10 @@ extension Fsconf {
                 fsconf render configuration FILE [--profile NAME]
                 fsconf render languages LANG        (also: phrases LANG)
                 --param NAME=VALUE adds any request header (purpose=gateways, Menu-Name=..., key=...);
-                --global NAME=VALUE plays the node's own global variables ($${local_ip_v4}...).
+                --global NAME=VALUE plays the node's own global variables ($${local_ip_v4}...);
+                --node NAME asks as that node (its FreeSWITCH-Switchname): what it gets of the entities
+                limited to some nodes (docs/cluster.md). Without it: a node with no name, which gets only
+                what is every node's.
                 Exit 4 when the node would answer "not found" (the document is still printed).
                 """)
         @OptionGroup var connection: ConnectionOptions
@@ -29,6 +32,7 @@ extension Fsconf {
         var params: [String] = []
         @Option(name: .customLong("global"), help: ArgumentHelp("A node global variable (repeatable).", valueName: "name=value"))
         var globals: [String] = []
+        @Option(help: ArgumentHelp("Ask as this node (its switchname).", valueName: "name")) var node: String?
 
         /// NAME=VALUE options as a dictionary (a repeated name: the last wins).
         func pairs(_ list: [String], _ option: String) throws -> [String: String] {
@@ -37,6 +41,12 @@ extension Fsconf {
 
         func request() throws -> LookupRequest {
             var headers = try pairs(params, "param")
+            if let node {
+                if let problem = FSConfCore.Scope.nameProblem(node) { throw CLIFailure("--node \(node): \(problem)", code: CLIFailure.Code.invalid) }
+                // What every lookup carries (switch_event_prep_for_delivery_detailed).
+                headers["FreeSWITCH-Switchname"] = node
+                headers["FreeSWITCH-Hostname"] = headers["FreeSWITCH-Hostname"] ?? node
+            }
             switch section {
             case "directory":
                 headers["domain"] = headers["domain"] ?? key
@@ -99,6 +109,14 @@ extension Fsconf {
         var domainMap: [String] = []
         @Option(help: ArgumentHelp("Compare only this section (repeatable): globals, directory, dialplan, chatplan, configuration, languages.", valueName: "section"))
         var section: [String] = []
+        @Option(help: ArgumentHelp("Compare with what this node gets (its switchname) instead of the entities every node gets.", valueName: "name"))
+        var node: String?
+        @Option(help: ArgumentHelp("Compare with the entities of exactly this scope, as `import --scope` would (node,@group,...).", valueName: "scope"))
+        var scope: String?
+
+        func validate() throws {
+            if node != nil && scope != nil { throw ValidationError("--node and --scope exclude each other") }
+        }
 
         func execute() throws {
             var map: [String: String] = [:]
@@ -112,7 +130,14 @@ extension Fsconf {
             let (_, importer) = try Import.read(path, domainMap: map)
             for issue in importer.unrepresentable { printErr("not compared: \(issue)") }
             let conn = try connection.connect()
-            let stored = try ConfigStore(conn).load().tree
+            let stored: ConfigTree
+            if let node {
+                stored = try ConfigStore(conn).load(.all).tree.view(for: ScopeStore(conn).identity(of: node))
+            } else {
+                let s = try scope.map { try ScopeCommand.scope([$0]) }
+                // A slice's entities carry its scope: compare their contents.
+                stored = try ConfigStore(conn).load(.slice(s)).tree.scoped(nil)
+            }
             let keep = { (e: FieldEntry) in section.isEmpty || section.contains(e.path.section) }
             let lines = FieldDiff.compare(stored: FieldListing.entries(stored).filter(keep),
                                           tree: FieldListing.entries(importer.tree).filter(keep))
