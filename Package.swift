@@ -95,5 +95,8 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["FSConfTestSupport", "FSConfStore", "FSConfAdminStore", "FSConfCore", "FSConfAdminCore"]),
         .testTarget(name: "AgentCoreTests", dependencies: ["FSConfAgentCore", "FSConfCore", "FSConfAdminCore"]),
         .testTarget(name: "AgentTests", dependencies: ["FSConfTestSupport", "FSConfStore"]),
+        // Node install, doctor, packages, the operations docs: the CLI's own functions
+        // (@testable import fsconf) against real files, databases and sockets.
+        .testTarget(name: "OpsTests", dependencies: ["fsconf", "FSConfTestSupport", "FSConfStore", "FSConfCore", "FSConfAdminCore"]),
     ]
 )

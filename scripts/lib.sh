@@ -13,9 +13,9 @@ FSCONF_PG_PORT=${FSCONF_PG_PORT:-54329}
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
-# Debian packages the project needs; installs whatever is missing.
+# Debian packages the project needs (and any given as arguments); installs whatever is missing.
 ensure_packages() {
-    local want=(postgresql libpq-dev libpcre2-dev pkg-config lua5.3 liblua5.3-dev gcc make)
+    local want=(postgresql libpq-dev libpcre2-dev pkg-config lua5.3 liblua5.3-dev gcc make "$@")
     local missing=()
     for p in "${want[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -97,4 +97,27 @@ build_all() {   # [swift build arguments]: progress lines left out, a failure is
     ensure_swift
     log "swift build${*:+ $*}"
     (cd "$REPO" && swift build "$@" 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]' >&2) || die "swift build${*:+ $*} failed"
+}
+
+# The release build every artefact comes from: the CLI and the node library with
+# the Swift runtime linked in, so that a node needs no Swift toolchain.
+build_release() {
+    build_all -c release --static-swift-stdlib
+}
+
+# The checks FreeSWITCH depends on (../shared/docs/freeswitch-contract.md).
+check_node_library() {   # FILE
+    readelf -d "$1" | grep -q NODELETE || die "$1 lacks -z nodelete"
+    readelf -d "$1" | grep -Eq 'NEEDED.*(liblua|libswift|libFoundation|libdispatch)' \
+        && die "$1 links liblua or the dynamic Swift runtime"
+    local sym
+    for sym in luaopen_fsconf fsconf_xml_handler; do
+        nm -D --defined-only "$1" | grep -q " $sym$" || die "$1 exports no $sym"
+    done
+}
+
+check_cli() {   # FILE
+    readelf -d "$1" | grep -Eq 'NEEDED.*(libswift|libFoundation|libdispatch|libBlocksRuntime)' \
+        && die "$1 links the Swift runtime dynamically (build it with --static-swift-stdlib)"
+    return 0
 }

@@ -16,7 +16,9 @@ public struct ConfigImporter {
 
     /// Pre-processes nothing: takes the pre-processor's output, parses it and maps it.
     /// A malformed document throws, naming the original file and line.
-    public static func load(_ pre: PreProcessor, domainMap: [String: String] = [:]) throws(SourceError) -> ConfigImporter {
+    /// `regex` compiles dialplan expressions as FreeSWITCH does (nil: not checked).
+    public static func load(_ pre: PreProcessor, domainMap: [String: String] = [:],
+                            regex: (any RegexCompiler)? = nil) throws(SourceError) -> ConfigImporter {
         let root: ParsedElement
         do {
             root = try XMLTreeParser.parse(pre.text)
@@ -32,7 +34,21 @@ public struct ConfigImporter {
         importer.unrepresentable.append(contentsOf: pre.unrepresentable)
         importer.globals(pre.globals)
         try importer.document(root)
+        importer.validate(root, regex: regex)
         return importer
+    }
+
+    /// The validator `fsconf set` uses (FieldValidation.check), over the whole tree:
+    /// what fails is left out and reported at its section's line, by path.
+    private mutating func validate(_ root: ParsedElement, regex: (any RegexCompiler)?) {
+        let (checked, problems) = FieldValidation.check(tree, regex: regex)
+        tree = checked
+        var lines: [String: Int] = [:]
+        for c in root.children where c.name == "section" { lines[c.attribute("name") ?? ""] = lines[c.attribute("name") ?? ""] ?? c.line }
+        for p in problems {
+            let section = String(p.prefix { $0 != "/" })
+            unrepresentable.append(SourceError(locate(lines[section] ?? root.line), p))
+        }
     }
 
     init(locate: @escaping (Int) -> SourceLocation, domainMap: [String: String]) {

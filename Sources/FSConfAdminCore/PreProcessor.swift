@@ -74,6 +74,10 @@ public struct PreProcessor {
     private let fs: PreProcessorFileSystem
     private let mode: Mode
     private let maximumFileSize: Int
+    /// Whether includes may leave the tree's folder (the folder of the first file).
+    /// Without it such an include is an error: whatever it names (`/etc/shadow`…)
+    /// would be stored and served to every node.
+    private let allowOutsideIncludes: Bool
     private var root = ""
     private var stack: [String] = []
     private var values: [String: String] = [:]
@@ -82,8 +86,9 @@ public struct PreProcessor {
     /// are recorded as written (node-evaluated globals); in `.expand` mode their value
     /// is the node's own (`node(name)`), as the node sets it at its start.
     public init(fileSystem: PreProcessorFileSystem, mode: Mode = .keepReferences,
-                maximumFileSize: Int = PreProcessor.defaultMaximumFileSize) {
+                maximumFileSize: Int = PreProcessor.defaultMaximumFileSize, allowOutsideIncludes: Bool = false) {
         self.fs = fileSystem
+        self.allowOutsideIncludes = allowOutsideIncludes
         self.mode = mode
         self.maximumFileSize = maximumFileSize
     }
@@ -93,7 +98,7 @@ public struct PreProcessor {
 
     /// Where output line `n` (1-based) came from.
     public func location(ofOutputLine n: Int) -> SourceLocation {
-        guard !lines.isEmpty else { return SourceLocation(file: root, line: 1) }
+        guard !lines.isEmpty else { return SourceLocation(file: display(filesRead.first ?? root), line: 1) }
         return lines[min(max(n, 1), lines.count) - 1].location
     }
 
@@ -215,12 +220,14 @@ public struct PreProcessor {
             if isGlob {
                 for match in fs.glob(full) {
                     guard let canonical = fs.canonicalPath(match) else { continue }
+                    try checkInside(canonical, location)
                     try process(canonical, includedFrom: location)
                 }
             } else {
                 guard let canonical = fs.canonicalPath(full) else {
                     throw SourceError(location, "included file \(pattern) does not exist")
                 }
+                try checkInside(canonical, location)
                 try process(canonical, includedFrom: location)
             }
         case "set", "exec-set", "env-set", "stun-set":
@@ -251,6 +258,16 @@ public struct PreProcessor {
         default:
             return
         }
+    }
+
+    private mutating func checkInside(_ path: String, _ location: SourceLocation) throws(SourceError) {
+        let prefix = root.hasSuffix("/") ? root : root + "/"
+        guard !path.hasPrefix(prefix) else { return }
+        guard allowOutsideIncludes else {
+            throw SourceError(location, "included file \(path) is outside the tree's folder \(root): its contents would be stored "
+                              + "and served to every node; give --allow-outside-includes to follow it")
+        }
+        notes.append(SourceError(location, "included file \(path) is outside the tree's folder \(root) (followed: --allow-outside-includes)"))
     }
 
     /// Include paths may use $${name}: resolved with what is known so far.

@@ -32,6 +32,11 @@ public enum Privileges {
                 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA fsconf TO fsconf_writer;
                 -- Only `fsconf migrate` (the schema owner) records migrations.
                 REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON fsconf.schema_migrations FROM fsconf_writer;
+                -- Earlier secret values (migration 0005): writers, never readers.
+                IF to_regnamespace('fsconf_private') IS NOT NULL THEN
+                    GRANT USAGE ON SCHEMA fsconf_private TO fsconf_writer;
+                    GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA fsconf_private TO fsconf_writer;
+                END IF;
             END IF;
         END
         $$

@@ -211,6 +211,9 @@ public struct XMLTreeParser {
                 // Duplicates: switch_xml_attr returns the first, so the first is kept.
                 if !attributes.contains(where: { $0.name == attributeName }) { attributes.append((attributeName, value)) }
             }
+            if stack.count >= FieldValidation.maximumDepth {
+                throw fail("elements nested deeper than \(FieldValidation.maximumDepth) levels", at: startLine)
+            }
             var current = ParsedElement(name: tag, attributes: attributes, line: startLine)
             if !selfClosing {
                 stack.append((current, [], 0))

@@ -31,22 +31,46 @@ public struct ChangeLog {
         public var createdAt: String
         public var changes: [FieldChange] = []
         public var rowChanges = 0
+        /// Row changes not looked at (beyond `maxChanges`).
+        public var omittedRows = 0
     }
 
     /// Tables whose row is one value (the field itself).
     static let valueTables: Set<String> = ["global_variables", "domain_settings", "group_settings", "user_settings",
                                            "gateway_settings", "attributes"]
 
-    /// Values never shown in history: clear-text secrets.
+    /// Values never shown: secrets (FieldValidation.isSecretName; the change log
+    /// keeps their values where nodes cannot read them, migration 0005).
     public static func isSecret(_ path: FieldPath) -> Bool {
-        guard path.section == "directory", path.steps.count >= 2 else { return false }
-        let name = path.steps[path.steps.count - 1].name.asciiLowercased
-        let kind = path.steps[path.steps.count - 2].name
-        return (kind == "param" || kind == "variable") && (name.contains("password") || name.hasSuffix("-pass"))
+        guard let last = path.steps.last else { return false }
+        switch path.section {
+        case "globals":
+            return path.steps.count == 2 && FieldValidation.isSecretName(last.name)
+        case "directory":
+            guard path.leaf == nil, path.steps.count >= 2 else { return false }
+            return DirectoryAddress.kinds[path.steps[path.steps.count - 2].name] != nil && FieldValidation.isSecretName(last.name)
+        default:
+            guard case .attribute(let name)? = path.leaf else { return false }
+            if FieldValidation.isSecretName(name) { return true }
+            if name == "value", case .match("name", let v)? = last.selectors.first { return FieldValidation.isSecretName(v) }
+            return false
+        }
+    }
+
+    /// Whether `text` is a timestamp PostgreSQL reads (for `--since`).
+    public func isTimestamp(_ text: String) -> Bool {
+        (try? conn.query("SELECT $1::timestamptz", [text])) != nil
+    }
+
+    /// Whether change set `id` exists.
+    public func exists(_ id: String) throws -> Bool {
+        try conn.query("SELECT 1 FROM fsconf.change_sets WHERE id = $1::bigint", [id]).rowCount > 0
     }
 
     /// Change sets, newest first. `under`: only field changes at or below that path.
-    public func history(under: FieldPath?, since: String?, changeSet: String?, limit: Int) throws -> [Entry] {
+    /// `maxChanges`: per change set, stop after this many field changes (the rest
+    /// are counted in `omittedRows`), so the work follows what is shown.
+    public func history(under: FieldPath?, since: String?, changeSet: String?, limit: Int, maxChanges: Int? = nil) throws -> [Entry] {
         var sql = """
             SELECT cs.id, cs.seq, cs.actor, cs.source, cs.summary, cs.undo_of,
                    to_char(cs.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
@@ -66,9 +90,10 @@ public struct ChangeLog {
         for i in 0..<r.rowCount {
             var e = Entry(id: r.string(i, 0)!, seq: r.string(i, 1), actor: r.string(i, 2) ?? "", source: r.string(i, 3) ?? "",
                           summary: r.string(i, 4) ?? "", undoOf: r.string(i, 5), createdAt: r.string(i, 6) ?? "")
-            let all = try fieldChanges(e.id)
+            let all = try fieldChanges(e.id, under: under, maxChanges: maxChanges)
             e.rowChanges = all.rows
-            e.changes = under.map { u in all.changes.filter { $0.path?.isUnder(u) ?? false } } ?? all.changes
+            e.omittedRows = all.omitted
+            e.changes = all.changes
             if under != nil && e.changes.isEmpty { continue }
             out.append(e)
             if out.count >= limit { break }
@@ -76,65 +101,82 @@ public struct ChangeLog {
         return out
     }
 
-    /// The field changes of one change set, in order.
-    public func fieldChanges(_ id: String) throws -> (changes: [FieldChange], rows: Int) {
-        let r = try conn.query("""
-            SELECT ch.id, ch.table_name, ch.operation, ch.old_value, ch.new_value, ch.path,
-                   \(RowPaths.keys.map { "x.j->>'\($0)'" }.joined(separator: ", "))
-            FROM fsconf.changes ch, LATERAL (SELECT coalesce(ch.new_row, ch.old_row) AS j) x
-            WHERE ch.change_set_id = $1::bigint ORDER BY ch.id
-            """, [id])
-        // The changed columns of every updated row, in one query for the change set.
-        var updated: [String: [(column: String, old: String?, new: String?)]] = [:]
-        if (0..<r.rowCount).contains(where: { r.string($0, 2) == "update" }) {
-            let u = try conn.query("""
-                SELECT ch.id, k, ch.old_row->>k, ch.new_row->>k
-                FROM fsconf.changes ch, jsonb_object_keys(ch.new_row) k
-                WHERE ch.change_set_id = $1::bigint AND ch.operation = 'update' AND k <> 'updated_at'
-                  AND ch.new_row->k IS DISTINCT FROM ch.old_row->k
-                ORDER BY ch.id
-                """, [id])
-            for k in 0..<u.rowCount { updated[u.string(k, 0)!, default: []].append((u.string(k, 1)!, u.string(k, 2), u.string(k, 3))) }
-        }
+    /// The field changes of one change set, in order: those at or under `under`,
+    /// at most about `maxChanges` of them (the row changes not looked at are `omitted`).
+    public func fieldChanges(_ id: String, under: FieldPath? = nil, maxChanges: Int? = nil) throws -> (changes: [FieldChange], rows: Int, omitted: Int) {
+        let total = Int(try conn.query("SELECT count(*) FROM fsconf.changes WHERE change_set_id = $1::bigint", [id]).string(0, 0) ?? "") ?? 0
         var out: [FieldChange] = []
-        for i in 0..<r.rowCount {
-            let table = r.string(i, 1) ?? "", op = r.string(i, 2) ?? ""
-            if op == "truncate" || !RowPaths.tables.contains(table) {
-                out.append(FieldChange(operation: op, path: nil, pathText: "\(table) (every row)", old: nil, new: nil))
-                continue
-            }
-            let row = RowPaths.decode(r, i, offset: 6)
-            let path = try paths.path(table, row)
-            let columns = op == "update" ? updated[r.string(i, 0)!] ?? [] : []
-            if let change = columns.first(where: { $0.column == "nodes" }) {
-                // A variant limited to other nodes (docs/cluster.md): `PATH/@scope`, where
-                // PATH names the variant as it is now.
-                let p = path.with(leaf: .attribute("scope"))
-                func text(_ json: String?) -> String { Scope.fromJSON(json)?.description ?? "(every node)" }
-                out.append(FieldChange(operation: op, path: p, pathText: p.description, old: text(change.old), new: text(change.new)))
-                if ChangeLog.valueTables.contains(table) && r.string(i, 3) == r.string(i, 4) { continue }
-            }
-            if op == "update" && !ChangeLog.valueTables.contains(table) {
-                for (column, old, new) in columns {
-                    if ["position", "id", "nodes"].contains(column) || column.hasSuffix("_id") && column != "user_id" && column != "home_group_id" { continue }
-                    let p = path.with(leaf: .attribute(FieldStore.pathColumn(table, column)))
-                    out.append(FieldChange(operation: op, path: p, pathText: p.description, old: old, new: new))
-                }
-                continue
-            }
-            var old: String? = nil, new: String? = nil
-            if ChangeLog.valueTables.contains(table) {
-                old = r.string(i, 3); new = r.string(i, 4)
-            } else if table == "group_members" || table == "node_groups" {
-                let member = path.steps.last?.name
-                old = op == "insert" ? nil : member; new = op == "delete" ? nil : member
-            }
-            if ChangeLog.isSecret(path) {
-                old = old.map { _ in "(hidden)" }; new = new.map { _ in "(hidden)" }
-            }
-            out.append(FieldChange(operation: op, path: path, pathText: path.description, old: old, new: new))
+        func add(_ c: FieldChange) {
+            if let under, !(c.path?.isUnder(under) ?? false) { return }
+            out.append(c)
         }
-        return (out, r.rowCount)
+        // Read in pages (by change id), so that showing the first changes of a huge
+        // change set reads about as many rows as it shows.
+        let page = max(64, (maxChanges ?? total) * 2)
+        var after = "0", seen = 0
+        while seen < total {
+            let r = try conn.query("""
+                SELECT ch.id, ch.table_name, ch.operation, ch.old_value, ch.new_value, ch.path,
+                       \(RowPaths.keys.map { "x.j->>'\($0)'" }.joined(separator: ", "))
+                FROM fsconf.changes ch, LATERAL (SELECT coalesce(ch.new_row, ch.old_row) AS j) x
+                WHERE ch.change_set_id = $1::bigint AND ch.id > $2::bigint ORDER BY ch.id LIMIT $3::int
+                """, [id, after, String(page)])
+            if r.rowCount == 0 { break }
+            after = r.string(r.rowCount - 1, 0)!
+            // The changed columns of the page's updated rows, in one query.
+            var updated: [String: [(column: String, old: String?, new: String?)]] = [:]
+            if (0..<r.rowCount).contains(where: { r.string($0, 2) == "update" }) {
+                let u = try conn.query("""
+                    SELECT ch.id, k, ch.old_row->>k, ch.new_row->>k
+                    FROM fsconf.changes ch, jsonb_object_keys(ch.new_row) k
+                    WHERE ch.change_set_id = $1::bigint AND ch.operation = 'update' AND k <> 'updated_at'
+                      AND ch.id >= $2::bigint AND ch.id <= $3::bigint
+                      AND ch.new_row->k IS DISTINCT FROM ch.old_row->k
+                    ORDER BY ch.id
+                    """, [id, r.string(0, 0), after])
+                for k in 0..<u.rowCount { updated[u.string(k, 0)!, default: []].append((u.string(k, 1)!, u.string(k, 2), u.string(k, 3))) }
+            }
+            for i in 0..<r.rowCount {
+                if let maxChanges, out.count >= maxChanges { return (out, total, total - seen) }
+                seen += 1
+                let table = r.string(i, 1) ?? "", op = r.string(i, 2) ?? ""
+                if op == "truncate" || !RowPaths.tables.contains(table) {
+                    add(FieldChange(operation: op, path: nil, pathText: "\(table) (every row)", old: nil, new: nil))
+                    continue
+                }
+                let row = RowPaths.decode(r, i, offset: 6)
+                let path = try paths.path(table, row)
+                let columns = op == "update" ? updated[r.string(i, 0)!] ?? [] : []
+                if let change = columns.first(where: { $0.column == "nodes" }) {
+                    // A variant limited to other nodes (docs/cluster.md): `PATH/@scope`, where
+                    // PATH names the variant as it is now.
+                    let p = path.with(leaf: .attribute("scope"))
+                    func text(_ json: String?) -> String { Scope.fromJSON(json)?.description ?? "(every node)" }
+                    add(FieldChange(operation: op, path: p, pathText: p.description, old: text(change.old), new: text(change.new)))
+                    if ChangeLog.valueTables.contains(table) && r.string(i, 3) == r.string(i, 4) { continue }
+                }
+                if op == "update" && !ChangeLog.valueTables.contains(table) {
+                    for (column, old, new) in columns {
+                        if ["position", "id", "nodes"].contains(column) || column.hasSuffix("_id") && column != "user_id" && column != "home_group_id" { continue }
+                        let p = path.with(leaf: .attribute(FieldStore.pathColumn(table, column)))
+                        add(FieldChange(operation: op, path: p, pathText: p.description, old: old, new: new))
+                    }
+                    continue
+                }
+                var old: String? = nil, new: String? = nil
+                if ChangeLog.valueTables.contains(table) {
+                    old = r.string(i, 3); new = r.string(i, 4)
+                } else if table == "group_members" || table == "node_groups" {
+                    let member = path.steps.last?.name
+                    old = op == "insert" ? nil : member; new = op == "delete" ? nil : member
+                }
+                if ChangeLog.isSecret(path) {
+                    old = old.map { _ in "(hidden)" }; new = new.map { _ in "(hidden)" }
+                }
+                add(FieldChange(operation: op, path: path, pathText: path.description, old: old, new: new))
+            }
+        }
+        return (out, total, 0)
     }
 
     // MARK: Undo
@@ -179,10 +221,15 @@ public struct ChangeLog {
         let set = try conn.query("SELECT seq FROM fsconf.change_sets WHERE id = $1::bigint", [id])
         guard set.rowCount == 1 else { throw FieldStoreError.notFound("no change set \(id)") }
         guard set.string(0, 0) != nil else { throw FieldStoreError.invalid("change set \(id) changed nothing (or is not committed)") }
+        // Secret values as captured come from fsconf_private (readers see "(hidden)").
         let r = try conn.query("""
             SELECT id, table_name, operation, old_row::text, new_row::text, coalesce(new_row, old_row)::text,
                    coalesce(new_row, old_row)->>'id', \(ChangeLog.identityByTable(source: "coalesce(new_row, old_row)"))
-            FROM fsconf.changes WHERE change_set_id = $1::bigint ORDER BY id
+            FROM (SELECT ch.id, ch.table_name, ch.operation, coalesce(s.old_row, ch.old_row) AS old_row,
+                         coalesce(s.new_row, ch.new_row) AS new_row
+                  FROM fsconf.changes ch LEFT JOIN fsconf_private.change_secrets s ON s.change_id = ch.id
+                  WHERE ch.change_set_id = $1::bigint) x
+            ORDER BY id
             """, [id])
         var byKey: [String: Int] = [:]
         var rows: [RowState] = []

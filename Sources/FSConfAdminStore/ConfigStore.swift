@@ -262,23 +262,27 @@ public struct ConfigStore {
         }
         // A slice keeps the unscoped elements; the scoped ones (the topmost of each
         // subtree) are set apart with their parent's path, to be kept by a rewrite.
+        // Elements below FieldValidation.maximumDepth levels are left out, as the node
+        // leaves them out of its answers (TreeDocument) and import refuses them:
+        // rows written by SQL cannot make the CLI recurse without bound.
         var kept: [KeptElement] = []
-        func tree(_ id: Int64, path: [FieldPath.Step]) -> ParsedElement {
+        func tree(_ id: Int64, path: [FieldPath.Step], depth: Int) -> ParsedElement {
             var e = elements[id]!
+            guard depth < FieldValidation.maximumDepth else { return e }
             let children = elementChildren[id] ?? []
             var unscoped: [Int64] = []
             for c in children {
                 if nested(elements[c]!.scope) { unscoped.append(c) } else {
-                    kept.append(KeptElement(parent: path, index: unscoped.count, element: tree(c, path: [], all: true)))
+                    kept.append(KeptElement(parent: path, index: unscoped.count, element: whole(c, depth: depth + 1)))
                 }
             }
             let steps = FieldListing.childSteps(unscoped.map { (elements[$0]!.name, elements[$0]!.attribute("name"), elements[$0]!.scope) })
-            e.children = zip(unscoped, steps).map { tree($0.0, path: path + [$0.1]) }
+            e.children = zip(unscoped, steps).map { tree($0.0, path: path + [$0.1], depth: depth + 1) }
             return e
         }
-        func tree(_ id: Int64, path: [FieldPath.Step], all: Bool) -> ParsedElement {
+        func whole(_ id: Int64, depth: Int) -> ParsedElement {
             var e = elements[id]!
-            e.children = (elementChildren[id] ?? []).map { tree($0, path: [], all: true) }
+            if depth < FieldValidation.maximumDepth { e.children = (elementChildren[id] ?? []).map { whole($0, depth: depth + 1) } }
             return e
         }
         r = try conn.query("SELECT id, section, name, array_to_string(nodes, ',') FROM fsconf.documents ORDER BY section, id")
@@ -290,8 +294,8 @@ public struct ConfigStore {
             guard top(scope) else { continue }
             let name = r.string(i, 2)!
             kept = []
-            let root = roots[id].map { tree($0, path: []) } ?? ParsedElement(name: section == .configuration ? "configuration" : "language",
-                                                                            attributes: [("name", name)])
+            let root = roots[id].map { tree($0, path: [], depth: 1) } ?? ParsedElement(name: section == .configuration ? "configuration" : "language",
+                                                                                      attributes: [("name", name)])
             var doc = DocumentEntity(section: section, name: name, root: root)
             doc.scope = scope
             doc.row = RowID(id)

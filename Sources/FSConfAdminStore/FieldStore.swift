@@ -135,7 +135,28 @@ public final class FieldStore {
     /// Sets a field; creates a setting, global, attribute, member or a `[key=value]`
     /// element that does not exist yet. `expect`: check-and-set against the current
     /// value (`.some(nil)`: the field must not exist).
+    ///
+    /// Concurrent writers of one new field are serialised on the row that owns it
+    /// (the domain, group, user, gateway or parent element, locked first); a writer
+    /// that still finds the field created under it (by a write that does not take
+    /// those locks) starts over and updates it, or fails `expect`.
     public func set(_ address: FieldAddress, value: String, expect: String??) throws -> Written {
+        var attempts = 0
+        while true {
+            do {
+                return try setOnce(address, value: value, expect: expect)
+            } catch is LostRace where attempts < 3 {
+                attempts += 1
+                paths.reset()
+            }
+        }
+    }
+
+    /// Another writer created the row first (an INSERT … ON CONFLICT DO NOTHING
+    /// that inserted nothing): locate again.
+    struct LostRace: Error {}
+
+    func setOnce(_ address: FieldAddress, value: String, expect: String??) throws -> Written {
         let at = try locate(address, lock: true)
         let current = try describe(at)
         if current.isEntity {
@@ -144,6 +165,7 @@ public final class FieldStore {
         try check(expect, current)
         switch at {
         case .column(let table, let id, let column, _, let old):
+            if table == "dialplan_conditions" { try checkCondition(id, column, value, current.path) }
             var newValue: String? = value
             if table == "users" && column == "home_group_id" {
                 let r = try conn.query("""
@@ -163,24 +185,28 @@ public final class FieldStore {
                 let r = try conn.query("UPDATE fsconf.\(table) SET value = $2 WHERE id = $1::bigint AND value = $3", [id, value, old])
                 if r.affectedRows != 1 { throw FieldStoreError.conflict("\(current.path) changed while it was being set") }
             } else if table == "gateway_settings" {
-                try conn.query("""
+                try inserted(conn.query("""
                     INSERT INTO fsconf.gateway_settings (gateway_id, kind, name, value, direction, position)
                     SELECT $1::bigint, $2, $3, $4, $5, coalesce(max(position), 0) + 1 FROM fsconf.gateway_settings WHERE gateway_id = $1::bigint
-                    """, [ownerID, kind, name, value, direction])
+                    ON CONFLICT DO NOTHING
+                    """, [ownerID, kind, name, value, direction]))
             } else {
-                try conn.query("""
+                try inserted(conn.query("""
                     INSERT INTO fsconf.\(table) (\(ownerColumn), kind, name, value, position)
                     SELECT $1::bigint, $2, $3, $4, coalesce(max(position), 0) + 1 FROM fsconf.\(table) WHERE \(ownerColumn) = $1::bigint
-                    """, [ownerID, kind, name, value])
+                    ON CONFLICT DO NOTHING
+                    """, [ownerID, kind, name, value]))
             }
         case .global(let id, let name, let scope, _):
+            try checkGlobals(name, value, current.path)
             if let id {
                 try conn.query("UPDATE fsconf.global_variables SET value = $2, updated_at = now() WHERE id = $1::bigint", [id, value])
             } else {
-                try conn.query("""
+                try inserted(conn.query("""
                     INSERT INTO fsconf.global_variables (name, value, position, nodes)
                     SELECT $1, $2, coalesce(max(position), 0) + 1, $3::text[] FROM fsconf.global_variables
-                    """, [name, value, scope?.sqlArray])
+                    ON CONFLICT DO NOTHING
+                    """, [name, value, scope?.sqlArray]))
             }
         case .attribute(let elementID, let name, _, let exists):
             if exists {
@@ -195,10 +221,11 @@ public final class FieldStore {
                 throw FieldStoreError.invalid("a member's value is its user id (\(userName)), got \(value)")
             }
             if !exists {
-                try conn.query("""
+                try inserted(conn.query("""
                     INSERT INTO fsconf.group_members (group_id, user_id, position)
                     SELECT $1::bigint, $2::bigint, coalesce(max(position), 0) + 1 FROM fsconf.group_members WHERE group_id = $1::bigint
-                    """, [groupID, userID])
+                    ON CONFLICT DO NOTHING
+                    """, [groupID, userID]))
             }
         case .entity:
             break
@@ -233,6 +260,7 @@ public final class FieldStore {
             guard nullable else {
                 throw FieldStoreError.invalid("\(current.path) cannot be removed (it is required); set it instead")
             }
+            if table == "dialplan_conditions" { try checkCondition(id, column, nil, current.path) }
             let stamp = FieldStore.hasUpdatedAt.contains(table) ? ", updated_at = now()" : ""
             try conn.query("UPDATE fsconf.\(table) SET \(column) = NULL\(stamp) WHERE id = $1::bigint", [id])
         case .setting(let table, _, _, _, _, _, let id, _, _):
@@ -318,10 +346,46 @@ public final class FieldStore {
     }
 
     func insertAttribute(_ elementID: String, _ name: String, _ value: String) throws {
-        try conn.query("""
+        try inserted(conn.query("""
             INSERT INTO fsconf.attributes (element_id, name, value, position)
             SELECT $1::bigint, $2, $3, coalesce(max(position), 0) + 1 FROM fsconf.attributes WHERE element_id = $1::bigint
-            """, [elementID, name, value])
+            ON CONFLICT DO NOTHING
+            """, [elementID, name, value]))
+    }
+
+    /// An INSERT … ON CONFLICT DO NOTHING that inserted nothing lost a race.
+    func inserted(_ r: PGResult) throws {
+        if r.affectedRows == 0 { throw LostRace() }
+    }
+
+    /// Locks a row against concurrent writers of what it owns (FOR NO KEY UPDATE:
+    /// children may still be inserted under it by this transaction's foreign keys).
+    func lockOwner(_ table: String, _ id: String) throws {
+        try conn.query("SELECT 1 FROM fsconf.\(table) WHERE id = $1::bigint FOR NO KEY UPDATE", [id])
+    }
+
+    /// The condition after `column` becomes `value` (nil: unset) must still pair
+    /// field and expression (FieldValidation.conditionProblem, the schema's CHECK).
+    func checkCondition(_ id: String, _ column: String, _ value: String?, _ path: FieldPath) throws {
+        guard ["field", "expression", "regex"].contains(column) else { return }
+        let r = try conn.query("SELECT field, expression, regex FROM fsconf.dialplan_conditions WHERE id = $1::bigint", [id])
+        var row = ["field": r.string(0, 0), "expression": r.string(0, 1), "regex": r.string(0, 2)]
+        row[column] = .some(value)
+        if let problem = FieldValidation.conditionProblem(field: row["field"]!, expression: row["expression"]!, regex: row["regex"]!) {
+            throw FieldStoreError.invalid("\(path): \(problem); nothing written")
+        }
+    }
+
+    /// Global `name` set to `value` must not make a `$${}` reference cycle.
+    func checkGlobals(_ name: String, _ value: String, _ path: FieldPath) throws {
+        guard VariableExpander.hasReference(value) else { return }
+        let r = try conn.query("SELECT name, value FROM fsconf.global_variables")
+        var globals: [String: String] = [:]
+        for i in 0..<r.rowCount { globals[r.string(i, 0)!] = r.string(i, 1) ?? "" }
+        globals[name] = value
+        if let cycle = VariableExpander.cycle(from: name, globals: globals) {
+            throw FieldStoreError.invalid("\(path): \(VariableExpander.describe(cycle: cycle)); nothing written")
+        }
     }
 
     func rawColumn(_ table: String, _ id: String, _ column: String) throws -> String? {
@@ -415,6 +479,9 @@ public final class FieldStore {
                             table: "gateways").string(0, 0)!
             table = "gateways"; ownerColumn = "gateway_id"; settingsTable = "gateway_settings"
         }
+        // A writer holds the owner first: of two creators of one setting or member,
+        // the second waits, then finds the first's row.
+        if !forUpdate.isEmpty { try lockOwner(table, id) }
         switch a.field {
         case nil:
             return .entity(table: table, id: id)
@@ -542,6 +609,11 @@ public final class FieldStore {
         }
         var element = root.string(0, 0)!
         for (k, step) in a.elements.enumerated() {
+            // The last step may create a [key=value] element: hold its parent first, so
+            // that of two creators the second waits, then finds the first's element.
+            if !forUpdate.isEmpty, k == a.elements.count - 1, case .match = step.pick, a.leaf != nil {
+                try lockOwner("elements", element)
+            }
             // The siblings of the variant asked for (`{…}`; none: the unscoped ones).
             let list: [(id: String, name: String?)]
             if case .match(let key, _) = step.pick {
@@ -568,8 +640,8 @@ public final class FieldStore {
             let v = try conn.query("SELECT text FROM fsconf.elements WHERE id = $1::bigint\(forUpdate)", [element]).string(0, 0)
             return .text(elementID: element, value: v)
         case .attribute(let attr)?:
+            if !forUpdate.isEmpty { try lockOwner("elements", element) }
             let r = try conn.query("SELECT value FROM fsconf.attributes WHERE element_id = $1::bigint AND name = $2\(forUpdate)", [element, attr])
-            if !forUpdate.isEmpty { try conn.query("SELECT 1 FROM fsconf.elements WHERE id = $1::bigint FOR UPDATE", [element]) }
             return .attribute(elementID: element, name: attr, value: r.rowCount == 0 ? nil : r.string(0, 0), exists: r.rowCount > 0)
         }
     }

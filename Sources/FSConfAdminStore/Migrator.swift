@@ -12,30 +12,45 @@ public struct MigrationRunError: Error, Sendable, CustomStringConvertible, Custo
     public var underlying: PostgresError
 
     public var description: String {
-        "\(filename):\(line): statement \(statementNumber) of the \(direction) section failed: \(underlying.description); nothing from this file was applied"
+        if underlying.sqlState == "55P03" {
+            return "\(filename):\(line): statement \(statementNumber) of the \(direction) section waited longer than the lock timeout for a "
+                + "table another session is using (a long transaction: a node login, a pg_dump…); nothing from this file was "
+                + "applied: run it again, or give a longer --lock-timeout"
+        }
+        return "\(filename):\(line): statement \(statementNumber) of the \(direction) section failed: \(underlying.description); nothing from this file was applied"
     }
     public var debugDescription: String { description + "\n" + underlying.debugDescription }
 }
 
-/// Runs migration plans against one connection. The advisory lock makes
-/// concurrent runs (two admins, many nodes starting) queue instead of interleave.
+/// Runs migration plans against one connection. A table lock held on a second
+/// connection makes concurrent runs (two admins, many nodes starting) queue
+/// instead of interleave; it is a lock on `fsconf.migration_lock`, which only the
+/// schema's owner and writers may take (a node's reader login can take any advisory
+/// lock, and would stall every migration while holding it).
 public final class Migrator {
-    /// `pg_advisory_lock` key: "fsconf" as ASCII, so it is recognisable in pg_locks.
-    public static let lockKey: Int64 = 0x6673_636f_6e66
     public static let table = "fsconf.schema_migrations"
+    /// The table whose EXCLUSIVE lock is the migration lock (bookkeeping, like
+    /// `schema_migrations`: created by the CLI, not by a migration).
+    public static let lockTable = "fsconf.migration_lock"
 
     public let connection: PGConnection
     public let files: [MigrationFile]
+    private var lockConnection: PGConnection?
+    /// How long a statement may wait for a table lock (0: forever). A migration's
+    /// ALTER waiting behind a long reader transaction would hold every lookup queued
+    /// behind it, and a reader could keep it waiting for ever: it fails instead.
+    public var lockTimeoutMs = Migrator.defaultLockTimeoutMs
+    public static let defaultLockTimeoutMs = 10_000
 
     public init(connection: PGConnection, files: [MigrationFile]) {
         self.connection = connection
         self.files = files
     }
 
-    /// Creates the bookkeeping table if needed. Harmless when it exists.
+    /// Creates the bookkeeping tables if needed. Harmless when they exist; a
+    /// concurrent first run that creates them at the same moment is retried.
     public func ensureTable() throws(PostgresError) {
-        // A concurrent first run can race on CREATE ... IF NOT EXISTS; take the lock first.
-        try connection.execute("""
+        let sql = """
             CREATE SCHEMA IF NOT EXISTS fsconf;
             CREATE TABLE IF NOT EXISTS \(Migrator.table) (
                 version    integer PRIMARY KEY,
@@ -44,7 +59,13 @@ public final class Migrator {
                 applied_at timestamptz NOT NULL DEFAULT now(),
                 applied_by text NOT NULL DEFAULT current_user
             );
-            """)
+            CREATE TABLE IF NOT EXISTS \(Migrator.lockTable) ();
+            """
+        do {
+            try connection.execute(sql)
+        } catch where ["23505", "42P06", "42P07", "42710"].contains(error.sqlState ?? "") {
+            try connection.execute(sql)
+        }
     }
 
     /// Whether the bookkeeping table exists (read-only check for `status`).
@@ -69,29 +90,38 @@ public final class Migrator {
         try MigrationPlanner(files: files, applied: try applied())
     }
 
-    /// Takes the session advisory lock. If another session holds it, calls
-    /// `waiting` once with a human message, then blocks until it is free.
-    public func lock(waiting: (String) -> Void) throws(PostgresError) {
-        let got = try connection.query("SELECT pg_try_advisory_lock($1)", [String(Migrator.lockKey)])
-        if got.bool(0, 0) == true { return }
-        let holder = try connection.query("""
-            SELECT string_agg(pid::text, ', ') FROM pg_locks
-            WHERE locktype = 'advisory' AND granted
-              AND ((classid::bigint << 32) | objid::bigint) = $1
-            """, [String(Migrator.lockKey)])
-        let who = holder.string(0, 0).map { " (held by backend pid \($0))" } ?? ""
-        waiting("waiting for another fsconf migration to finish\(who)…")
-        try connection.query("SELECT pg_advisory_lock($1)", [String(Migrator.lockKey)])
+    /// Takes the migration lock on `lock`, a second connection to the same
+    /// database kept for the run (the lock lives as long as its transaction). If
+    /// another run holds it, calls `waiting` once with a human message, then blocks
+    /// until it is free.
+    public func lock(on lock: PGConnection, waiting: (String) -> Void) throws(PostgresError) {
+        try ensureTable()
+        try lock.execute("BEGIN")
+        do {
+            try lock.execute("LOCK TABLE \(Migrator.lockTable) IN EXCLUSIVE MODE NOWAIT")
+        } catch where error.sqlState == "55P03" {
+            try lock.execute("ROLLBACK")
+            let holder = try connection.query("""
+                SELECT string_agg(pid::text, ', ') FROM pg_locks
+                WHERE locktype = 'relation' AND granted AND mode = 'ExclusiveLock' AND relation = $1::regclass
+                """, [Migrator.lockTable])
+            let who = holder.string(0, 0).map { " (held by backend pid \($0))" } ?? ""
+            waiting("waiting for another fsconf migration to finish\(who)…")
+            try lock.execute("BEGIN")
+            try lock.execute("LOCK TABLE \(Migrator.lockTable) IN EXCLUSIVE MODE")
+        }
+        lockConnection = lock
     }
 
     public func unlock() {
-        _ = try? connection.query("SELECT pg_advisory_unlock($1)", [String(Migrator.lockKey)])
+        _ = try? lockConnection?.execute("ROLLBACK")
+        lockConnection = nil
     }
 
     /// The SQL a plan would run, exactly as `apply` runs it (for `--sql`).
-    public static func script(for file: MigrationFile, direction: Direction) -> String {
+    public static func script(for file: MigrationFile, direction: Direction, lockTimeoutMs: Int = defaultLockTimeoutMs) -> String {
         let statements = direction == .up ? file.upStatements : file.downStatements
-        var out = "-- \(file.filename) (\(direction.rawValue))\nBEGIN;\n"
+        var out = "-- \(file.filename) (\(direction.rawValue))\nBEGIN;\nSET LOCAL lock_timeout = \(lockTimeoutMs);\n"
         for s in statements { out += s.text + ";\n" }
         switch direction {
         case .up:
@@ -110,6 +140,7 @@ public final class Migrator {
         let statements = direction == .up ? file.upStatements : file.downStatements
         try connection.execute("BEGIN")
         do {
+            try connection.execute("SET LOCAL lock_timeout = \(max(0, lockTimeoutMs))")
             for (index, statement) in statements.enumerated() {
                 do {
                     try connection.execute(statement.text)

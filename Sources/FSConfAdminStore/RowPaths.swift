@@ -13,6 +13,8 @@ public final class RowPaths {
     let conn: PGConnection
     private var rows: [String: RowValues?] = [:]
     private var siblings: [String: [RowValues]] = [:]
+    /// Paths already built, by table/id: a child's path is its parent's plus a step.
+    private var built: [String: FieldPath] = [:]
 
     public init(_ conn: PGConnection) { self.conn = conn }
 
@@ -61,7 +63,7 @@ public final class RowPaths {
     }
 
     /// Forgets cached rows (after a write).
-    public func reset() { rows = [:]; siblings = [:] }
+    public func reset() { rows = [:]; siblings = [:]; built = [:] }
 
     /// The 1-based ordinal of `row` among `list` (by id, else by position).
     static func ordinal(_ row: RowValues, in list: [RowValues]) -> Int {
@@ -74,8 +76,40 @@ public final class RowPaths {
         FieldPath([FieldPath.Step(section), FieldPath.Step("?\(what)")])
     }
 
-    /// The canonical path of a row of `table`.
+    /// The canonical path of a row of `table`. Elements and conditions nest: their
+    /// ancestors are read upwards in a loop and built downwards, so a tree of any
+    /// depth never recurses, and each row is built once.
     public func path(_ table: String, _ row: RowValues) throws(PostgresError) -> FieldPath {
+        if let id = row["id"], let done = built[table + "/" + id] { return done }
+        if table == "elements" || table == "dialplan_conditions" {
+            var chain: [RowValues] = []
+            var seen: Set<String> = []
+            var current = row
+            while let parentID = current["parent_id"], built[table + "/" + parentID] == nil, seen.insert(parentID).inserted,
+                  let parentRow = try self.row(table, parentID) {
+                chain.append(parentRow)
+                current = parentRow
+            }
+            for ancestor in chain.reversed() { _ = try build(table, ancestor) }
+        }
+        return try build(table, row)
+    }
+
+    private var building: Set<String> = []
+
+    private func build(_ table: String, _ row: RowValues) throws(PostgresError) -> FieldPath {
+        guard let id = row["id"] else { return try compute(table, row) }
+        let key = table + "/" + id
+        if let done = built[key] { return done }
+        // A parent_id cycle (only SQL can make one) ends here instead of recursing.
+        guard building.insert(key).inserted else { return RowPaths.unknown(table.hasPrefix("dialplan") ? "dialplan" : "configuration", "cycle") }
+        defer { building.remove(key) }
+        let p = try compute(table, row)
+        built[key] = p
+        return p
+    }
+
+    private func compute(_ table: String, _ row: RowValues) throws(PostgresError) -> FieldPath {
         func parent(_ t: String, _ id: String?) throws(PostgresError) -> FieldPath? {
             guard let id, let r = try self.row(t, id) else { return nil }
             return try path(t, r)

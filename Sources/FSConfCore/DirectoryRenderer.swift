@@ -59,8 +59,8 @@ public enum DirectoryRenderer {
             guard let domain = pick(name, data, &expander) else { return FreeSWITCHDocument.notFound }
             let users = domain.users.filter { u in
                 switch key {
-                case "id": return same(expander.expand(u.userID), user) || u.numberAlias.map { same($0, user) } == true
-                case "number-alias": return u.numberAlias.map { same($0, user) } == true
+                case "id": return same(expander.expand(u.userID), user) || u.numberAlias.map { same(expander.expand($0), user) } == true
+                case "number-alias": return u.numberAlias.map { same(expander.expand($0), user) } == true
                 default: return true  // matched on the attribute by the query
                 }
             }
@@ -78,7 +78,7 @@ public enum DirectoryRenderer {
             FreeSWITCHDocument.begin(&w, section: "directory")
             openDomain(&w, domain, &expander)
             renderSettings(&w, domain.settings, &expander)
-            if let group = domain.groups.first(where: { same($0.name, groupName) }) {
+            if let group = domain.groups.first(where: { same(expander.expand($0.name), groupName) }) {
                 w.open("groups")
                 w.open("group", [("name", expander.expand(group.name))])
                 renderSettings(&w, group.settings, &expander)
@@ -117,9 +117,10 @@ public enum DirectoryRenderer {
     /// FreeSWITCH compares names with strcasecmp (ASCII case folding).
     static func same(_ a: String, _ b: String) -> Bool { sameIgnoringASCIICase(a, b) }
 
-    /// The stored domain whose (expanded) name is `name`: exact names first.
+    /// The stored domain whose name, as the node expands it, is `name`: exact names
+    /// first. A stored `$${domain}` is only ever its expansion, never its own text.
     static func pick(_ name: String, _ data: DirectoryData, _ expander: inout VariableExpander) -> DirectoryDomain? {
-        if let exact = data.domains.first(where: { same($0.name, name) }) { return exact }
+        if let exact = data.domains.first(where: { !VariableExpander.hasReference($0.name) && same($0.name, name) }) { return exact }
         return data.domains.first { VariableExpander.hasReference($0.name) && same(expander.expand($0.name), name) }
     }
 

@@ -6,9 +6,10 @@
 /// a name nobody knows becomes empty, as in FreeSWITCH. `${name}` (one dollar)
 /// is a channel variable and is left alone.
 public struct VariableExpander {
-    public var globals: [String: String]
+    public var globals: [String: String] { didSet { expandedCache = [:] } }
     public var node: (String) -> String?
     private var nodeCache: [String: String?] = [:]
+    private var expandedCache: [String: String] = [:]
 
     public init(globals: [String: String] = [:], node: @escaping (String) -> String? = { _ in nil }) {
         self.globals = globals
@@ -33,21 +34,85 @@ public struct VariableExpander {
 
     public mutating func expand(_ text: String) -> String {
         guard VariableExpander.hasReference(text) else { return text }
-        return expand(text, depth: 0)
-    }
-
-    private mutating func expand(_ text: String, depth: Int) -> String {
         var out = ""
-        var pieces: [Piece] = []
-        VariableExpander.scan(text) { pieces.append($0) }
-        for piece in pieces {
+        VariableExpander.scan(text) { piece in
             switch piece {
             case .literal(let literal): out += literal
-            case .reference(let name):
-                if depth < 8 { out += expand(value(of: name), depth: depth + 1) }
+            case .reference(let name): out += expanded(name)
             }
         }
         return out
+    }
+
+    /// The fully expanded value of global `name`, however deep its references go
+    /// (FreeSWITCH expands each `set` as it is defined, so a chain of any length
+    /// resolves). Iterative, so no chain can exhaust a FreeSWITCH thread's stack; a
+    /// reference back into a name being expanded (a cycle, which writes refuse)
+    /// expands to nothing. Values read from the node are final, as in FreeSWITCH.
+    private mutating func expanded(_ name: String) -> String {
+        if let done = expandedCache[name] { return done }
+        guard let raw = globals[name] else { return nodeValue(name) }
+        var stack: [(name: String, pieces: [Piece], next: Int, out: String)] = [(name, VariableExpander.pieces(raw), 0, "")]
+        var active: Set<String> = [name]
+        while true {
+            let top = stack.count - 1
+            if stack[top].next == stack[top].pieces.count {
+                let done = stack.removeLast()
+                active.remove(done.name)
+                expandedCache[done.name] = done.out
+                if stack.isEmpty { return done.out }
+                stack[stack.count - 1].out += done.out
+                continue
+            }
+            let piece = stack[top].pieces[stack[top].next]
+            stack[top].next += 1
+            switch piece {
+            case .literal(let literal): stack[top].out += literal
+            case .reference(let ref):
+                if let done = expandedCache[ref] { stack[top].out += done }
+                else if active.contains(ref) { continue }
+                else if let value = globals[ref] {
+                    active.insert(ref)
+                    stack.append((ref, VariableExpander.pieces(value), 0, ""))
+                } else { stack[top].out += nodeValue(ref) }
+            }
+        }
+    }
+
+    static func pieces(_ text: String) -> [Piece] {
+        var out: [Piece] = []
+        scan(text) { out.append($0) }
+        return out
+    }
+
+    /// The names of a reference cycle through global `name` (`[a, b, a]`), or nil.
+    public static func cycle(from name: String, globals: [String: String]) -> [String]? {
+        // Depth-first over references, iteratively; `path` is the current chain.
+        var path: [String] = [name]
+        var onPath: Set<String> = [name]
+        var pending: [[String]] = [references(in: globals[name] ?? "")]
+        var finished: Set<String> = []
+        while !pending.isEmpty {
+            guard let next = pending[pending.count - 1].popLast() else {
+                pending.removeLast()
+                let done = path.removeLast()
+                onPath.remove(done)
+                finished.insert(done)
+                continue
+            }
+            if next == name { return path + [next] }
+            if finished.contains(next) || onPath.contains(next) { continue }
+            guard let value = globals[next] else { continue }
+            path.append(next)
+            onPath.insert(next)
+            pending.append(references(in: value))
+        }
+        return nil
+    }
+
+    /// "a refers back to itself: a → b → a"
+    public static func describe(cycle: [String]) -> String {
+        "\(cycle.first ?? "") refers back to itself through $${} references (\(cycle.joined(separator: " → "))): it would expand to nothing"
     }
 
     enum Piece { case literal(Substring), reference(String) }
@@ -74,8 +139,7 @@ public struct VariableExpander {
         if literalStart != bytes.endIndex { visit(.literal(text[literalStart...])) }
     }
 
-    private mutating func value(of name: String) -> String {
-        if let v = globals[name] { return v }
+    private mutating func nodeValue(_ name: String) -> String {
         if let cached = nodeCache[name] { return cached ?? "" }
         let v = node(name)
         nodeCache[name] = v

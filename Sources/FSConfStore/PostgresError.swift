@@ -24,6 +24,8 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible, CustomDeb
     public var hint: String?
     /// The statement that failed, when there was one.
     public var sql: String?
+    /// The constraint a write violated (PG_DIAG_CONSTRAINT_NAME), when it was one.
+    public var constraint: String?
 
     public init(kind: Kind, message: String, sqlState: String? = nil, detail: String? = nil,
                 hint: String? = nil, sql: String? = nil) {
@@ -75,8 +77,10 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible, CustomDeb
         let primary = field(Int32(UInt8(ascii: "M"))) // PG_DIAG_MESSAGE_PRIMARY
         let state = field(Int32(UInt8(ascii: "C")))   // PG_DIAG_SQLSTATE
         if let primary {
-            return PostgresError(kind: .query, message: primary, sqlState: state,
-                                 detail: field(Int32(UInt8(ascii: "D"))), hint: field(Int32(UInt8(ascii: "H"))), sql: sql)
+            var e = PostgresError(kind: .query, message: primary, sqlState: state,
+                                  detail: field(Int32(UInt8(ascii: "D"))), hint: field(Int32(UInt8(ascii: "H"))), sql: sql)
+            e.constraint = field(Int32(UInt8(ascii: "n")))
+            return e
         }
         let lost = connection.map { PQstatus($0) != CONNECTION_OK } ?? true
         let text = connection.flatMap { PQerrorMessage($0) }.map { String(cString: $0) } ?? "no result"

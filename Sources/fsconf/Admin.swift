@@ -43,55 +43,32 @@ enum Admin {
     /// when something changed (nil: nothing did, and nothing is announced).
     static func write<T>(_ conn: PGConnection, actor: String, source: String = "cli", summary: String, undoOf: String? = nil,
                          _ body: (PGConnection) throws -> T) throws -> (T, String?) {
-        try conn.execute("BEGIN")
-        var done = false
-        defer { if !done { _ = try? conn.execute("ROLLBACK") } }
-        let id = try ChangeSets.open(conn, actor: actor, source: source, summary: summary, undoOf: undoOf)
-        let result = try body(conn)
-        let changed = try conn.query("SELECT EXISTS (SELECT 1 FROM fsconf.changes WHERE change_set_id = $1::bigint)", [id]).bool(0, 0) ?? false
-        try conn.execute("COMMIT")
-        done = true
-        return (result, changed ? id : nil)
+        try ChangeSets.write(conn, actor: actor, source: source, summary: summary, undoOf: undoOf, body)
     }
 
-    /// The value checks every write runs before touching the database (exit 2).
-    static func validate(_ address: FieldAddress, _ path: FieldPath, value: String) throws {
-        if let problem = FieldValidation.xmlTextProblem(value) {
-            throw CLIFailure("\(path): invalid value: \(problem); nothing written", code: CLIFailure.Code.invalid)
-        }
-        var column: String?
-        switch address {
-        case .dialplan(let d): column = d.column
-        case .directory(let d): if case .column(let c)? = d.field { column = c }
-        case .globals(let name, _):
-            if let name, !ConfigImporter.isGlobalName(name) {
-                throw CLIFailure("\(path): a global variable's name is letters, digits and _ . : -; nothing written", code: CLIFailure.Code.invalid)
-            }
-        case .tree(let t):
-            if case .attribute(let a)? = t.leaf, !ConfigImporter.isName(a) {
-                throw CLIFailure("\(path): \(a) is not a valid XML attribute name; nothing written", code: CLIFailure.Code.invalid)
-            }
-            if let bad = t.elements.first(where: { !ConfigImporter.isName($0.tag) }) {
-                throw CLIFailure("\(path): \(bad.tag) is not a valid XML element name; nothing written", code: CLIFailure.Code.invalid)
-            }
-        }
-        if let column, let allowed = FieldValidation.enumerations[column], !allowed.contains(value) {
-            if case .directory = address, column != "enabled" {} else {
-                throw CLIFailure("\(path): \(column) takes \(allowed.joined(separator: ", ")); got \(FieldDiff.show(value)); nothing written",
-                                 code: CLIFailure.Code.invalid)
-            }
-        }
-        if case .directory = address, column == "cacheable", !(value == "true" || value == "false" || (!value.isEmpty && value.allSatisfy(\.isNumber))) {
-            throw CLIFailure("\(path): cacheable takes true, false or milliseconds; nothing written", code: CLIFailure.Code.invalid)
-        }
-        if case .dialplan = address, column == "expression" {
-            try checkRegex(value, path: path)
-        }
-        if case .dialplan = address, column == "field" || column == "application", value.isEmpty {
-            throw CLIFailure("\(path): \(column!) cannot be empty; nothing written", code: CLIFailure.Code.invalid)
+    /// The value checks every write runs before touching the database (exit 2):
+    /// FieldValidation, the validator import and the typed commands share. Returns
+    /// the value to store (a user's extra-xml re-serialised, as import stores it).
+    @discardableResult
+    static func validate(_ address: FieldAddress, _ path: FieldPath, value: String) throws -> String {
+        if let problem = FieldValidation.problem(address, value: value, regex: PCRE2Compiler()) {
+            throw CLIFailure(FieldValidation.oneLine("\(path): \(problem); nothing written"), code: CLIFailure.Code.invalid)
         }
         if let warning = FieldValidation.unknownParamWarning(address, name: paramName(address) ?? "") {
             printErr(warning)
+        }
+        if case .directory(let d) = address, case .column("extra-xml")? = d.field, let xml = FieldValidation.extraXML(value).xml {
+            return xml
+        }
+        return value
+    }
+
+    /// Validates each (address, value) a typed command writes, naming its option.
+    static func validate(_ fields: [(FieldAddress, String, String)]) throws {
+        for (address, value, what) in fields {
+            if let problem = FieldValidation.problem(address, value: value, regex: PCRE2Compiler()) {
+                throw CLIFailure(FieldValidation.oneLine("\(what): \(problem); nothing written"), code: CLIFailure.Code.invalid)
+            }
         }
     }
 

@@ -32,10 +32,9 @@ extension Fsconf {
             }
             let conn = try connection.connect()
             // One consistent snapshot of every table.
-            try conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            let all = try ConfigStore(conn).load(.all).tree
-            let me = try ScopeStore(conn).identity(of: node)
-            try conn.execute("COMMIT")
+            let (all, me) = try Transactions.snapshot(conn) {
+                (try ConfigStore(conn).load(.all).tree, try ScopeStore(conn).identity(of: node))
+            }
             let tree = all.view(for: me)
             if node == nil, all.scopedCount > 0 {
                 printErr("note: \(all.scopedCount) variant(s) limited to some nodes are not in this export (every node's entities only); "

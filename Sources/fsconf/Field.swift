@@ -55,18 +55,32 @@ extension Fsconf {
         @OptionGroup var connection: ConnectionOptions
         @OptionGroup var write: WriteOptions
         @Argument(help: "The field's path.") var path: String
-        @Argument(help: "The new value (stored as is; $${name} references stay references).") var value: String
-        @Option(help: ArgumentHelp("Write only if the current value is exactly this.", valueName: "old")) var expect: String?
+        // Collected with .allUnrecognized so that a value starting with "-" (-5, -1h) is a value, not an option.
+        @Argument(parsing: .allUnrecognized,
+                  help: ArgumentHelp("The new value (stored as is; $${name} references stay references; may start with -).",
+                                     valueName: "value"))
+        var values: [String] = []
+        @Option(parsing: .unconditional, help: ArgumentHelp("Write only if the current value is exactly this.", valueName: "old"))
+        var expect: String?
         @Flag(help: "Write only if the field does not exist yet.") var expectAbsent = false
         @Flag(help: "Print {\"path\", \"old\", \"new\", \"change_set\"} as JSON.") var json = false
 
+        /// The value: `--` before it is the usual end of options, not the value.
+        var value: String { values[values.count - 1] }
+
         func validate() throws {
             if expect != nil && expectAbsent { throw ValidationError("--expect and --expect-absent exclude each other") }
+            if values.first == "--" && values.count == 2 { return }
+            if values.isEmpty { throw ValidationError("missing VALUE: fsconf set PATH VALUE") }
+            if values.count > 1 {
+                throw ValidationError("set takes one VALUE, got \(values.count): \(values.map { "'\($0)'" }.joined(separator: " ")) "
+                                      + "(quote a value holding spaces)")
+            }
         }
 
         func execute() throws {
             let (parsed, address) = try Admin.address(path)
-            try Admin.validate(address, parsed, value: value)
+            let value = try Admin.validate(address, parsed, value: self.value)
             let conn = try connection.connect()
             let expectation: String?? = expectAbsent ? .some(nil) : expect.map { .some($0) }
             let (written, changeSet) = try Admin.write(conn, actor: write.resolvedActor, summary: "set \(parsed)") { conn in
@@ -88,7 +102,8 @@ extension Fsconf {
         @OptionGroup var connection: ConnectionOptions
         @OptionGroup var write: WriteOptions
         @Argument(help: "The field's (or entity's) path.") var path: String
-        @Option(help: ArgumentHelp("Remove only if the current value is exactly this.", valueName: "old")) var expect: String?
+        @Option(parsing: .unconditional, help: ArgumentHelp("Remove only if the current value is exactly this.", valueName: "old"))
+        var expect: String?
         @Flag(help: "Print {\"path\", \"old\", \"new\", \"change_set\"} as JSON.") var json = false
 
         func execute() throws {

@@ -58,7 +58,8 @@ struct Fsconf: ParsableCommand {
         version: FSConfVersion.string,
         subcommands: [Migrate.self, Grant.self, Shim.self, Debug.self, Import.self, Export.self,
                       GetField.self, SetField.self, UnsetField.self, ListFields.self, History.self, Undo.self,
-                      Render.self, Diff.self, Domain.self, User.self, Gateway.self, Extension.self, ScopeCommand.self, Agent.self])
+                      Render.self, Diff.self, Domain.self, User.self, Gateway.self, Extension.self, ScopeCommand.self, Agent.self,
+                      Node.self, Doctor.self])
 }
 
 enum FSConfVersion {
@@ -88,7 +89,7 @@ extension FsconfCommand {
 }
 
 /// Maps any error to the message and exit code the CLI shows.
-struct CLIFailure: Error {
+struct CLIFailure: Error, CustomStringConvertible {
     enum Code {
         static let failed: Int32 = 1
         static let invalid: Int32 = 2
@@ -102,6 +103,8 @@ struct CLIFailure: Error {
 
     init(_ message: String, code: Int32) { self.message = message; self.code = code }
 
+    var description: String { message }
+
     init(_ error: Error) {
         switch error {
         case let e as CLIFailure: self = e
@@ -114,7 +117,8 @@ struct CLIFailure: Error {
         case let e as FieldPathError:
             self.init(e.description, code: Code.invalid)
         case let e as PostgresError:
-            self.init(e.description, code: e.kind == .query ? Code.failed : Code.unreachable)
+            // In the user's terms when the store knows the refusal (constraint names stay in the debug text).
+            self.init(SchemaMessages.explain(e) ?? e.description, code: e.kind == .query ? Code.failed : Code.unreachable)
             // A write the schema refuses is invalid input; a duplicate or a lost race is a conflict.
             if e.kind == .query, let state = e.sqlState {
                 if state == "23505" || state == "40001" || state == "40P01" { code = Code.conflict; message += "; nothing written" }

@@ -37,62 +37,43 @@ extension Fsconf {
 
         func execute() throws {
             let conn = try connection.connect()
-            let missing = try Privileges.roles.filter {
-                try conn.query("SELECT 1 FROM pg_roles WHERE rolname = $1", [$0]).rowCount == 0
-            }
+            let missing = try Roles.missingGroupRoles(conn)
             guard let role else { return try createRoles(conn, missing: missing) }
-            guard try conn.query("SELECT 1 FROM pg_roles WHERE rolname = $1", [role]).rowCount == 1 else {
+            guard try Roles.exists(conn, role) else {
                 throw CLIFailure("role \(role) does not exist", code: CLIFailure.Code.notFound)
             }
             let group = access == .reader ? Privileges.reader : Privileges.writer
             if missing.contains(group) {
                 throw CLIFailure("role \(group) does not exist yet: run `fsconf grant roles` first", code: CLIFailure.Code.notFound)
             }
-            // Role names cannot be bind parameters; they are quoted by libpq.
-            let statement = "GRANT \(group) TO \(conn.quoteIdentifier(role))"
-            do {
-                try conn.execute(statement)
-            } catch {
-                guard let e = error as? PostgresError, e.sqlState == "42501" else { throw error }
-                print("-- run as a role with CREATEROLE, or with ADMIN OPTION on \(group):\n\(statement);")
-                throw CLIFailure("you may not hand out \(group) (\(e.message)): the SQL for a DBA is above",
+            if let refused = try Roles.grantMembership(conn, group, to: role) {
+                print("-- run as a role with CREATEROLE, or with ADMIN OPTION on \(group):\n\(refused.statement);")
+                throw CLIFailure("you may not hand out \(group) (\(refused.reason)): the SQL for a DBA is above",
                                  code: CLIFailure.Code.failed)
             }
-            try grantTables(conn)
+            try Roles.grantTables(conn)
             print("granted \(group) to \(role)")
         }
 
         /// Creates the missing group roles when the caller may; otherwise prints the SQL.
         private func createRoles(_ conn: PGConnection, missing: [String]) throws {
             if !missing.isEmpty {
-                let may = try conn.query("SELECT rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = current_user")
-                guard may.bool(0, 0) == true else {
-                    let me = try conn.query("SELECT current_user, current_database()")
-                    print("-- run in database \(me.string(0, 1) ?? "") as a role with CREATEROLE (e.g. postgres):")
-                    print(Privileges.dbaScript(missing: missing, owner: conn.quoteIdentifier(me.string(0, 0) ?? "")), terminator: "")
+                guard try Roles.mayCreateRoles(conn) else {
+                    let me = try Roles.session(conn)
+                    print("-- run in database \(me.database) as a role with CREATEROLE (e.g. postgres):")
+                    print(Privileges.dbaScript(missing: missing, owner: conn.quoteIdentifier(me.user)), terminator: "")
                     print(Privileges.grantStatement + ";")
-                    throw CLIFailure("\(me.string(0, 0) ?? "this role") may not create roles (no CREATEROLE): "
+                    throw CLIFailure("\(me.user) may not create roles (no CREATEROLE): "
                                      + "the SQL for a DBA is above; fsconf migrate works without it",
                                      code: CLIFailure.Code.failed)
                 }
                 for name in missing {
-                    do {
-                        try conn.execute(Privileges.createRole(name))
-                    } catch {
-                        // 42710: created meanwhile by a concurrent run, which is fine.
-                        guard (error as? PostgresError)?.sqlState == "42710" else { throw error }
-                    }
+                    try Roles.create(conn, name)
                     print("created role \(name)")
                 }
             }
-            try grantTables(conn)
+            try Roles.grantTables(conn)
             print("granted \(Privileges.roles.joined(separator: " and ")) on schema fsconf")
-        }
-
-        /// Tables added by later migrations: make sure the group roles reach them.
-        private func grantTables(_ conn: PGConnection) throws {
-            let schema = try conn.query("SELECT 1 FROM pg_namespace WHERE nspname = 'fsconf'")
-            if schema.rowCount == 1 { try conn.execute(Privileges.grantStatement) }
         }
     }
 }

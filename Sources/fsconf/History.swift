@@ -12,7 +12,7 @@ extension Fsconf {
             discussion: """
                 With PATH, only the changes at or under it (e.g. a user, or one param). Every write is
                 recorded: fsconf commands, imports, undos and changes made directly in SQL (source sql).
-                Clear-text password values are shown as (hidden).
+                Secret values (passwords, a1-hash…) are shown as (hidden).
                 """)
         @OptionGroup var connection: ConnectionOptions
         @Argument(help: "Only changes at or under this path.") var path: String?
@@ -20,19 +20,22 @@ extension Fsconf {
         var since: String?
         @Option(help: ArgumentHelp("Only this change set.", valueName: "id")) var changeSet: String?
         @Option(help: "At most this many change sets.") var limit = 20
-        @Flag(help: "Print every field change (default: at most 50 per change set).") var full = false
+        @Flag(help: "Print every field change (default: at most \(History.shownPerChangeSet) per change set).") var full = false
+
+        static let shownPerChangeSet = 50
         @Flag(help: "Print JSON (docs/cli.md).") var json = false
 
         func execute() throws {
             if let changeSet, Int64(changeSet) == nil { throw CLIFailure("--change-set takes a number", code: CLIFailure.Code.invalid) }
             let conn = try connection.connect()
             let under = try path.map { try Admin.prefix($0, conn) }
-            if let since {
-                do { try conn.query("SELECT $1::timestamptz", [since]) } catch {
-                    throw CLIFailure("--since: not a timestamp: \(since)", code: CLIFailure.Code.invalid)
-                }
+            let log = ChangeLog(conn)
+            if let since, !log.isTimestamp(since) {
+                throw CLIFailure("--since: not a timestamp: \(since)", code: CLIFailure.Code.invalid)
             }
-            let entries = try ChangeLog(conn).history(under: under, since: since, changeSet: changeSet, limit: max(1, limit))
+            // Only the field changes shown are built: the work follows the output, however large a change set.
+            let entries = try log.history(under: under, since: since, changeSet: changeSet, limit: max(1, limit),
+                                          maxChanges: full ? nil : History.shownPerChangeSet)
             if json {
                 print(JSON.array(entries.map { e in
                     JSON.object([
@@ -42,6 +45,7 @@ extension Fsconf {
                             JSON.object([("operation", JSON.string(c.operation)), ("path", JSON.string(c.pathText)),
                                          ("old", JSON.string(c.old)), ("new", JSON.string(c.new))])
                         }.joined(separator: ", ") + "]"),
+                        ("omitted_rows", String(e.omittedRows)),
                     ])
                 }))
                 return
@@ -55,9 +59,8 @@ extension Fsconf {
                 if let u = e.undoOf { head += "  (undoes \(u))" }
                 print(head)
                 if !e.summary.isEmpty { print("    \(e.summary)") }
-                let shown = full ? e.changes : Array(e.changes.prefix(50))
-                for c in shown { print("  \(line(c))") }
-                if shown.count < e.changes.count { print("  … \(e.changes.count - shown.count) more (--full)") }
+                for c in e.changes { print("  \(line(c))") }
+                if e.omittedRows > 0 { print("  … \(e.omittedRows) more row change(s) (--full)") }
             }
         }
 
@@ -89,7 +92,7 @@ extension Fsconf {
         func execute() throws {
             guard Int64(changeSet) != nil else { throw CLIFailure("CHANGESET is a number (see fsconf history)", code: CLIFailure.Code.invalid) }
             let conn = try connection.connect()
-            if try conn.query("SELECT 1 FROM fsconf.change_sets WHERE id = $1::bigint", [changeSet]).rowCount == 0 {
+            if try !ChangeLog(conn).exists(changeSet) {
                 throw CLIFailure("no change set \(changeSet)", code: CLIFailure.Code.notFound)
             }
             if dryRun {

@@ -2,6 +2,7 @@ import ArgumentParser
 import FSConfAdminCore
 import FSConfCore
 import FSConfAdminStore
+import FSConfRegex
 import FSConfStore
 import Foundation
 import Glibc
@@ -41,6 +42,8 @@ extension Fsconf {
         var skipUnrepresentable = false
         @Flag(help: "Do not print the notes (node-evaluated globals, inert elements dropped...).")
         var quiet = false
+        @Flag(help: "Follow includes that leave the tree's folder (their contents are stored and served to every node).")
+        var allowOutsideIncludes = false
         @Option(help: ArgumentHelp("Store the tree as the variants of these nodes and @groups (node,@group,...).", valueName: "scope"))
         var scope: String?
 
@@ -52,15 +55,15 @@ extension Fsconf {
         }
 
         /// Pre-processes and maps the tree; a malformed tree fails with FILE:LINE.
-        static func read(_ path: String, domainMap: [String: String]) throws(CLIFailure) -> (PreProcessor, ConfigImporter) {
-            var pre = PreProcessor(fileSystem: LocalFileSystem(), mode: .keepReferences)
+        static func read(_ path: String, domainMap: [String: String], allowOutsideIncludes: Bool = false) throws(CLIFailure) -> (PreProcessor, ConfigImporter) {
+            var pre = PreProcessor(fileSystem: LocalFileSystem(), mode: .keepReferences, allowOutsideIncludes: allowOutsideIncludes)
             do {
                 try pre.run(path)
             } catch {
                 throw CLIFailure(error.description, code: CLIFailure.Code.invalid)
             }
             do {
-                return (pre, try ConfigImporter.load(pre, domainMap: domainMap))
+                return (pre, try ConfigImporter.load(pre, domainMap: domainMap, regex: PCRE2Compiler()))
             } catch {
                 throw CLIFailure(error.description, code: CLIFailure.Code.invalid)
             }
@@ -78,7 +81,7 @@ extension Fsconf {
             let scope = try self.scope.map { try ScopeCommand.scope([$0]) }
 
             // Read and map (no database yet): a malformed tree never touches it.
-            let (pre, importer) = try Import.read(path, domainMap: map)
+            let (pre, importer) = try Import.read(path, domainMap: map, allowOutsideIncludes: allowOutsideIncludes)
             if !quiet { for note in pre.notes + importer.notes { printErr("note: \(note)") } }
             for warning in importer.warnings { printErr("warning: \(warning)") }
             let issues = importer.unrepresentable
@@ -93,48 +96,46 @@ extension Fsconf {
             let parsed = Date()
 
             let conn = try connection.connect()
-            try conn.execute("BEGIN")
-            var committed = false
-            defer { if !committed { _ = try? conn.execute("ROLLBACK") } }
-            try conn.query("SELECT pg_advisory_xact_lock(hashtext('fsconf.import'))")
-            let store = ConfigStore(conn)
-            // What this import compares with and writes: the entities of its scope.
-            let stored = try store.load(.slice(scope))
-            var shared = ConfigTree()
-            if scope != nil {
-                // A site's entities equal to every node's are not stored again (docs/cluster.md).
-                (tree, shared) = tree.splittingShared(with: try store.load(.slice(nil)).tree)
+            let written: (rows: Int, changeSet: String, summary: String)? = try Transactions.run(conn) {
+                // One import at a time: a lock writers can take and nodes (readers) cannot.
+                let store = ConfigStore(conn)
+                try store.lockImports()
+                // What this import compares with and writes: the entities of its scope.
+                let stored = try store.load(.slice(scope))
+                var shared = ConfigTree()
+                if scope != nil {
+                    // A site's entities equal to every node's are not stored again (docs/cluster.md).
+                    (tree, shared) = tree.splittingShared(with: try store.load(.slice(nil)).tree)
+                }
+                var diff = ConfigDiff(stored: stored.tree, imported: tree.scoped(scope), replace: sections)
+                diff.removeStored(shared.scoped(scope), from: stored.tree)
+                let kept = stored.keepingVariants(diff)
+                if !kept.lost.isEmpty {
+                    throw CLIFailure("the imported tree drops the parents of variants limited to some nodes, which this import would lose: "
+                                     + kept.lost.joined(separator: ", ") + "; nothing was imported (remove or move them first)",
+                                     code: CLIFailure.Code.conflict)
+                }
+                diff = kept.diff
+                if !shared.isEmpty && !quiet {
+                    printErr("note: \(shared.countsSummary) equal to every node's: not stored for \(scope!.description)")
+                }
+                if dryRun {
+                    for entry in diff.entries { print(entry.description) }
+                    print("dry run: \(diff.isEmpty ? "nothing to change" : diff.summary); read \(tree.countsSummary) "
+                          + "from \(pre.filesRead.count) file(s); nothing written (\(seconds(since: started)))")
+                    return nil
+                }
+                if diff.isEmpty {
+                    print("nothing to change: the database already holds this tree (\(tree.countsSummary); \(seconds(since: started)))")
+                    return nil
+                }
+                let actor = write.resolvedActor
+                let summary = "import \(pre.display(pre.filesRead.first ?? path))\(scope.map { " {\($0)}" } ?? ""): \(diff.summary) (\(tree.countsSummary))"
+                let changeSet = try ChangeSets.open(conn, actor: actor, source: "import", summary: summary)
+                return (try store.apply(diff, stored: stored, scope: scope), changeSet, diff.summary)
             }
-            var diff = ConfigDiff(stored: stored.tree, imported: tree.scoped(scope), replace: sections)
-            diff.removeStored(shared.scoped(scope), from: stored.tree)
-            let kept = stored.keepingVariants(diff)
-            if !kept.lost.isEmpty {
-                throw CLIFailure("the imported tree drops the parents of variants limited to some nodes, which this import would lose: "
-                                 + kept.lost.joined(separator: ", ") + "; nothing was imported (remove or move them first)",
-                                 code: CLIFailure.Code.conflict)
-            }
-            diff = kept.diff
-            if !shared.isEmpty && !quiet {
-                printErr("note: \(shared.countsSummary) equal to every node's: not stored for \(scope!.description)")
-            }
-
-            if dryRun {
-                for entry in diff.entries { print(entry.description) }
-                print("dry run: \(diff.isEmpty ? "nothing to change" : diff.summary); read \(tree.countsSummary) "
-                      + "from \(pre.filesRead.count) file(s); nothing written (\(seconds(since: started)))")
-                return
-            }
-            if diff.isEmpty {
-                print("nothing to change: the database already holds this tree (\(tree.countsSummary); \(seconds(since: started)))")
-                return
-            }
-            let actor = write.resolvedActor
-            let summary = "import \(pre.display(pre.filesRead.first ?? path))\(scope.map { " {\($0)}" } ?? ""): \(diff.summary) (\(tree.countsSummary))"
-            let changeSet = try ChangeSets.open(conn, actor: actor, source: "import", summary: summary)
-            let rows = try store.apply(diff, stored: stored, scope: scope)
-            try conn.execute("COMMIT")
-            committed = true
-            print("imported: \(diff.summary); \(rows) row(s) written; change set \(changeSet); "
+            guard let (rows, changeSet, summary) = written else { return }
+            print("imported: \(summary); \(rows) row(s) written; change set \(changeSet); "
                   + "\(tree.countsSummary) from \(pre.filesRead.count) file(s) "
                   + "(read \(String(format: "%.2f", parsed.timeIntervalSince(started))) s, total \(seconds(since: started)))")
         }
@@ -161,8 +162,12 @@ struct LocalFileSystem: PreProcessorFileSystem {
     }
 
     func read(_ path: String) throws -> [UInt8] {
+        var st = stat()
+        guard stat(path, &st) == 0 else { throw CLIFailure(String(cString: strerror(errno)), code: CLIFailure.Code.invalid) }
+        // A device, a FIFO (/dev/zero, /dev/stdin…) would be read forever or block.
+        guard st.st_mode & S_IFMT == S_IFREG else { throw CLIFailure("\(path) is not a regular file", code: CLIFailure.Code.invalid) }
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw CLIFailure("cannot read \(path)", code: CLIFailure.Code.invalid)
+            throw CLIFailure("permission denied or unreadable", code: CLIFailure.Code.invalid)
         }
         return [UInt8](data)
     }

@@ -49,6 +49,14 @@ struct PlanOutput: ParsableArguments {
     var dryRun = false
     @Flag(help: "Print the SQL that would run, change nothing.")
     var sql = false
+    @Option(help: ArgumentHelp("Fail a statement that waits longer than this for a table lock (0: wait forever).", valueName: "seconds"))
+    var lockTimeout: Double = Double(Migrator.defaultLockTimeoutMs) / 1000
+
+    func validate() throws {
+        if lockTimeout < 0 { throw ValidationError("--lock-timeout takes 0 or more seconds") }
+    }
+
+    var lockTimeoutMs: Int { Int(lockTimeout * 1000) }
 }
 
 extension Fsconf.Migrate {
@@ -172,16 +180,16 @@ extension MigrationSource {
     init(migrations: String?) { self.init(); self.migrations = migrations }
 }
 
-/// Connects, takes the advisory lock (unless only printing), plans, and runs.
+/// Connects, takes the migration lock (unless only printing), plans, and runs.
 private func runMigrations(_ connection: ConnectionOptions, _ source: MigrationSource, _ output: PlanOutput,
                            _ direction: Migrator.Direction,
                            plan: (MigrationPlanner) throws -> [MigrationFile]) throws {
     let files = try source.load()
     let migrator = Migrator(connection: try connection.connect(), files: files)
+    migrator.lockTimeoutMs = output.lockTimeoutMs
     let readOnly = output.dryRun || output.sql
     if !readOnly {
-        try migrator.lock { printErr($0) }
-        try migrator.ensureTable()
+        try migrator.lock(on: try connection.connect()) { printErr($0) }
     }
     defer { if !readOnly { migrator.unlock() } }
     let planner = try migrator.planner()
@@ -191,7 +199,7 @@ private func runMigrations(_ connection: ConnectionOptions, _ source: MigrationS
 private func runPlan(_ plan: [MigrationFile], from planner: MigrationPlanner, direction: Migrator.Direction,
                      migrator: Migrator, output: PlanOutput) throws {
     if output.sql {
-        for file in plan { print(Migrator.script(for: file, direction: direction)) }
+        for file in plan { print(Migrator.script(for: file, direction: direction, lockTimeoutMs: output.lockTimeoutMs)) }
         return
     }
     if plan.isEmpty {
@@ -218,8 +226,8 @@ private func runPlan(_ plan: [MigrationFile], from planner: MigrationPlanner, di
 /// they exist; creating them is `fsconf grant roles` (it may need a DBA), never a
 /// reason for `migrate` to fail.
 private func grantGroupRoles(_ conn: PGConnection) throws {
-    try conn.execute(Privileges.grantStatement)
-    let missing = try Privileges.roles.filter { try conn.query("SELECT 1 FROM pg_roles WHERE rolname = $1", [$0]).rowCount == 0 }
+    try Roles.grantTables(conn)
+    let missing = try Roles.missingGroupRoles(conn)
     if !missing.isEmpty {
         printErr("note: role(s) \(missing.joined(separator: ", ")) do not exist: run `fsconf grant roles` (or have a DBA run the SQL it prints) before `fsconf grant reader|writer`")
     }

@@ -109,6 +109,7 @@ extension Fsconf {
         var domainMap: [String] = []
         @Option(help: ArgumentHelp("Compare only this section (repeatable): globals, directory, dialplan, chatplan, configuration, languages.", valueName: "section"))
         var section: [String] = []
+        @Flag(help: "Follow includes that leave the tree's folder.") var allowOutsideIncludes = false
         @Option(help: ArgumentHelp("Compare with what this node gets (its switchname) instead of the entities every node gets.", valueName: "name"))
         var node: String?
         @Option(help: ArgumentHelp("Compare with the entities of exactly this scope, as `import --scope` would (node,@group,...).", valueName: "scope"))
@@ -127,7 +128,7 @@ extension Fsconf {
             for s in section where !FieldAddress.sections.contains(s) {
                 throw CLIFailure("--section takes globals, directory, dialplan, chatplan, configuration or languages; got \(s)", code: CLIFailure.Code.invalid)
             }
-            let (_, importer) = try Import.read(path, domainMap: map)
+            let (_, importer) = try Import.read(path, domainMap: map, allowOutsideIncludes: allowOutsideIncludes)
             for issue in importer.unrepresentable { printErr("not compared: \(issue)") }
             let conn = try connection.connect()
             let stored: ConfigTree

@@ -17,17 +17,18 @@ extension Fsconf {
             @OptionGroup var write: WriteOptions
             @Argument(help: "The domain name (may be a $${...} reference).") var name: String
             @Option(help: "The default cacheable for its users: true or milliseconds.") var cacheable: String?
+            @Option(help: ArgumentHelp("Only for these nodes and @groups (node,@group,...): a variant (docs/cluster.md).", valueName: "scope"))
+            var scope: String?
             func execute() throws {
-                try Typed.text(name, "domain name")
+                let domain = DirectoryAddress(domain: name, field: .column("name"))
+                var fields: [(FieldAddress, String, String)] = [(.directory(domain), name, "domain add")]
+                if let cacheable {
+                    fields.append((.directory(DirectoryAddress(domain: name, field: .column("cacheable"))), cacheable, "--cacheable"))
+                }
+                try Admin.validate(fields)
                 let conn = try connection.connect()
                 let (_, id) = try Admin.write(conn, actor: write.resolvedActor, summary: "domain add \(name)") { conn in
-                    if try conn.query("SELECT 1 FROM fsconf.domains WHERE lower(name) = lower($1)", [name]).rowCount > 0 {
-                        throw CLIFailure("domain \(name) already exists", code: CLIFailure.Code.conflict)
-                    }
-                    try conn.query("""
-                        INSERT INTO fsconf.domains (name, cacheable, position)
-                        SELECT $1, $2, coalesce(max(position), 0) + 1 FROM fsconf.domains
-                        """, [name, cacheable])
+                    try AdminStore(conn).addDomain(name, cacheable: cacheable, scope: try scope.map { try ScopeCommand.scope([$0]) })
                 }
                 print("added domain \(name) (change set \(id ?? "-"))")
             }
@@ -55,42 +56,30 @@ extension Fsconf {
             @Argument var user: String
             @Option(help: "The group whose <users> defines it (created if missing).") var group: String?
             @Option(help: "Its number-alias.") var alias: String?
+            @Option(help: ArgumentHelp("Only for these nodes and @groups (node,@group,...): a variant (docs/cluster.md).", valueName: "scope"))
+            var scope: String?
             @Option(name: .customLong("param"), help: ArgumentHelp("A param (repeatable).", valueName: "name=value")) var params: [String] = []
             @Option(name: .customLong("variable"), help: ArgumentHelp("A variable (repeatable).", valueName: "name=value")) var variables: [String] = []
             func execute() throws {
-                try Typed.text(user, "user id")
                 let params = try Typed.pairs(self.params, "param"), variables = try Typed.pairs(self.variables, "variable")
-                for (n, v) in params + variables { try Typed.text(n, "name"); try Typed.text(v, n) }
                 for (n, _) in params where n == "password" {
                     throw CLIFailure("a password does not go on the command line: use `fsconf user set-password`", code: CLIFailure.Code.invalid)
                 }
-                let probe = FieldAddress.directory(DirectoryAddress(domain: domain, owner: .user(user), field: .setting(kind: .param, name: "", direction: nil)))
-                for (n, _) in params { if let w = FieldValidation.unknownParamWarning(probe, name: n) { printErr(w) } }
+                func at(_ field: DirectoryAddress.Field) -> FieldAddress { .directory(DirectoryAddress(domain: domain, owner: .user(user), field: field)) }
+                var fields: [(FieldAddress, String, String)] = [(at(.column("id")), user, "user add")]
+                if let alias { fields.append((at(.column("number-alias")), alias, "--alias")) }
+                if let group { fields.append((at(.column("group")), group, "--group")) }
+                fields.append((.directory(DirectoryAddress(domain: domain, field: .column("name"))), domain, "user add"))
+                fields += params.map { (at(.setting(kind: .param, name: $0.0, direction: nil)), $0.1, "--param \($0.0)") }
+                fields += variables.map { (at(.setting(kind: .variable, name: $0.0, direction: nil)), $0.1, "--variable \($0.0)") }
+                try Admin.validate(fields)
+                for (n, _) in params {
+                    if let w = FieldValidation.unknownParamWarning(at(.setting(kind: .param, name: n, direction: nil)), name: n) { printErr(w) }
+                }
                 let conn = try connection.connect()
                 let (_, id) = try Admin.write(conn, actor: write.resolvedActor, summary: "user add \(user)@\(domain)") { conn in
-                    let d = try Typed.domainID(conn, domain)
-                    if try conn.query("SELECT 1 FROM fsconf.users WHERE domain_id = $1::bigint AND lower(user_id) = lower($2)", [d, user]).rowCount > 0 {
-                        throw CLIFailure("user \(user) already exists in \(domain)", code: CLIFailure.Code.conflict)
-                    }
-                    var groupID: String?
-                    if let group {
-                        let g = try conn.query("SELECT id FROM fsconf.groups WHERE domain_id = $1::bigint AND lower(name) = lower($2)", [d, group])
-                        groupID = g.rowCount > 0 ? g.string(0, 0) : try conn.query("""
-                            INSERT INTO fsconf.groups (domain_id, name, position)
-                            SELECT $1::bigint, $2, coalesce(max(position), 0) + 1 FROM fsconf.groups WHERE domain_id = $1::bigint RETURNING id
-                            """, [d, group]).string(0, 0)
-                    }
-                    let u = try conn.query("""
-                        INSERT INTO fsconf.users (domain_id, user_id, number_alias, home_group_id, position)
-                        SELECT $1::bigint, $2, $3, $4::bigint, coalesce(max(position), 0) + 1 FROM fsconf.users WHERE domain_id = $1::bigint
-                        RETURNING id
-                        """, [d, user, alias, groupID]).string(0, 0)!
-                    for (k, (kind, list)) in [("param", params), ("variable", variables)].enumerated() {
-                        for (n, (name, value)) in list.enumerated() {
-                            try conn.query("INSERT INTO fsconf.user_settings (user_id, kind, name, value, position) VALUES ($1::bigint, $2, $3, $4, $5::int)",
-                                           [u, kind, name, value, String(k * 1000 + n + 1)])
-                        }
-                    }
+                    try AdminStore(conn).addUser(domain: domain, user: user, group: group, alias: alias, params: params, variables: variables,
+                                                 scope: try scope.map { try ScopeCommand.scope([$0]) })
                 }
                 print("added user \(user)@\(domain) (change set \(id ?? "-"))")
             }
@@ -124,12 +113,7 @@ extension Fsconf {
 
             func execute() throws {
                 let conn = try connection.connect()
-                let stored = try conn.query("""
-                    SELECT d.name, u.user_id FROM fsconf.users u JOIN fsconf.domains d ON d.id = u.domain_id
-                    WHERE lower(d.name) = lower($1) AND lower(u.user_id) = lower($2)
-                    """, [domain, user])
-                guard stored.rowCount == 1 else { throw CLIFailure("no user \(user) in domain \(domain)", code: CLIFailure.Code.notFound) }
-                let domainName = stored.string(0, 0)!, userID = stored.string(0, 1)!
+                let (domainName, userID) = try AdminStore(conn).user(domain: domain, user: user)
                 let hashRealm = realm ?? domainName
                 if hashRealm.contains("$${") {
                     throw CLIFailure("the domain is stored as \(domainName): give the realm it expands to with --realm", code: CLIFailure.Code.invalid)
@@ -171,6 +155,8 @@ extension Fsconf {
             @Argument(help: ArgumentHelp("DOMAIN NAME with --user; NAME with --profile.", valueName: "name")) var names: [String] = []
             @Option(help: "The user that carries it.") var user: String?
             @Option(help: "The sofia.conf profile whose <gateways> gets it.") var profile: String?
+            @Option(help: ArgumentHelp("Only for these nodes and @groups (node,@group,...): a variant (docs/cluster.md).", valueName: "scope"))
+            var scope: String?
             @Option(name: .customLong("param"), help: ArgumentHelp("A param (repeatable).", valueName: "name=value")) var params: [String] = []
             @Option(name: .customLong("variable"), help: ArgumentHelp("A variable (repeatable).", valueName: "name=value")) var variables: [String] = []
 
@@ -186,38 +172,24 @@ extension Fsconf {
 
             func execute() throws {
                 let name = names.last!
-                try Typed.text(name, "gateway name")
                 let params = try Typed.pairs(self.params, "param"), variables = try Typed.pairs(self.variables, "variable")
-                for (n, v) in params + variables { try Typed.text(n, "name"); try Typed.text(v, n) }
+                // The same rules wherever the gateway goes: its name and its settings' names are names, values are XML text.
+                let domain = profile == nil ? names[0] : "sofia.conf"
+                func at(_ field: DirectoryAddress.Field) -> FieldAddress {
+                    .directory(DirectoryAddress(domain: domain, owner: user.map { .user($0) } ?? .domain, gateway: name, field: field))
+                }
+                var fields: [(FieldAddress, String, String)] = [(at(.column("name")), name, "gateway add")]
+                fields += params.map { (at(.setting(kind: .param, name: $0.0, direction: nil)), $0.1, "--param \($0.0)") }
+                fields += variables.map { (at(.setting(kind: .variable, name: $0.0, direction: nil)), $0.1, "--variable \($0.0)") }
+                try Admin.validate(fields)
+                for (n, _) in params {
+                    if let w = FieldValidation.unknownParamWarning(at(.setting(kind: .param, name: n, direction: nil)), name: n) { printErr(w) }
+                }
                 if let profile { return try addToProfile(profile, name: name, params: params, variables: variables) }
-                let domain = names[0]
-                let probe = FieldAddress.directory(DirectoryAddress(domain: domain, gateway: name, field: .setting(kind: .param, name: "", direction: nil)))
-                for (n, _) in params { if let w = FieldValidation.unknownParamWarning(probe, name: n) { printErr(w) } }
                 let conn = try connection.connect()
                 let (_, id) = try Admin.write(conn, actor: write.resolvedActor, summary: "gateway add \(name)@\(domain)") { conn in
-                    let d = try Typed.domainID(conn, domain)
-                    var u: String?
-                    if let user {
-                        let r = try conn.query("SELECT id FROM fsconf.users WHERE domain_id = $1::bigint AND lower(user_id) = lower($2)", [d, user])
-                        guard r.rowCount == 1 else { throw CLIFailure("no user \(user) in domain \(domain)", code: CLIFailure.Code.notFound) }
-                        u = r.string(0, 0)
-                    }
-                    if try conn.query("SELECT 1 FROM fsconf.gateways WHERE domain_id = $1::bigint AND name = $2", [d, name]).rowCount > 0 {
-                        throw CLIFailure("gateway \(name) already exists in \(domain)", code: CLIFailure.Code.conflict)
-                    }
-                    let g = try conn.query("""
-                        INSERT INTO fsconf.gateways (domain_id, user_id, name, position)
-                        SELECT $1::bigint, $2::bigint, $3, coalesce(max(position), 0) + 1 FROM fsconf.gateways WHERE domain_id = $1::bigint
-                        RETURNING id
-                        """, [d, u, name]).string(0, 0)!
-                    var position = 0
-                    for (kind, list) in [("param", params), ("variable", variables)] {
-                        for (n, v) in list {
-                            position += 1
-                            try conn.query("INSERT INTO fsconf.gateway_settings (gateway_id, kind, name, value, position) VALUES ($1::bigint, $2, $3, $4, $5::int)",
-                                           [g, kind, n, v, String(position)])
-                        }
-                    }
+                    try AdminStore(conn).addGateway(domain: domain, name: name, user: user, params: params, variables: variables,
+                                                    scope: try scope.map { try ScopeCommand.scope([$0]) })
                 }
                 print("added gateway \(name) to \(user.map { "\($0)@" } ?? "")\(domain) (change set \(id ?? "-"))")
             }
@@ -227,40 +199,8 @@ extension Fsconf {
             func addToProfile(_ profile: String, name: String, params: [(String, String)], variables: [(String, String)]) throws {
                 let conn = try connection.connect()
                 let (_, id) = try Admin.write(conn, actor: write.resolvedActor, summary: "gateway add \(name) (sofia.conf profile \(profile))") { conn in
-                    let doc = try conn.query("SELECT id FROM fsconf.documents WHERE section = 'configuration' AND name = 'sofia.conf'")
-                    guard let d = doc.string(0, 0) else { throw CLIFailure("no sofia.conf is stored (fsconf import it first)", code: CLIFailure.Code.notFound) }
-                    let p = try conn.query("""
-                        SELECT e.id FROM fsconf.elements e JOIN fsconf.elements ps ON ps.id = e.parent_id
-                        JOIN fsconf.attributes a ON a.element_id = e.id AND a.name = 'name'
-                        WHERE e.document_id = $1::bigint AND e.tag = 'profile' AND ps.tag = 'profiles' AND lower(a.value) = lower($2)
-                        ORDER BY (a.value = $2) DESC, e.position LIMIT 1 FOR UPDATE OF e
-                        """, [d, profile])
-                    guard let pid = p.string(0, 0) else { throw CLIFailure("sofia.conf has no profile \(profile)", code: CLIFailure.Code.notFound) }
-                    func insert(_ parent: String, _ tag: String, _ attributes: [(String, String)]) throws -> String {
-                        let e = try conn.query("""
-                            INSERT INTO fsconf.elements (document_id, parent_id, position, tag)
-                            SELECT $1::bigint, $2::bigint, coalesce(max(position), 0) + 1, $3 FROM fsconf.elements WHERE parent_id = $2::bigint
-                            RETURNING id
-                            """, [d, parent, tag]).string(0, 0)!
-                        for (k, (n, v)) in attributes.enumerated() {
-                            try conn.query("INSERT INTO fsconf.attributes (element_id, name, value, position) VALUES ($1::bigint, $2, $3, $4::int)",
-                                           [e, n, v, String(k + 1)])
-                        }
-                        return e
-                    }
-                    let container = try conn.query("SELECT id FROM fsconf.elements WHERE parent_id = $1::bigint AND tag = 'gateways' ORDER BY position LIMIT 1", [pid])
-                    let gateways = try container.string(0, 0) ?? insert(pid, "gateways", [])
-                    let taken = try conn.query("""
-                        SELECT 1 FROM fsconf.elements g JOIN fsconf.attributes a ON a.element_id = g.id AND a.name = 'name'
-                        WHERE g.parent_id = $1::bigint AND g.tag = 'gateway' AND a.value = $2
-                        """, [gateways, name])
-                    if taken.rowCount > 0 { throw CLIFailure("gateway \(name) already exists in profile \(profile)", code: CLIFailure.Code.conflict) }
-                    let g = try insert(gateways, "gateway", [("name", name)])
-                    for (n, v) in params { _ = try insert(g, "param", [("name", n), ("value", v)]) }
-                    if !variables.isEmpty {
-                        let vs = try insert(g, "variables", [])
-                        for (n, v) in variables { _ = try insert(vs, "variable", [("name", n), ("value", v)]) }
-                    }
+                    try AdminStore(conn).addProfileGateway(profile: profile, name: name, params: params, variables: variables,
+                                                           scope: try scope.map { try ScopeCommand.scope([$0]) })
                 }
                 print("added gateway \(name) to sofia.conf profile \(profile) (change set \(id ?? "-"))")
             }
@@ -298,7 +238,7 @@ extension Fsconf {
                                                         subcommands: [Add.self, Remove.self])
         struct Add: FsconfCommand {
             static let configuration = CommandConfiguration(
-                abstract: "Append an extension to a context (created if missing).",
+                abstract: "Append an extension to a context (created if missing; exit 5 if the context has an extension of that name).",
                 discussion: """
                     One condition per --condition FIELD=EXPRESSION, in order; the actions (--action APP[=DATA],
                     --anti-action APP[=DATA]) go to the last condition. Expressions are compiled with PCRE2 as
@@ -313,62 +253,57 @@ extension Fsconf {
             @Option(name: .customLong("action"), help: ArgumentHelp("An action of the last condition (repeatable).", valueName: "app[=data]")) var actions: [String] = []
             @Option(name: .customLong("anti-action"), help: ArgumentHelp("An anti-action of the last condition (repeatable).", valueName: "app[=data]")) var antiActions: [String] = []
             @Flag(name: .customLong("continue"), help: "continue=\"true\": carry on with the next extension after this one.") var continueOn = false
+            @Option(help: ArgumentHelp("Only for these nodes and @groups (node,@group,...): a variant (docs/cluster.md).", valueName: "scope"))
+            var scope: String?
             func execute() throws {
-                try Typed.text(name, "extension name")
+                if name.isEmpty { throw CLIFailure("extension name cannot be empty", code: CLIFailure.Code.invalid) }
                 let conditions = try Typed.pairs(self.conditions, "condition")
-                for (f, e) in conditions {
-                    try Typed.text(f, "field"); try Typed.text(e, "expression")
-                    try Admin.checkRegex(e, path: "--condition \(f)=\(e)")
-                }
                 func split(_ s: String) -> (String, String?) {
                     guard let eq = s.firstIndex(of: "=") else { return (s, nil) }
                     return (String(s[..<eq]), String(s[s.index(after: eq)...]))
                 }
                 let acts = actions.map(split), antis = antiActions.map(split)
-                for (a, d) in acts + antis {
-                    guard !a.isEmpty else { throw CLIFailure("an action needs an application", code: CLIFailure.Code.invalid) }
-                    try Typed.text(a, "application"); if let d { try Typed.text(d, a) }
-                }
                 if (!acts.isEmpty || !antis.isEmpty) && conditions.isEmpty {
                     throw CLIFailure("actions belong to a condition: give at least one --condition", code: CLIFailure.Code.invalid)
                 }
-                let conn = try connection.connect()
-                let (_, id) = try Admin.write(conn, actor: write.resolvedActor, summary: "extension add \(context)/\(name)") { conn in
-                    var r = try conn.query("SELECT id FROM fsconf.dialplan_contexts WHERE section = 'dialplan' AND name = $1", [context])
-                    if r.rowCount == 0 {
-                        r = try conn.query("""
-                            INSERT INTO fsconf.dialplan_contexts (section, name, position)
-                            SELECT 'dialplan', $1, coalesce(max(position), 0) + 1 FROM fsconf.dialplan_contexts
-                            WHERE section = 'dialplan' RETURNING id
-                            """, [context])
-                        printErr("note: created dialplan context \(context)")
-                    }
-                    let c = r.string(0, 0)!
-                    let x = try conn.query("""
-                        INSERT INTO fsconf.dialplan_extensions (context_id, name, continue, position)
-                        SELECT $1::bigint, $2, $3, coalesce(max(position), 0) + 1 FROM fsconf.dialplan_extensions WHERE context_id = $1::bigint
-                        RETURNING id
-                        """, [c, name, continueOn ? "true" : nil]).string(0, 0)!
-                    var last: String?
-                    for (n, (field, expression)) in conditions.enumerated() {
-                        last = try conn.query("""
-                            INSERT INTO fsconf.dialplan_conditions (extension_id, position, field, expression) VALUES ($1::bigint, $2::int, $3, $4) RETURNING id
-                            """, [x, String(n + 1), field, expression]).string(0, 0)
-                    }
-                    if let last {
-                        for (kind, list) in [("action", acts), ("anti-action", antis)] {
-                            for (n, (app, data)) in list.enumerated() {
-                                try conn.query("INSERT INTO fsconf.dialplan_actions (condition_id, kind, position, application, data) VALUES ($1::bigint, $2, $3::int, $4, $5)",
-                                               [last, kind, String(n + 1), app, data])
-                            }
-                        }
+                var context = DialplanAddress(context: self.context)
+                context.column = "name"
+                var ext = DialplanAddress(context: self.context)
+                ext.extensionPick = .match("name", name)
+                func at(_ conditionIndex: Int, _ item: DialplanAddress.Item?, _ column: String) -> FieldAddress {
+                    var a = ext
+                    a.conditions = [.index(conditionIndex)]
+                    a.item = item
+                    a.column = column
+                    return .dialplan(a)
+                }
+                ext.column = "name"
+                var fields: [(FieldAddress, String, String)] = [(.dialplan(context), self.context, "extension add"), (.dialplan(ext), name, "extension add")]
+                for (n, (f, e)) in conditions.enumerated() {
+                    fields.append((at(n + 1, nil, "field"), f, "--condition \(f)=\(e)"))
+                    fields.append((at(n + 1, nil, "expression"), e, "--condition \(f)=\(e)"))
+                }
+                for (kind, list) in [("--action", acts), ("--anti-action", antis)] {
+                    for (n, (app, data)) in list.enumerated() {
+                        let item: DialplanAddress.Item = kind == "--action" ? .action(.index(n + 1)) : .antiAction(.index(n + 1))
+                        fields.append((at(conditions.count, item, "application"), app, "\(kind) \(app)"))
+                        if let data { fields.append((at(conditions.count, item, "data"), data, "\(kind) \(app)")) }
                     }
                 }
-                print("added extension \(name) to context \(context) (change set \(id ?? "-"))")
+                try Admin.validate(fields)
+                let conn = try connection.connect()
+                let (created, id) = try Admin.write(conn, actor: write.resolvedActor, summary: "extension add \(self.context)/\(name)") { conn in
+                    try AdminStore(conn).addExtension(context: self.context, name: name, continue: continueOn, conditions: conditions,
+                                                      actions: acts, antiActions: antis, scope: try scope.map { try ScopeCommand.scope([$0]) })
+                }
+                if created { printErr("note: created dialplan context \(self.context)") }
+                print("added extension \(name) to context \(self.context) (change set \(id ?? "-"))")
             }
         }
         struct Remove: FsconfCommand {
-            static let configuration = CommandConfiguration(abstract: "Remove an extension (by name; by position with --index when names repeat).")
+            static let configuration = CommandConfiguration(
+                abstract: "Remove an extension by name.",
+                discussion: "When several extensions of the context share the name, remove one by position with `fsconf unset 'dialplan/CONTEXT/extension[N]'`.")
             @OptionGroup var connection: ConnectionOptions
             @OptionGroup var write: WriteOptions
             @Argument var context: String
@@ -382,13 +317,6 @@ extension Fsconf {
 }
 
 enum Typed {
-    static func text(_ value: String, _ what: String) throws {
-        if let problem = FieldValidation.xmlTextProblem(value) {
-            throw CLIFailure("\(what): invalid value: \(problem); nothing written", code: CLIFailure.Code.invalid)
-        }
-        if value.isEmpty && what != "data" { throw CLIFailure("\(what) cannot be empty", code: CLIFailure.Code.invalid) }
-    }
-
     static func pairs(_ list: [String], _ option: String) throws -> [(String, String)] {
         try list.map { item in
             guard let eq = item.firstIndex(of: "="), eq != item.startIndex else {
@@ -396,12 +324,6 @@ enum Typed {
             }
             return (String(item[..<eq]), String(item[item.index(after: eq)...]))
         }
-    }
-
-    static func domainID(_ conn: PGConnection, _ domain: String) throws -> String {
-        let r = try conn.query("SELECT id FROM fsconf.domains WHERE lower(name) = lower($1)", [domain])
-        guard r.rowCount == 1 else { throw CLIFailure("no domain \(domain)", code: CLIFailure.Code.notFound) }
-        return r.string(0, 0)!
     }
 
     static func unset(_ connection: ConnectionOptions, _ write: WriteOptions, _ steps: [String], summary: String) throws {

@@ -10,7 +10,7 @@ final class AgentCLITests: XCTestCase {
     /// sofia.conf whose `external` profile parses pbx.test and defines a gateway;
     /// an acl.conf.
     static let data = """
-        INSERT INTO fsconf.domains (name, cacheable) VALUES ('pbx.test', '3600000');
+        INSERT INTO fsconf.domains (name, cacheable) VALUES ('pbx.test', '2000000');
         INSERT INTO fsconf.groups (domain_id, name, position) SELECT id, 'default', 1 FROM fsconf.domains;
         INSERT INTO fsconf.users (domain_id, user_id, number_alias, cacheable, home_group_id, position)
         SELECT d.id, u.uid, u.alias, u.cacheable, g.id, u.pos FROM fsconf.domains d JOIN fsconf.groups g ON g.domain_id = d.id,

@@ -17,7 +17,7 @@ final class AgentFreshnessTests: XCTestCase {
         }
         let node = try NodeSetup()
         try node.load("""
-            INSERT INTO fsconf.domains (name, cacheable) VALUES ('pbx.test', '86400000');
+            INSERT INTO fsconf.domains (name, cacheable) VALUES ('pbx.test', '2147483');
             INSERT INTO fsconf.users (domain_id, user_id, number_alias) SELECT id, '1000', '7000' FROM fsconf.domains;
             INSERT INTO fsconf.user_settings (user_id, kind, name, value) SELECT id, 'param', 'password', 'pw-0' FROM fsconf.users;
             """)
