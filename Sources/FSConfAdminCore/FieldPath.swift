@@ -269,7 +269,7 @@ public struct FieldPathError: Error, Equatable, Sendable, CustomStringConvertibl
 
 /// What a path names, per section, before any database lookup.
 public enum FieldAddress: Equatable, Sendable {
-    case globals(name: String?, scope: Scope?)
+    case globals(name: String?, scope: Scope? = nil)
     case directory(DirectoryAddress)
     case dialplan(DialplanAddress)
     case tree(TreeAddress)
