@@ -251,8 +251,11 @@ public struct ChangeLog {
         }
         var conflicts: [(String, [String])] = []
         for row in rows {
+            // The row as recorded, with the columns added since it was (scopes, 0007) as NULL.
             let same = try conn.query("""
-                SELECT (SELECT to_jsonb(t) FROM fsconf.\(row.table) t WHERE \(ChangeLog.keyMatch(row.table))) IS NOT DISTINCT FROM $2::jsonb
+                SELECT (SELECT to_jsonb(t) FROM fsconf.\(row.table) t WHERE \(ChangeLog.keyMatch(row.table)))
+                    IS NOT DISTINCT FROM (SELECT to_jsonb(r) FROM jsonb_populate_record(NULL::fsconf.\(row.table), $2::jsonb) r
+                                          WHERE $2::jsonb IS NOT NULL)
                 """, [row.key, row.after]).bool(0, 0) ?? false
             if same { continue }
             let later = try conn.query("""

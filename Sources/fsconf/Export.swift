@@ -24,6 +24,10 @@ extension Fsconf {
         var force = false
         @Option(help: ArgumentHelp("Write what this node gets (its switchname).", valueName: "name")) var node: String?
 
+        func validate() throws {
+            if let node, let problem = FSConfCore.Scope.nameProblem(node) { throw ValidationError("--node \(node): \(problem)") }
+        }
+
         func execute() throws {
             let started = Date()
             let fm = FileManager.default

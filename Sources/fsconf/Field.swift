@@ -29,8 +29,8 @@ extension Fsconf {
             }
             if json {
                 print(JSON.object([("path", JSON.string(field.path.description)), ("value", JSON.string(field.value)),
-                                   ("exists", field.value != nil ? "true" : "false"),
-                                   ("scope", JSON.string(field.path.innermostScope?.description))]))
+                                   ("exists", field.value != nil ? "true" : "false")]
+                                  + (field.path.innermostScope.map { [("scope", JSON.string($0.description))] } ?? [])))
                 if field.value == nil { throw ExitCode(CLIFailure.Code.notFound) }
                 return
             }
@@ -128,7 +128,7 @@ extension Fsconf {
                 """)
         @OptionGroup var connection: ConnectionOptions
         @Argument(help: "A path prefix: a section, an entity or a field.") var prefix: String?
-        @Flag(help: "Print [{\"path\", \"value\", \"scope\"}...] as JSON.") var json = false
+        @Flag(help: "Print [{\"path\", \"value\"}...] as JSON (with \"scope\" for a variant's fields).") var json = false
         @Option(help: "Only what this node gets (one variant of each entity, paths without blocks).") var node: String?
 
         func execute() throws {
@@ -138,9 +138,10 @@ extension Fsconf {
             if let node { tree = tree.view(for: try ScopeStore(conn).identity(of: node)) }
             let entries = FieldListing.entries(tree).filter { e in under.map { e.path.isUnder($0) } ?? true }
             if json {
+                // "scope": the scope in effect, for the entries of variants only.
                 print(JSON.array(entries.map {
-                    JSON.object([("path", JSON.string($0.path.description)), ("value", JSON.string($0.value)),
-                                 ("scope", JSON.string($0.path.innermostScope?.description))])
+                    JSON.object([("path", JSON.string($0.path.description)), ("value", JSON.string($0.value))]
+                                + ($0.path.innermostScope.map { [("scope", JSON.string($0.description))] } ?? []))
                 }))
             } else {
                 for e in entries { print("\(e.path) = \(FieldDiff.show(e.value))") }

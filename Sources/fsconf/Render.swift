@@ -112,11 +112,9 @@ extension Fsconf {
         @Flag(help: "Follow includes that leave the tree's folder.") var allowOutsideIncludes = false
         @Option(help: ArgumentHelp("Compare with what this node gets (its switchname) instead of the entities every node gets.", valueName: "name"))
         var node: String?
-        @Option(help: ArgumentHelp("Compare with the entities of exactly this scope, as `import --scope` would (node,@group,...).", valueName: "scope"))
-        var scope: String?
 
         func validate() throws {
-            if node != nil && scope != nil { throw ValidationError("--node and --scope exclude each other") }
+            if let node, let problem = FSConfCore.Scope.nameProblem(node) { throw ValidationError("--node \(node): \(problem)") }
         }
 
         func execute() throws {
@@ -135,9 +133,8 @@ extension Fsconf {
             if let node {
                 stored = try ConfigStore(conn).load(.all).tree.view(for: ScopeStore(conn).identity(of: node))
             } else {
-                let s = try scope.map { try ScopeCommand.scope([$0]) }
-                // A slice's entities carry its scope: compare their contents.
-                stored = try ConfigStore(conn).load(.slice(s)).tree.scoped(nil)
+                // What every node gets: what a plain import compares with.
+                stored = try ConfigStore(conn).load(.slice(nil)).tree
             }
             let keep = { (e: FieldEntry) in section.isEmpty || section.contains(e.path.section) }
             let lines = FieldDiff.compare(stored: FieldListing.entries(stored).filter(keep),
