@@ -26,6 +26,23 @@ extension Fsconf {
             }
         }
 
+        /// Gives the entity `path` names the scope `scope` (nil: every node), in one change set.
+        static func change(_ path: String, to scope: FSConfCore.Scope?, _ connection: ConnectionOptions, _ write: WriteOptions,
+                           json: Bool) throws {
+            let (parsed, address) = try Admin.address(path)
+            let conn = try connection.connect()
+            let summary = scope.map { "scope set \(parsed) {\($0)}" } ?? "scope clear \(parsed)"
+            let (written, changeSet) = try Admin.write(conn, actor: write.resolvedActor, summary: summary) { conn in
+                try FieldStore(conn).setScope(address, to: scope)
+            }
+            report(written, changeSet, json: json, scope: true)
+        }
+
+        /// A group's name as given (with or without its @), checked and lower-cased.
+        static func group(_ text: String) throws -> String {
+            try names([text.hasPrefix("@") ? String(text.dropFirst()) : text], "group")[0]
+        }
+
         static func names(_ list: [String], _ what: String) throws -> [String] {
             for n in list {
                 if let problem = FSConfCore.Scope.nameProblem(n) { throw CLIFailure("\(what) \(n): \(problem)", code: CLIFailure.Code.invalid) }
@@ -54,13 +71,7 @@ extension Fsconf {
             }
 
             func execute() throws {
-                let scope = try ScopeCommand.scope(entries)
-                let (parsed, address) = try Admin.address(path)
-                let conn = try connection.connect()
-                let (written, changeSet) = try Admin.write(conn, actor: write.resolvedActor, summary: "scope set \(parsed) {\(scope)}") { conn in
-                    try FieldStore(conn).setScope(address, to: scope)
-                }
-                report(written, changeSet, json: json, scope: true)
+                try ScopeCommand.change(path, to: try ScopeCommand.scope(entries), connection, write, json: json)
             }
         }
 
@@ -75,12 +86,7 @@ extension Fsconf {
             @Flag(help: "Print {\"path\", \"old\", \"new\", \"change_set\"} as JSON.") var json = false
 
             func execute() throws {
-                let (parsed, address) = try Admin.address(path)
-                let conn = try connection.connect()
-                let (written, changeSet) = try Admin.write(conn, actor: write.resolvedActor, summary: "scope clear \(parsed)") { conn in
-                    try FieldStore(conn).setScope(address, to: nil)
-                }
-                report(written, changeSet, json: json, scope: true)
+                try ScopeCommand.change(path, to: nil, connection, write, json: json)
             }
         }
 
@@ -99,7 +105,7 @@ extension Fsconf {
             }
 
             func execute() throws {
-                let group = try ScopeCommand.names([self.group.hasPrefix("@") ? String(self.group.dropFirst()) : self.group], "group")[0]
+                let group = try ScopeCommand.group(self.group)
                 let nodes = try ScopeCommand.names(self.nodes, "node")
                 let conn = try connection.connect()
                 let (added, changeSet) = try Admin.write(conn, actor: write.resolvedActor, summary: "scope group @\(group) + \(nodes.joined(separator: ","))") { conn in
@@ -124,7 +130,7 @@ extension Fsconf {
             }
 
             func execute() throws {
-                let group = try ScopeCommand.names([self.group.hasPrefix("@") ? String(self.group.dropFirst()) : self.group], "group")[0]
+                let group = try ScopeCommand.group(self.group)
                 let nodes = all ? nil : try ScopeCommand.names(self.nodes, "node")
                 let conn = try connection.connect()
                 let (removed, changeSet) = try Admin.write(conn, actor: write.resolvedActor, summary: "scope ungroup @\(group)") { conn in

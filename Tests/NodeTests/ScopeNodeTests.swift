@@ -8,23 +8,13 @@ import XCTest
 /// identities, each named by the lookup's own params (FreeSWITCH-Switchname), the
 /// shim run by lua5.3 and the mod_lua-like harness as mod_lua runs it; the data is
 /// ScopeFixture, made with the CLI's own commands.
-final class ScopeNodeTests: XCTestCase {
+final class ScopeNodeTests: XCTestCase, XMLAnswers {
     static let globals = ["local_ip_v4": "127.0.0.1"]
 
     func makeNode() throws -> NodeSetup {
         let node = try NodeSetup(prefix: "scope")
         try ScopeFixture.load(into: node.dir, environment: node.db.environment)
         return node
-    }
-
-    func parse(_ output: ProcessOutput, file: StaticString = #filePath, line: UInt = #line) throws -> XMLElement {
-        XCTAssertEqual(output.status, 0, output.description, file: file, line: line)
-        let doc = try XMLDocument(xmlString: output.stdout, options: [])
-        return try XCTUnwrap(doc.rootElement(), output.description, file: file, line: line)
-    }
-
-    func values(_ e: XMLNode, _ xpath: String) throws -> [String] {
-        try e.nodes(forXPath: xpath).map { $0.stringValue ?? "" }
     }
 
     /// sofia.conf as mod_sofia asks for one profile (01-startup.json), as `switchname`.
