@@ -59,8 +59,8 @@ public struct AgentPlanner {
 
     public func plan(_ set: ChangeSet, before: ConfigState, after: ConfigState) -> AgentPlan {
         var b = Builder()
-        let expandAfter = expander(after.globals)
-        let expandBefore = expander(before.globals)
+        let expandAfter = expander(after.nodeGlobals)
+        let expandBefore = expander(before.nodeGlobals)
 
         // What the change set itself says of rows that may be gone now.
         var rowDomains: [Int64: [DomainFact]] = [:]

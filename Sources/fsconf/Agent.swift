@@ -31,12 +31,24 @@ extension Fsconf {
         @Flag(help: "With --once: print what would be sent; send nothing, keep the state.") var dryRun = false
         @Option(help: "How often to read fsconf.change_counter, in milliseconds.") var pollMs = 250
         @Option(help: "Above this many user flushes for one change set, flush every cached user.") var flushAllAbove = 200
+        @Option(help: ArgumentHelp("This node's name: its FreeSWITCH switchname (default: the host name, which the switchname is unless switch.conf sets one).",
+                                   valueName: "name"))
+        var nodeName: String?
 
         func validate() throws {
             if dryRun && !once { throw ValidationError("--dry-run needs --once") }
             if forceRestart && !allowRestart { throw ValidationError("--force-restart needs --allow-restart") }
             if !(10...60_000).contains(pollMs) { throw ValidationError("--poll-ms takes 10...60000") }
             if !(1...65535).contains(eslPort) { throw ValidationError("--esl-port takes 1...65535") }
+            if let nodeName, let problem = FSConfCore.Scope.nameProblem(nodeName) { throw ValidationError("--node-name \(nodeName): \(problem)") }
+        }
+
+        /// The node's name (docs/cluster.md): --node-name, else the host name.
+        var resolvedNodeName: String {
+            if let nodeName { return nodeName.asciiLowercased }
+            var buffer = [CChar](repeating: 0, count: 256)
+            guard gethostname(&buffer, buffer.count) == 0 else { return "" }
+            return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self).asciiLowercased
         }
 
         func password() throws -> String {
@@ -75,6 +87,8 @@ final class AgentRunner {
     var nextRestartCheck = Date.distantPast
     var eslEverConnected = false
     var needReconcile = true
+    /// This node as its lookups name it (docs/cluster.md), and its groups.
+    var me = NodeIdentity(name: nil)
 
     init(options: Fsconf.Agent, password: String?) {
         self.options = options
@@ -194,6 +208,20 @@ final class AgentRunner {
         return result
     }
 
+    /// Reads this node's groups again; the state's views follow.
+    func refreshIdentity(_ s: AgentStore) throws {
+        me = try s.identity(of: options.resolvedNodeName)
+        state.node = me
+    }
+
+    /// Plans the part of `set` that concerns this node (`ChangeSet.concerning`).
+    func plan(_ s: AgentStore, _ set: ChangeSet, before: ConfigState) -> AgentPlan {
+        let mine = set.concerning(me)
+        var after = before
+        for row in mine.rows { after.apply(row) }
+        return planner(s).plan(mine, before: before, after: after)
+    }
+
     func planner(_ s: AgentStore) -> AgentPlanner {
         AgentPlanner(facts: s, node: { [unowned self] in self.nodeGlobal($0) }, flushAllAbove: options.flushAllAbove)
     }
@@ -258,7 +286,8 @@ final class AgentRunner {
     // MARK: Reconcile
 
     func reconcile(_ s: AgentStore) throws {
-        var e = VariableExpander(globals: state.globals, node: { [unowned self] in self.nodeGlobal($0) })
+        try refreshIdentity(s)
+        var e = VariableExpander(globals: state.nodeGlobals, node: { [unowned self] in self.nodeGlobal($0) })
         if forceFlushAll { try send("xml_flush_cache") }
         forceFlushAll = false
         guard let tree = state.tree("sofia.conf") else {
@@ -270,7 +299,7 @@ final class AgentRunner {
         let sofia = SofiaModel(tree, expand: { e.expand($0) })
         var expected: [String: Set<String>] = [:]
         for (key, p) in sofia.profiles { expected[key] = Set(p.gateways.keys) }
-        for (domain, name) in try s.allGateways() {
+        for (domain, name) in try s.allGateways(for: me) {
             let d = e.expand(domain), n = e.expand(name)
             for p in sofia.profilesParsing(d) { expected[p.lowercased(), default: []].insert(n) }
         }
@@ -291,6 +320,7 @@ final class AgentRunner {
     @discardableResult
     func catchUp(_ s: AgentStore, upTo counter: Int64) throws -> Int {
         guard var last = lastSeq else { return 0 }
+        try refreshIdentity(s)
         var applied = 0
         while last < counter {
             let sets = try s.changeSets(after: last, upTo: counter)
@@ -312,8 +342,14 @@ final class AgentRunner {
                 var after = state
                 for row in set.rows { after.apply(row) }
                 s.resetFactError()
-                let plan = planner(s).plan(set, before: state, after: after)
+                let plan = self.plan(s, set, before: state)
                 if let error = s.factError { throw error }
+                if set.rows.contains(where: { $0.table == "node_groups" && $0.concerns(me) }) {
+                    // What this node sees may have changed anywhere: look again.
+                    log("REPORT: seq \(set.seq) changed the groups of this node (\(me.name ?? "?")): flushing every cached user and reconciling gateways; a profile setting that differs per group needs its profile rescanned or restarted")
+                    forceFlushAll = true
+                    needReconcile = true
+                }
                 log("seq \(set.seq) (change set \(set.id), \(set.rows.count) row change(s)): \(plan.actions.isEmpty ? "nothing to send" : "\(plan.actions.count) command(s)")")
                 for r in plan.reports { log("REPORT: \(r)") }
                 for a in plan.actions { try perform(a) }
@@ -342,11 +378,12 @@ final class AgentRunner {
                 return
             }
             if last >= counter { print("# nothing pending (last applied seq \(last))"); return }
+            try refreshIdentity(s)
             var st = state
             for set in try s.changeSets(after: last, upTo: counter, limit: 100_000) {
                 var after = st
                 for row in set.rows { after.apply(row) }
-                let plan = planner(s).plan(set, before: st, after: after)
+                let plan = self.plan(s, set, before: st)
                 print("# seq \(set.seq) (change set \(set.id), \(set.rows.count) row change(s))")
                 for a in plan.actions {
                     if case .restartProfile = a {
