@@ -111,6 +111,27 @@ final class ScopeNodeTests: XCTestCase, XMLAnswers {
         XCTAssertEqual(try sipIP([:]), ["127.0.0.1"])
     }
 
+    /// The mod_lua-like C host, several threads each with a new lua_State per
+    /// lookup: a node named by its params, and one whose lookups carry none (the
+    /// host has no freeswitch.Event: the `hostname` global names it).
+    func testTheCHostGetsEachNodesVariantUnderConcurrency() throws {
+        let node = try makeNode()
+        func run(_ params: [String], expect: String) throws -> ProcessOutput {
+            try runProcess(NodeSetup.host, ["--shim", node.shim.path, "--section", "configuration", "--tag", "configuration",
+                                            "--key-name", "name", "--key-value", "sofia.conf", "--threads", "4", "--requests", "400",
+                                            "--global", "local_ip_v4=127.0.0.1", "--expect", expect, "--quiet"] + params,
+                           environment: node.db.environment)
+        }
+        for (params, ip) in [(["--param", "profile=internal", "--param", "FreeSWITCH-Switchname=sitea"], "10.0.0.1"),
+                             (["--param", "profile=internal", "--param", "FreeSWITCH-Switchname=siteb"], "127.0.0.1"),
+                             (["--no-params", "--global", "hostname=sitea"], "10.0.0.1"),
+                             (["--no-params", "--global", "hostname=siteb"], "127.0.0.1")] {
+            let out = try run(params, expect: #"name="sip-ip" value="\#(ip)""#)
+            XCTAssertEqual(out.status, 0, "\(params): \(out)")
+            XCTAssertTrue(out.stdout.contains("ok=400 failed=0"), "\(params): \(out.stdout)")
+        }
+    }
+
     /// One process (the library loaded once, its cache on) asked as three nodes in
     /// turn: each gets its own answer, the second round is served from the cache
     /// without crossing nodes, and a change of group membership reaches the cache.
