@@ -113,6 +113,11 @@ DECLARE
     k jsonb := '[{"s":"nodes","all":true}]';
     r jsonb;
 BEGIN
+    -- A node's groups decide which global variables it gets: a node keeping a copy
+    -- of them by version (fsconf.globals_version, when present) must read them again.
+    IF to_regclass('fsconf.globals_version') IS NOT NULL THEN
+        EXECUTE 'UPDATE fsconf.globals_version SET value = (random() * 4.6e18)::bigint';
+    END IF;
     IF TG_OP = 'TRUNCATE' THEN
         INSERT INTO fsconf.changes (change_set_id, section, path, table_name, operation, keys)
         VALUES (fsconf.current_change_set(), 'nodes', 'node_groups/*', 'node_groups', 'truncate', k);
