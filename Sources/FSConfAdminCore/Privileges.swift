@@ -25,6 +25,10 @@ public enum Privileges {
             IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'fsconf_reader') THEN
                 GRANT USAGE ON SCHEMA fsconf TO fsconf_reader;
                 GRANT SELECT ON ALL TABLES IN SCHEMA fsconf TO fsconf_reader;
+                -- A node's one write: its own status row (migration 0008).
+                IF to_regprocedure('fsconf.report_node(text, text, text, bigint, text, text)') IS NOT NULL THEN
+                    GRANT EXECUTE ON FUNCTION fsconf.report_node(text, text, text, bigint, text, text) TO fsconf_reader;
+                END IF;
             END IF;
             IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'fsconf_writer') THEN
                 GRANT USAGE ON SCHEMA fsconf TO fsconf_writer;
@@ -32,6 +36,10 @@ public enum Privileges {
                 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA fsconf TO fsconf_writer;
                 -- Only `fsconf migrate` (the schema owner) records migrations.
                 REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON fsconf.schema_migrations FROM fsconf_writer;
+                -- Node status rows are written by fsconf.report_node only; admins may delete one.
+                IF to_regclass('fsconf.nodes') IS NOT NULL THEN
+                    REVOKE INSERT, UPDATE, TRUNCATE ON fsconf.nodes FROM fsconf_writer;
+                END IF;
                 -- Earlier secret values (migration 0005): writers, never readers.
                 IF to_regnamespace('fsconf_private') IS NOT NULL THEN
                     GRANT USAGE ON SCHEMA fsconf_private TO fsconf_writer;

@@ -35,7 +35,12 @@ public struct ChangeSet: Equatable, Sendable {
     public var seq: Int64
     public var id: Int64
     public var rows: [ChangeRow]
-    public init(seq: Int64, id: Int64, rows: [ChangeRow]) { self.seq = seq; self.id = id; self.rows = rows }
+    /// How long ago it was committed when it was read, in milliseconds (the
+    /// database's clock on both ends), for the commit → applied time.
+    public var ageMs: Int64?
+    public init(seq: Int64, id: Int64, rows: [ChangeRow], ageMs: Int64? = nil) {
+        self.seq = seq; self.id = id; self.rows = rows; self.ageMs = ageMs
+    }
 }
 
 /// What the agent sends to FreeSWITCH, or asks an operator to do.

@@ -57,216 +57,21 @@ public struct AgentPlanner {
     static let startupOnly: Set<String> = ["switch.conf", "modules.conf", "pre_load_modules.conf", "post_load_modules.conf",
                                            "post_load_switch.conf", "lua.conf", "xml_curl.conf"]
 
+    /// The plan of one change set, in named steps (`PlanRun`): directory rows,
+    /// truncations, globals, sofia.conf, directory gateways, other modules.
     public func plan(_ set: ChangeSet, before: ConfigState, after: ConfigState) -> AgentPlan {
-        var b = Builder()
-        let expandAfter = expander(after.nodeGlobals)
-        let expandBefore = expander(before.nodeGlobals)
-
-        // What the change set itself says of rows that may be gone now.
-        var rowDomains: [Int64: [DomainFact]] = [:]
-        var rowUsers: [Int64: [UserFact]] = [:]
-        var rowGateways: [Int64: [GatewayFact]] = [:]
-        var gatewayOps: [Int64: Set<ChangeRow.Operation>] = [:]
+        var run = PlanRun(planner: self, set: set, before: before, after: after)
         for row in set.rows {
-            for r in row.rows {
-                switch row.table {
-                case "domains":
-                    if let id = r["id"]?.int { rowDomains[id, default: []].append(DomainFact(id: id, name: r["name"]?.text ?? "", cacheable: r["cacheable"]?.text)) }
-                case "users":
-                    if let u = AgentPlanner.user(r) { rowUsers[u.id, default: []].append(u) }
-                case "gateways":
-                    if let id = r["id"]?.int, let d = r["domain_id"]?.int {
-                        rowGateways[id, default: []].append(GatewayFact(id: id, domain: d, user: r["user_id"]?.int, name: r["name"]?.text ?? ""))
-                    }
-                default: break
-                }
-            }
-            if row.table == "gateways", let id = row.id() { gatewayOps[id, default: []].insert(row.operation) }
+            run.directoryRow(row)
+            run.documentRow(row)
+            run.truncation(row)
         }
-        // Facts read once per plan: a change set touching many users of one domain
-        // asks for the domain (and each group's members) once.
-        var domainFacts: [Int64: DomainFact?] = [:]
-        var groupUsers: [Int64: [UserFact]] = [:]
-        func domains(_ id: Int64) -> [DomainFact] {
-            var out = rowDomains[id] ?? []
-            let fact: DomainFact?
-            if let known = domainFacts[id] { fact = known } else { fact = facts.domain(id); domainFacts[id] = fact }
-            if let d = fact, !out.contains(d) { out.append(d) }
-            return out
-        }
-        func users(inGroup g: Int64) -> [UserFact] {
-            if let known = groupUsers[g] { return known }
-            let found = facts.users(inGroup: g)
-            groupUsers[g] = found
-            return found
-        }
-        func users(_ id: Int64) -> [UserFact] {
-            var out = rowUsers[id] ?? []
-            if out.isEmpty, let u = facts.user(id) { out.append(u) }
-            return out
-        }
-        // A user FreeSWITCH may hold (cacheable before or after): flushed by id and
-        // by alias, under every name it had (a rename keys the cache differently).
-        func flush(_ versions: [UserFact]) {
-            let cacheable = versions.contains { u in domains(u.domain).contains { AgentPlanner.isCacheable(u.cacheable ?? $0.cacheable) } }
-            guard cacheable else { return }
-            for u in versions {
-                for d in domains(u.domain) {
-                    let domain = expandAfter(d.name)
-                    b.flush("xml_flush_cache id \(expandAfter(u.userID)) \(domain)")
-                    if let a = u.alias, !a.isEmpty { b.flush("xml_flush_cache number-alias \(expandAfter(a)) \(domain)") }
-                }
-            }
-        }
-        func flushDomain(_ id: Int64, cacheableVersions: [String?] = []) {
-            let doms = domains(id)
-            for u in facts.users(inDomain: id) {
-                let any = doms.contains { AgentPlanner.isCacheable(u.cacheable ?? $0.cacheable) }
-                    || cacheableVersions.contains { AgentPlanner.isCacheable(u.cacheable ?? $0) }
-                guard any else { continue }
-                for d in doms {
-                    b.flush("xml_flush_cache id \(expandAfter(u.userID)) \(expandAfter(d.name))")
-                    if let a = u.alias, !a.isEmpty { b.flush("xml_flush_cache number-alias \(expandAfter(a)) \(expandAfter(d.name))") }
-                }
-            }
-        }
-
-        let sofiaAfter = after.tree("sofia.conf").map { SofiaModel($0, expand: expandAfter) }
-        var touchedDocs: Set<String> = []
-        var changedGlobals: [String] = []
-        // Gateways: id → (names before, names after, added, removed).
-        var gatewayChanged: Set<Int64> = []
-
-        for row in set.rows {
-            switch row.table {
-            case "users":
-                let versions = users(row.id() ?? -1)
-                flush(versions)
-                if let id = row.id(), facts.hasCIDR(user: id) || set.rows.contains(where: { AgentPlanner.isCIDR($0) && $0.id("user_id") == id }) {
-                    if row.operation != .update || row.old?["user_id"] != row.new?["user_id"]
-                        || row.old?["enabled"] != row.new?["enabled"] || row.old?["domain_id"] != row.new?["domain_id"] {
-                        b.acl()
-                    }
-                }
-            case "user_settings":
-                if let uid = row.id("user_id") { flush(users(uid)) }
-                if AgentPlanner.isCIDR(row) { b.acl() }
-            case "group_members":
-                for r in row.rows { if let uid = r["user_id"]?.int { flush(users(uid)) } }
-            case "group_settings":
-                for r in row.rows { if let g = r["group_id"]?.int { for u in users(inGroup: g) { flush([u]) } } }
-            case "groups":
-                if row.operation == .update, let g = row.id() { for u in users(inGroup: g) { flush([u]) } }
-            case "domain_settings":
-                if let d = row.id("domain_id") { flushDomain(d) }
-            case "domains":
-                if row.operation == .update, let id = row.id() {
-                    if row.old?["name"] != row.new?["name"] || row.old?["cacheable"] != row.new?["cacheable"] {
-                        flushDomain(id, cacheableVersions: row.rows.map { $0["cacheable"]?.text })
-                    }
-                } else if row.operation == .insert, let name = row.value("name") {
-                    let aliasing = sofiaAfter?.profilesAliasing(expandAfter(name)) ?? []
-                    if !aliasing.isEmpty {
-                        b.report("new domain \(expandAfter(name)): profile(s) \(aliasing.joined(separator: ", ")) alias every domain; the alias is added when the profile restarts")
-                    }
-                }
-            case "gateways":
-                if let id = row.id() { gatewayChanged.insert(id) }
-            case "gateway_settings":
-                for r in row.rows { if let g = r["gateway_id"]?.int { gatewayChanged.insert(g) } }
-            case "global_variables":
-                if let name = row.value("name") {
-                    changedGlobals.append(name)
-                    if facts.directoryReferences(global: name) { b.flushAll = true }
-                }
-            case "documents":
-                for r in row.rows where r["section"]?.text == "configuration" { if let n = r["name"]?.text { touchedDocs.insert(n) } }
-            case "elements":
-                for r in row.rows {
-                    if let d = r["document_id"]?.int, let doc = after.documents[d] ?? before.documents[d], doc.section == "configuration" {
-                        touchedDocs.insert(doc.name)
-                    }
-                }
-            case "attributes":
-                for r in row.rows {
-                    if let e = r["element_id"]?.int, let el = after.elements[e] ?? before.elements[e],
-                       let doc = after.documents[el.document] ?? before.documents[el.document], doc.section == "configuration" {
-                        touchedDocs.insert(doc.name)
-                    }
-                }
-            default:
-                break
-            }
-            if row.operation == .truncate {
-                for k in row.keys where k["all"]?.bool == true {
-                    switch k["s"]?.text {
-                    case "directory":
-                        b.flushAll = true
-                        b.acl()
-                        b.report("\(row.table) truncated: every cached user flushed and ACLs reloaded; check gateways with a reconcile (restart the agent)")
-                    case "globals":
-                        b.flushAll = true
-                        b.report("global variables truncated: every cached user flushed; modules keep the values they loaded")
-                    case "configuration":
-                        b.report("\(row.table) truncated: fsconf cannot tell which configuration changed; reload the modules concerned")
-                    default: break
-                    }
-                }
-            }
-        }
-
-        // Configuration documents that use a changed global.
-        if !changedGlobals.isEmpty {
-            for name in after.documentNames().union(before.documentNames()) {
-                let sig = (after.tree(name) ?? before.tree(name))?.signature ?? ""
-                if changedGlobals.contains(where: { sig.contains("$${\($0)}") }) { touchedDocs.insert(name) }
-            }
-            for g in changedGlobals.sorted() where b.flushAll {
-                b.report("global $${\(g)} changed: every cached user flushed")
-            }
-        }
-
-        // Sofia: the model before and after.
-        let sofiaBefore = before.tree("sofia.conf").map { SofiaModel($0, expand: expandBefore) }
-        var restarting: Set<String> = []
-        if touchedDocs.contains("sofia.conf") {
-            restarting = planSofia(before: sofiaBefore, after: sofiaAfter, into: &b)
-        }
-
-        // Directory gateways: killgw/rescan on every profile that parses the domain.
-        for id in gatewayChanged.sorted() {
-            let current = facts.gateway(id)
-            var versions = rowGateways[id] ?? []
-            if versions.isEmpty, let g = current { versions.append(g) }
-            guard !versions.isEmpty else { continue }
-            let ops = gatewayOps[id] ?? []
-            let added = ops.contains(.insert) && !ops.contains(.delete)
-            let removed = ops.contains(.delete) && !ops.contains(.insert)
-            let names = Set(versions.map { expandAfter($0.name) }).sorted()
-            // The names FreeSWITCH runs it under: as it was before this change set.
-            var running = set.rows.filter { $0.table == "gateways" && $0.id() == id }.compactMap { $0.old?["name"]?.text }
-            if running.isEmpty, let g = current { running = [g.name] }
-            let oldNames = Set(running.map { expandAfter($0) }).sorted()
-            guard let sofia = sofiaAfter else {
-                b.report("gateway \(names.joined(separator: "/")) changed, but sofia.conf is not stored in fsconf: run `sofia profile <profile> killgw \(names[0])` and `rescan` on the profiles that load it")
-                continue
-            }
-            var profiles: [String] = []
-            for v in versions { for d in domains(v.domain) { profiles += sofia.profilesParsing(expandAfter(d.name)) } }
-            for p in Set(profiles).sorted() where !restarting.contains(p.lowercased()) {
-                if !added { for n in oldNames { b.killgw(p, n) } }
-                if !removed { b.rescan(p) }
-            }
-        }
-
-        for name in touchedDocs.sorted() where name != "sofia.conf" {
-            let old = before.tree(name).map { SofiaModel.expanded($0, expandBefore) }
-            let new = after.tree(name).map { SofiaModel.expanded($0, expandAfter) }
-            if old == new { continue }
-            planModule(name, before: old, after: new, into: &b)
-        }
-        b.capFlushes(flushAllAbove)
-        return b.plan
+        run.documentsUsingChangedGlobals()
+        let restarting = run.sofia()
+        run.directoryGateways(skipping: restarting)
+        run.modules()
+        run.b.capFlushes(flushAllAbove)
+        return run.b.plan
     }
 
     /// sofia.conf changed: returns the profiles that need a restart (their gateways
@@ -469,5 +274,278 @@ public enum AgentReconcile {
             if !want.isSubset(of: runningBy[key] ?? []) { rescan.append(.api("sofia profile \(sofia.profiles[key]!.name) rescan")) }
         }
         return kill + rescan
+    }
+}
+
+/// What a change set says of rows that may be gone by the time it is planned:
+/// every version (old and new) of the domains, users and gateways it touched.
+struct RowVersions {
+    var domains: [Int64: [DomainFact]] = [:]
+    var users: [Int64: [UserFact]] = [:]
+    var gateways: [Int64: [GatewayFact]] = [:]
+    var gatewayOperations: [Int64: Set<ChangeRow.Operation>] = [:]
+
+    init(_ set: ChangeSet) {
+        for row in set.rows {
+            for r in row.rows {
+                switch row.table {
+                case "domains":
+                    if let id = r["id"]?.int { domains[id, default: []].append(DomainFact(id: id, name: r["name"]?.text ?? "", cacheable: r["cacheable"]?.text)) }
+                case "users":
+                    if let u = AgentPlanner.user(r) { users[u.id, default: []].append(u) }
+                case "gateways":
+                    if let id = r["id"]?.int, let d = r["domain_id"]?.int {
+                        gateways[id, default: []].append(GatewayFact(id: id, domain: d, user: r["user_id"]?.int, name: r["name"]?.text ?? ""))
+                    }
+                default: break
+                }
+            }
+            if row.table == "gateways", let id = row.id() { gatewayOperations[id, default: []].insert(row.operation) }
+        }
+    }
+}
+
+/// One planning of one change set: the steps `AgentPlanner.plan` runs in order,
+/// sharing the facts read so far (a domain and each group's members are read once).
+struct PlanRun {
+    let planner: AgentPlanner
+    let set: ChangeSet
+    let before: ConfigState
+    let after: ConfigState
+    let expandAfter: (String) -> String
+    let expandBefore: (String) -> String
+    let versions: RowVersions
+    let sofiaAfter: SofiaModel?
+    var b = AgentPlanner.Builder()
+    var domainFacts: [Int64: DomainFact?] = [:]
+    var groupUsers: [Int64: [UserFact]] = [:]
+    var touchedDocs: Set<String> = []
+    var changedGlobals: [String] = []
+    var gatewayChanged: Set<Int64> = []
+
+    init(planner: AgentPlanner, set: ChangeSet, before: ConfigState, after: ConfigState) {
+        self.planner = planner; self.set = set; self.before = before; self.after = after
+        expandAfter = planner.expander(after.nodeGlobals)
+        expandBefore = planner.expander(before.nodeGlobals)
+        versions = RowVersions(set)
+        sofiaAfter = after.tree("sofia.conf").map { [expandAfter] in SofiaModel($0, expand: expandAfter) }
+    }
+
+    var facts: DirectoryFacts { planner.facts }
+
+    // MARK: Facts, each read once per plan
+
+    /// Every version of domain `id`: the change set's rows, then the database's.
+    mutating func domains(_ id: Int64) -> [DomainFact] {
+        var out = versions.domains[id] ?? []
+        let fact: DomainFact?
+        if let known = domainFacts[id] { fact = known } else { fact = facts.domain(id); domainFacts[id] = fact }
+        if let d = fact, !out.contains(d) { out.append(d) }
+        return out
+    }
+
+    mutating func users(inGroup g: Int64) -> [UserFact] {
+        if let known = groupUsers[g] { return known }
+        let found = facts.users(inGroup: g)
+        groupUsers[g] = found
+        return found
+    }
+
+    func users(_ id: Int64) -> [UserFact] {
+        var out = versions.users[id] ?? []
+        if out.isEmpty, let u = facts.user(id) { out.append(u) }
+        return out
+    }
+
+    // MARK: Flushes
+
+    /// A user FreeSWITCH may hold (cacheable before or after): flushed by id and by
+    /// alias, under every name it had (a rename keys the cache differently).
+    mutating func flush(_ versions: [UserFact]) {
+        var cacheable = false
+        for u in versions where !cacheable {
+            cacheable = domains(u.domain).contains { AgentPlanner.isCacheable(u.cacheable ?? $0.cacheable) }
+        }
+        guard cacheable else { return }
+        for u in versions {
+            for d in domains(u.domain) { flushUser(u, in: d) }
+        }
+    }
+
+    /// Every user of domain `id` that is (or, with `cacheableVersions`, was) cacheable.
+    mutating func flushDomain(_ id: Int64, cacheableVersions: [String?] = []) {
+        let doms = domains(id)
+        for u in facts.users(inDomain: id) {
+            let any = doms.contains { AgentPlanner.isCacheable(u.cacheable ?? $0.cacheable) }
+                || cacheableVersions.contains { AgentPlanner.isCacheable(u.cacheable ?? $0) }
+            guard any else { continue }
+            for d in doms { flushUser(u, in: d) }
+        }
+    }
+
+    mutating func flushUser(_ u: UserFact, in d: DomainFact) {
+        let domain = expandAfter(d.name)
+        b.flush("xml_flush_cache id \(expandAfter(u.userID)) \(domain)")
+        if let a = u.alias, !a.isEmpty { b.flush("xml_flush_cache number-alias \(expandAfter(a)) \(domain)") }
+    }
+
+    // MARK: Step 1: directory rows
+
+    mutating func directoryRow(_ row: ChangeRow) {
+        switch row.table {
+        case "users":
+            flush(users(row.id() ?? -1))
+            if let id = row.id(), facts.hasCIDR(user: id) || set.rows.contains(where: { AgentPlanner.isCIDR($0) && $0.id("user_id") == id }) {
+                if row.operation != .update || row.old?["user_id"] != row.new?["user_id"]
+                    || row.old?["enabled"] != row.new?["enabled"] || row.old?["domain_id"] != row.new?["domain_id"] {
+                    b.acl()
+                }
+            }
+        case "user_settings":
+            if let uid = row.id("user_id") { flush(users(uid)) }
+            if AgentPlanner.isCIDR(row) { b.acl() }
+        case "group_members":
+            for r in row.rows { if let uid = r["user_id"]?.int { flush(users(uid)) } }
+        case "group_settings":
+            for r in row.rows { if let g = r["group_id"]?.int { for u in users(inGroup: g) { flush([u]) } } }
+        case "groups":
+            if row.operation == .update, let g = row.id() { for u in users(inGroup: g) { flush([u]) } }
+        case "domain_settings":
+            if let d = row.id("domain_id") { flushDomain(d) }
+        case "domains":
+            domainRow(row)
+        case "gateways":
+            if let id = row.id() { gatewayChanged.insert(id) }
+        case "gateway_settings":
+            for r in row.rows { if let g = r["gateway_id"]?.int { gatewayChanged.insert(g) } }
+        case "global_variables":
+            if let name = row.value("name") {
+                changedGlobals.append(name)
+                if facts.directoryReferences(global: name) { b.flushAll = true }
+            }
+        default:
+            break
+        }
+    }
+
+    mutating func domainRow(_ row: ChangeRow) {
+        if row.operation == .update, let id = row.id() {
+            if row.old?["name"] != row.new?["name"] || row.old?["cacheable"] != row.new?["cacheable"] {
+                flushDomain(id, cacheableVersions: row.rows.map { $0["cacheable"]?.text })
+            }
+        } else if row.operation == .insert, let name = row.value("name") {
+            let aliasing = sofiaAfter?.profilesAliasing(expandAfter(name)) ?? []
+            if !aliasing.isEmpty {
+                b.report("new domain \(expandAfter(name)): profile(s) \(aliasing.joined(separator: ", ")) alias every domain; the alias is added when the profile restarts")
+            }
+        }
+    }
+
+    // MARK: Step 2: configuration documents touched
+
+    mutating func documentRow(_ row: ChangeRow) {
+        switch row.table {
+        case "documents":
+            for r in row.rows where r["section"]?.text == "configuration" { if let n = r["name"]?.text { touchedDocs.insert(n) } }
+        case "elements":
+            for r in row.rows {
+                if let d = r["document_id"]?.int, let doc = after.documents[d] ?? before.documents[d], doc.section == "configuration" {
+                    touchedDocs.insert(doc.name)
+                }
+            }
+        case "attributes":
+            for r in row.rows {
+                if let e = r["element_id"]?.int, let el = after.elements[e] ?? before.elements[e],
+                   let doc = after.documents[el.document] ?? before.documents[el.document], doc.section == "configuration" {
+                    touchedDocs.insert(doc.name)
+                }
+            }
+        default:
+            break
+        }
+    }
+
+    // MARK: Step 3: truncations (the rows are not recorded)
+
+    mutating func truncation(_ row: ChangeRow) {
+        guard row.operation == .truncate else { return }
+        for k in row.keys where k["all"]?.bool == true {
+            switch k["s"]?.text {
+            case "directory":
+                b.flushAll = true
+                b.acl()
+                b.report("\(row.table) truncated: every cached user flushed and ACLs reloaded; check gateways with a reconcile (restart the agent)")
+            case "globals":
+                b.flushAll = true
+                b.report("global variables truncated: every cached user flushed; modules keep the values they loaded")
+            case "configuration":
+                b.report("\(row.table) truncated: fsconf cannot tell which configuration changed; reload the modules concerned")
+            default: break
+            }
+        }
+    }
+
+    // MARK: Step 4: configuration documents that use a changed global
+
+    mutating func documentsUsingChangedGlobals() {
+        guard !changedGlobals.isEmpty else { return }
+        for name in after.documentNames().union(before.documentNames()) {
+            let sig = (after.tree(name) ?? before.tree(name))?.signature ?? ""
+            if changedGlobals.contains(where: { sig.contains("$${\($0)}") }) { touchedDocs.insert(name) }
+        }
+        for g in changedGlobals.sorted() where b.flushAll {
+            b.report("global $${\(g)} changed: every cached user flushed")
+        }
+    }
+
+    // MARK: Step 5: sofia.conf, the model before and after
+
+    /// The profiles that restart (their gateways come back with them).
+    mutating func sofia() -> Set<String> {
+        guard touchedDocs.contains("sofia.conf") else { return [] }
+        let sofiaBefore = before.tree("sofia.conf").map { [expandBefore] in SofiaModel($0, expand: expandBefore) }
+        return planner.planSofia(before: sofiaBefore, after: sofiaAfter, into: &b)
+    }
+
+    // MARK: Step 6: directory gateways, killgw/rescan on every profile that parses the domain
+
+    mutating func directoryGateways(skipping restarting: Set<String>) {
+        for id in gatewayChanged.sorted() { directoryGateway(id, skipping: restarting) }
+    }
+
+    mutating func directoryGateway(_ id: Int64, skipping restarting: Set<String>) {
+        let current = facts.gateway(id)
+        var gatewayVersions = versions.gateways[id] ?? []
+        if gatewayVersions.isEmpty, let g = current { gatewayVersions.append(g) }
+        guard !gatewayVersions.isEmpty else { return }
+        let ops = versions.gatewayOperations[id] ?? []
+        let added = ops.contains(.insert) && !ops.contains(.delete)
+        let removed = ops.contains(.delete) && !ops.contains(.insert)
+        let names = Set(gatewayVersions.map { expandAfter($0.name) }).sorted()
+        // The names FreeSWITCH runs it under: as it was before this change set.
+        var running = set.rows.filter { $0.table == "gateways" && $0.id() == id }.compactMap { $0.old?["name"]?.text }
+        if running.isEmpty, let g = current { running = [g.name] }
+        let oldNames = Set(running.map { expandAfter($0) }).sorted()
+        guard let sofia = sofiaAfter else {
+            b.report("gateway \(names.joined(separator: "/")) changed, but sofia.conf is not stored in fsconf: run `sofia profile <profile> killgw \(names[0])` and `rescan` on the profiles that load it")
+            return
+        }
+        var profiles: [String] = []
+        for v in gatewayVersions { for d in domains(v.domain) { profiles += sofia.profilesParsing(expandAfter(d.name)) } }
+        for p in Set(profiles).sorted() where !restarting.contains(p.lowercased()) {
+            if !added { for n in oldNames { b.killgw(p, n) } }
+            if !removed { b.rescan(p) }
+        }
+    }
+
+    // MARK: Step 7: other configuration documents
+
+    mutating func modules() {
+        for name in touchedDocs.sorted() where name != "sofia.conf" {
+            let old = before.tree(name).map { SofiaModel.expanded($0, expandBefore) }
+            let new = after.tree(name).map { SofiaModel.expanded($0, expandAfter) }
+            if old == new { continue }
+            planner.planModule(name, before: old, after: new, into: &b)
+        }
     }
 }

@@ -102,6 +102,14 @@ final class NodeCache: @unchecked Sendable {
         }
     }
 
+    /// The answer kept for `cacheKey`, fresh or not (no hit or miss counted): what
+    /// a failed lookup serves when another thread stored it after this one probed.
+    func lastGood(_ cacheKey: CacheKey, node: String?) -> Entry? {
+        let key = Key(cacheKey, node: node)
+        let s = shard(key)
+        return s.monitor.locked { s.lru.get(key) }
+    }
+
     /// Keeps a fetched answer. Refused when the listener has heard of a change
     /// newer than the answer's snapshot (the change may concern it).
     /// `servable: false` keeps the answer only as a last good answer for an outage,

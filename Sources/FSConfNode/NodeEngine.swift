@@ -50,6 +50,8 @@ public final class NodeEngine: @unchecked Sendable {
         var staleServed = 0
         var staleTotal = 0
         var staleSinceLog = 0
+        /// Lookups the database failed (down, refused, slower than the deadline).
+        var databaseErrors = 0
 
         init(settings: NodeSettings, clock: @escaping @Sendable () -> UInt64) {
             self.settings = settings
@@ -122,11 +124,16 @@ public final class NodeEngine: @unchecked Sendable {
             log += a.log
             return LookupOutcome(xml: a.xml, log: log)
         case .failure(let error):
-            if error.isConnectionFailure {
-                backend.monitor.locked { backend.retryAt = self.clock() &+ 250_000_000 }
+            backend.monitor.locked {
+                backend.databaseErrors += 1
+                if error.isConnectionFailure { backend.retryAt = self.clock() &+ 250_000_000 }
             }
             markDown(backend)
-            if let lastGood = probe.lastGood { return stale(lastGood, backend, log: log, error: error) }
+            // The probe may predate the answer another thread fetched meanwhile (the
+            // first lookups after a start, racing an outage): look again.
+            if let lastGood = probe.lastGood ?? backend.cache.lastGood(key, node: me) {
+                return stale(lastGood, backend, log: log, error: error)
+            }
             var outcome = failure("database", "fsconf: database unavailable, no answer for \(describe(key)): \(error.description)")
             outcome.log = log + outcome.log
             return outcome
@@ -264,13 +271,19 @@ public final class NodeEngine: @unchecked Sendable {
     public var cacheStats: CacheStatistics {
         guard let b = currentBackend(nil) else { return CacheStatistics() }
         let c = b.cache.stats, l = b.listener.stats
-        let (stale, down): (Int, Bool) = b.monitor.locked { (b.staleTotal, b.downSince != nil) }
-        return CacheStatistics(hits: c.hits, misses: c.misses, inserts: c.inserts, rejected: c.rejected,
-                               invalidated: c.invalidated, evictions: c.evictions, entries: c.entries, bytes: c.bytes,
-                               capacity: b.cache.capacity, epoch: Int(c.epoch), heardSeq: Int(c.heardSeq), fresh: c.fresh,
-                               stale: stale, databaseDown: down, listenerConnected: l.connected,
-                               listenerOnStandby: l.onStandby, listenerSeq: Int(l.lastSeq), notices: l.notices,
-                               polls: l.polls, reconnects: l.reconnects)
+        let (stale, down, errors): (Int, Bool, Int) = b.monitor.locked { (b.staleTotal, b.downSince != nil, b.databaseErrors) }
+        var out = CacheStatistics(hits: c.hits, misses: c.misses, inserts: c.inserts, rejected: c.rejected,
+                                  invalidated: c.invalidated, evictions: c.evictions, entries: c.entries, bytes: c.bytes,
+                                  capacity: b.cache.capacity, epoch: Int(c.epoch), heardSeq: Int(c.heardSeq), fresh: c.fresh,
+                                  stale: stale, databaseDown: down, listenerConnected: l.connected,
+                                  listenerOnStandby: l.onStandby, listenerSeq: Int(l.lastSeq), notices: l.notices,
+                                  polls: l.polls, reconnects: l.reconnects)
+        let pool = b.pool.stats
+        out.databaseErrors = errors
+        out.poolOpen = pool.open
+        out.poolIdle = pool.idle
+        out.poolSize = b.settings.poolSize
+        return out
     }
 
     /// The shim's settings could not be used: nil and the message, logged once per interval.
@@ -362,6 +375,8 @@ public struct CacheStatistics: Sendable, Equatable {
     public var databaseDown = false
     public var listenerConnected = false, listenerOnStandby = false
     public var listenerSeq = 0, notices = 0, polls = 0, reconnects = 0
+    /// Lookups the database failed; connections open and idle, and the pool's bound.
+    public var databaseErrors = 0, poolOpen = 0, poolIdle = 0, poolSize = 0
 
     public init() {}
     init(hits: Int, misses: Int, inserts: Int, rejected: Int, invalidated: Int, evictions: Int, entries: Int, bytes: Int,
@@ -381,7 +396,8 @@ public struct CacheStatistics: Sendable, Equatable {
          ("evictions", evictions), ("entries", entries), ("bytes", bytes), ("capacity", capacity), ("epoch", epoch),
          ("heard_seq", heardSeq), ("fresh", fresh ? 1 : 0), ("stale", stale), ("database_down", databaseDown ? 1 : 0),
          ("listener_connected", listenerConnected ? 1 : 0), ("listener_on_standby", listenerOnStandby ? 1 : 0),
-         ("listener_seq", listenerSeq), ("notices", notices), ("polls", polls), ("reconnects", reconnects)]
+         ("listener_seq", listenerSeq), ("notices", notices), ("polls", polls), ("reconnects", reconnects),
+         ("database_errors", databaseErrors), ("pool_open", poolOpen), ("pool_idle", poolIdle), ("pool_size", poolSize)]
     }
 }
 

@@ -114,6 +114,17 @@ public final class PGConnection {
         prepared.insert(name)
     }
 
+    /// Runs one statement with text parameters ($1, $2...), waiting at most until
+    /// `deadline`. Values never enter the SQL text.
+    @discardableResult
+    public func query(_ sql: String, _ params: [String?], deadline: UInt64) throws(PostgresError) -> PGResult {
+        let sent = PGConnection.withCStrings(params) { values in
+            PQsendQueryParams(handle, sql, Int32(params.count), nil, values, nil, nil, 0)
+        }
+        guard sent == 1 else { throw PostgresError.from(result: nil, connection: handle, sql: sql) }
+        return try awaitResult(deadline: deadline, label: sql)
+    }
+
     /// Runs `sql` (no parameters) waiting at most until `deadline`.
     @discardableResult
     public func execute(_ sql: String, deadline: UInt64) throws(PostgresError) -> PGResult {

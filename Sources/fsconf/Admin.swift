@@ -7,10 +7,12 @@ import FSConfStore
 import Foundation
 import Glibc
 
-/// Options of every command that writes: who is recorded as having made the change.
+/// Options of every command that writes: who is recorded as having made the change,
+/// and whether to wait for the nodes to apply it.
 struct WriteOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Who the change set names (default: the OS user).", valueName: "name"))
     var actor: String?
+    @OptionGroup var waiting: WaitOptions
 
     var resolvedActor: String {
         if let actor, !actor.isEmpty { return actor }

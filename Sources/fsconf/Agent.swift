@@ -31,24 +31,38 @@ extension Fsconf {
         @Flag(help: "With --once: print what would be sent; send nothing, keep the state.") var dryRun = false
         @Option(help: "How often to read fsconf.change_counter, in milliseconds.") var pollMs = 250
         @Option(help: "Above this many user flushes for one change set, flush every cached user.") var flushAllAbove = 200
-        @Option(help: ArgumentHelp("This node's name: its FreeSWITCH switchname (default: the host name, which the switchname is unless switch.conf sets one).",
-                                   valueName: "name"))
+        @Option(help: ArgumentHelp("This node's name in fsconf.nodes (default: the host name).", valueName: "name"))
         var nodeName: String?
+        @Option(help: ArgumentHelp("Where the node's status is recorded (default: --db; give the primary when --db is a standby).",
+                                   valueName: "conninfo"))
+        var reportDb: String?
+        @Option(help: ArgumentHelp("Serve Prometheus metrics at http://ADDRESS/metrics (e.g. 127.0.0.1:9464); off by default.",
+                                   valueName: "host:port"))
+        var metricsListen: String?
+        @Option(help: ArgumentHelp("The node library FreeSWITCH loads (its counters are read for the metrics).", valueName: "path"))
+        var nodeLibrary = "/usr/local/lib/fsconf/fsconf.so"
 
         func validate() throws {
             if dryRun && !once { throw ValidationError("--dry-run needs --once") }
             if forceRestart && !allowRestart { throw ValidationError("--force-restart needs --allow-restart") }
             if !(10...60_000).contains(pollMs) { throw ValidationError("--poll-ms takes 10...60000") }
             if !(1...65535).contains(eslPort) { throw ValidationError("--esl-port takes 1...65535") }
-            if let nodeName, let problem = FSConfCore.Scope.nameProblem(nodeName) { throw ValidationError("--node-name \(nodeName): \(problem)") }
+            if let nodeName, nodeName.isEmpty || nodeName.count > 200 { throw ValidationError("--node-name takes 1 to 200 characters") }
+            if let metricsListen {
+                do { _ = try MetricsServer.split(metricsListen) } catch { throw ValidationError("\(error)") }
+                if once { throw ValidationError("--metrics-listen serves a running agent: not with --once") }
+            }
         }
 
-        /// The node's name (docs/cluster.md): --node-name, else the host name.
+        /// The node's name: --node-name, else the host name.
         var resolvedNodeName: String {
-            if let nodeName { return nodeName.asciiLowercased }
+            if let nodeName { return nodeName }
             var buffer = [CChar](repeating: 0, count: 256)
-            guard gethostname(&buffer, buffer.count) == 0 else { return "" }
-            return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self).asciiLowercased
+            if gethostname(&buffer, buffer.count) == 0 {
+                let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                if !name.isEmpty { return name }
+            }
+            return "unknown"
         }
 
         func password() throws -> String {
@@ -64,35 +78,40 @@ extension Fsconf {
 
         func execute() throws {
             let runner = AgentRunner(options: self, password: dryRun ? (try? password()) : try password())
-            if once {
-                try runner.runOnce()
-            } else {
-                runner.runForever()
-            }
+            if dryRun { try runner.dryRun() } else { try runner.run() }
         }
     }
 }
 
-/// The agent's loop: follow, plan, send, remember.
+/// The I/O driver of the agent's state machine (FSConfAgentCore.AgentMachine):
+/// it performs each request the machine makes — connect, read, plan, send,
+/// reconcile, wait — and answers with the event it produced.
 final class AgentRunner {
     let options: Fsconf.Agent
     let password: String?
     var store: AgentStore?
     var esl: EventSocket?
     var listening = false
-    var state = ConfigState()
-    var lastSeq: Int64?
     var nodeGlobals: [String: String?] = [:]
-    var pendingRestarts: Set<String> = []
-    var nextRestartCheck = Date.distantPast
-    var eslEverConnected = false
-    var needReconcile = true
-    /// This node as its lookups name it (docs/cluster.md), and its groups.
-    var me = NodeIdentity(name: nil)
+    var machine: AgentMachine
+    /// FreeSWITCH's `version`, asked once per event socket connection.
+    var freeswitchVersion: String?
+    /// The connection status reports go over (--report-db), when not the main one.
+    var reportStore: AgentStore?
+    var lastReportError: String?
+    lazy var nodeName = options.resolvedNodeName
+    var metrics: MetricsServer?
 
     init(options: Fsconf.Agent, password: String?) {
         self.options = options
         self.password = password
+        var settings = AgentMachine.Settings()
+        settings.once = options.once
+        settings.allowRestart = options.allowRestart
+        settings.forceRestart = options.forceRestart
+        settings.pollMs = Int64(options.pollMs)
+        if options.metricsListen != nil { settings.nodeStatsMs = 5_000 }
+        machine = AgentMachine(settings: settings)
     }
 
     // MARK: Logging (stderr; never the password)
@@ -106,12 +125,6 @@ final class AgentRunner {
 
     func log(_ text: String) {
         FileHandle.standardError.write(Data("\(AgentRunner.stamp.string(from: Date())) fsconf agent: \(text)\n".utf8))
-    }
-
-    static func oneLine(_ reply: String) -> String {
-        let lines = reply.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        let joined = lines.joined(separator: " / ")
-        return joined.count > 300 ? String(joined.prefix(300)) + "…" : (joined.isEmpty ? "(empty)" : joined)
     }
 
     // MARK: State file
@@ -135,65 +148,22 @@ final class AgentRunner {
 
     // MARK: Connections
 
-    func connectDB() throws {
-        if store != nil { return }
+    func connectDB() throws(PostgresError) -> AgentStore {
+        if let store { return store }
         let s = try AgentStore(conninfo: options.connection.conninfo ?? "")
-        let (counter, standby) = try s.counter()
-        if !standby { try s.listen() }
-        listening = !standby
-        let loaded = try s.configState()
         store = s
-        log("connected to the database (\(standby ? "standby: polling" : "primary: LISTEN + polling"), change counter \(counter))")
-        if let last = lastSeq ?? readState() {
-            lastSeq = last
-            // The configuration as it was at the last applied change set.
-            var st = loaded.state
-            if last < loaded.seq {
-                let pending = try s.changeSets(after: last, upTo: loaded.seq, limit: 100_000)
-                for set in pending.reversed() { st = st.before(set) }
-            }
-            state = st
-            if last > loaded.seq {
-                log("the database's change counter (\(loaded.seq)) is behind the last applied seq (\(last)): it was restored or replaced; reconciling and flushing every cached user")
-                lastSeq = loaded.seq
-                forceFlushAll = true
-            }
-        } else {
-            state = loaded.state
-            lastSeq = loaded.seq
-            forceFlushAll = true
-            log("no state file: reconciling and starting from seq \(loaded.seq)")
-        }
-        needReconcile = true
+        return s
     }
 
-    var forceFlushAll = false
-
-    func connectESL() throws {
-        if let e = esl, e.isOpen { return }
+    func connectESL() throws -> EventSocket {
+        if let e = esl, e.isOpen { return e }
         guard let password else { throw EventSocket.Failure(description: "no event socket password") }
-        esl = try EventSocket(host: options.eslHost, port: options.eslPort, password: password)
-        log("connected to FreeSWITCH's event socket at \(options.eslHost):\(options.eslPort)")
+        let e = try EventSocket(host: options.eslHost, port: options.eslPort, password: password)
+        esl = e
         nodeGlobals = [:]
-        if eslEverConnected {
-            // Whatever FreeSWITCH did while we were away (a restart, changes applied by hand):
-            // look again rather than assume.
-            forceFlushAll = true
-        }
-        eslEverConnected = true
-        needReconcile = true
-    }
-
-    func dropDB(_ error: Error) {
-        if store != nil { log("lost the database: \(error); reconnecting") }
-        store = nil
-        listening = false
-    }
-
-    func dropESL(_ error: Error) {
-        if esl != nil { log("lost the event socket: \(error); reconnecting") }
-        esl?.close()
-        esl = nil
+        let version = AgentText.oneLine(try e.api("version"))
+        freeswitchVersion = version.hasPrefix("-ERR") || version == "(empty)" ? nil : version
+        return e
     }
 
     /// The node's `$${name}` (global_getvar), cached per connection.
@@ -208,257 +178,220 @@ final class AgentRunner {
         return result
     }
 
-    /// Reads this node's groups again; the state's views follow.
-    func refreshIdentity(_ s: AgentStore) throws {
-        me = try s.identity(of: options.resolvedNodeName)
-        state.node = me
+    /// This node as its lookups name it (docs/cluster.md): `--node-name` and the
+    /// groups fsconf.node_groups gives it, read again for each plan.
+    func identity(_ s: AgentStore) throws(PostgresError) -> NodeIdentity {
+        try s.identity(of: nodeName)
     }
 
-    /// Plans the part of `set` that concerns this node (`ChangeSet.concerning`).
-    func plan(_ s: AgentStore, _ set: ChangeSet, before: ConfigState) -> AgentPlan {
+    /// Plans what of `set` concerns this node (`ChangeSet.concerning`), against its
+    /// view of the configuration (`ConfigState.node`).
+    func plan(_ s: AgentStore, _ set: ChangeSet, before: ConfigState) throws -> AgentPlan {
+        let me = try identity(s)
+        var before = before
+        before.node = me
         let mine = set.concerning(me)
         var after = before
         for row in mine.rows { after.apply(row) }
-        return planner(s).plan(mine, before: before, after: after)
+        var plan = planner(s).plan(mine, before: before, after: after)
+        if mine.rows.contains(where: { $0.table == "node_groups" }) {
+            // What this node gets may have changed anywhere.
+            if !plan.actions.contains(.api("xml_flush_cache")) { plan.actions.append(.api("xml_flush_cache")) }
+            plan.reports.append("the groups of this node (\(me.name ?? "?")) changed: every cached user flushed; gateways and profile settings that differ per group apply after `sofia profile PROFILE rescan` (or restart)")
+        }
+        return plan
     }
 
     func planner(_ s: AgentStore) -> AgentPlanner {
         AgentPlanner(facts: s, node: { [unowned self] in self.nodeGlobal($0) }, flushAllAbove: options.flushAllAbove)
     }
 
-    // MARK: Sending
-
-    static func isFailure(_ command: String, _ reply: String) -> Bool {
-        let t = reply.trimmingCharacters(in: .whitespacesAndNewlines)
-        if command.contains(" killgw ") && t.hasPrefix("-ERR no such gateway") { return false }  // already gone: the goal
-        return t.hasPrefix("-ERR") || t.hasPrefix("-USAGE") || t.hasPrefix("Invalid ") || t.contains("must be up for at least")
-    }
-
-    /// Sends one command; a refused command is retried with backoff (0.25 s … 4 s),
-    /// then reported. A lost connection throws (the change set is retried whole).
-    func send(_ command: String) throws {
-        var delay = 0.25
-        for attempt in 1...5 {
-            guard let e = esl else { throw EventSocket.Failure(description: "not connected") }
-            let reply = try e.api(command)
-            log("api \(command) → \(AgentRunner.oneLine(reply))")
-            if !AgentRunner.isFailure(command, reply) { return }
-            if attempt == 5 {
-                log("REPORT: `\(command)` failed 5 times (last reply: \(AgentRunner.oneLine(reply))); giving up on it")
-                return
-            }
-            log("`\(command)` failed (attempt \(attempt)); retrying in \(delay) s")
-            Thread.sleep(forTimeInterval: delay)
-            delay *= 2
-        }
-    }
-
-    func perform(_ action: AgentAction) throws {
-        switch action {
-        case .api(let command):
-            try send(command)
-        case .restartProfile(let profile):
-            guard options.allowRestart else {
-                log("REPORT: sofia profile \(profile) needs a restart to apply its settings (not done: start the agent with --allow-restart, or run `sofia profile \(profile) restart`)")
-                return
-            }
-            try restartIfIdle(profile)
-        }
-    }
-
-    func restartIfIdle(_ profile: String) throws {
-        guard let e = esl else { throw EventSocket.Failure(description: "not connected") }
-        if !options.forceRestart {
-            let status = try e.api("sofia xmlstatus")
-            let inUse = AgentReconcile.profilesInUse(fromXMLStatus: status)[profile.lowercased()] ?? 0
-            if inUse > 0 {
-                if !pendingRestarts.contains(profile) {
-                    log("REPORT: sofia profile \(profile) needs a restart; waiting: \(inUse) active call(s) (--force-restart does not wait)")
-                }
-                pendingRestarts.insert(profile)
-                return
-            }
-        }
-        pendingRestarts.remove(profile)
-        try send("sofia profile \(profile) restart")
-    }
-
-    // MARK: Reconcile
-
-    func reconcile(_ s: AgentStore) throws {
-        try refreshIdentity(s)
-        var e = VariableExpander(globals: state.nodeGlobals, node: { [unowned self] in self.nodeGlobal($0) })
-        if forceFlushAll { try send("xml_flush_cache") }
-        forceFlushAll = false
-        guard let tree = state.tree("sofia.conf") else {
-            log("reconcile: sofia.conf is not stored in fsconf; gateways left as FreeSWITCH runs them")
-            needReconcile = false
-            if !options.dryRun, let last = lastSeq, readState() != last { writeState(last) }
-            return
-        }
-        let sofia = SofiaModel(tree, expand: { e.expand($0) })
+    /// The gateway commands that bring FreeSWITCH in line with `config` and the
+    /// stored directory gateways; nil when sofia.conf is not stored.
+    func reconcileGateways(_ config: ConfigState, _ s: AgentStore, _ e: EventSocket) throws -> [AgentAction]? {
+        var config = config
+        config.node = try identity(s)
+        var x = VariableExpander(globals: config.nodeGlobals, node: { [unowned self] in self.nodeGlobal($0) })
+        guard let tree = config.tree("sofia.conf") else { return nil }
+        let sofia = SofiaModel(tree, expand: { x.expand($0) })
         var expected: [String: Set<String>] = [:]
         for (key, p) in sofia.profiles { expected[key] = Set(p.gateways.keys) }
-        for (domain, name) in try s.allGateways(for: me) {
-            let d = e.expand(domain), n = e.expand(name)
+        for (domain, name) in try s.allGateways(for: config.node) {
+            let d = x.expand(domain), n = x.expand(name)
             for p in sofia.profilesParsing(d) { expected[p.lowercased(), default: []].insert(n) }
         }
-        guard let esl else { throw EventSocket.Failure(description: "not connected") }
-        let reply = try esl.api("sofia xmlstatus gateway")
+        let reply = try e.api("sofia xmlstatus gateway")
         let running = AgentReconcile.gateways(fromXMLStatus: reply)
         log("api sofia xmlstatus gateway → \(running.count) gateway(s) running")
-        let actions = AgentReconcile.gatewayActions(running: running, sofia: sofia, expected: expected)
-        if actions.isEmpty { log("reconcile: gateways match the database") }
-        for a in actions { try perform(a) }
-        needReconcile = false
-        if !options.dryRun, let last = lastSeq, readState() != last { writeState(last) }
+        return AgentReconcile.gatewayActions(running: running, sofia: sofia, expected: expected)
     }
 
-    // MARK: Applying change sets
+    // MARK: The fleet view
 
-    /// Plans and sends every change set up to the counter. Returns how many were applied.
-    @discardableResult
-    func catchUp(_ s: AgentStore, upTo counter: Int64) throws -> Int {
-        guard var last = lastSeq else { return 0 }
-        try refreshIdentity(s)
-        var applied = 0
-        while last < counter {
-            let sets = try s.changeSets(after: last, upTo: counter)
-            if sets.isEmpty {
-                log("REPORT: change sets \(last + 1)…\(counter) cannot be read (removed); flushing every cached user and reconciling")
-                forceFlushAll = true
-                needReconcile = true
-                last = counter
-                lastSeq = last
-                writeState(last)
-                break
+    /// Records the node's status (best effort: a failure is logged once, the agent goes on).
+    func record(_ status: AgentStatus) {
+        do {
+            let s: AgentStore
+            if let conninfo = options.reportDb {
+                if reportStore == nil { reportStore = try AgentStore(conninfo: conninfo) }
+                s = reportStore!
+            } else {
+                guard let main = store else { return }
+                s = main
             }
-            for set in sets {
-                if set.seq != last + 1 {
-                    log("REPORT: change sets \(last + 1)…\(set.seq - 1) cannot be read; flushing every cached user and reconciling")
-                    forceFlushAll = true
-                    needReconcile = true
-                }
-                var after = state
-                for row in set.rows { after.apply(row) }
-                s.resetFactError()
-                let plan = self.plan(s, set, before: state)
-                if let error = s.factError { throw error }
-                if set.rows.contains(where: { $0.table == "node_groups" && $0.concerns(me) }) {
-                    // What this node sees may have changed anywhere: look again.
-                    log("REPORT: seq \(set.seq) changed the groups of this node (\(me.name ?? "?")): flushing every cached user and reconciling gateways; a profile setting that differs per group needs its profile rescanned or restarted")
-                    forceFlushAll = true
-                    needReconcile = true
-                }
-                log("seq \(set.seq) (change set \(set.id), \(set.rows.count) row change(s)): \(plan.actions.isEmpty ? "nothing to send" : "\(plan.actions.count) command(s)")")
-                for r in plan.reports { log("REPORT: \(r)") }
-                for a in plan.actions { try perform(a) }
-                state = after
-                last = set.seq
-                lastSeq = last
-                writeState(last)
-                applied += 1
+            try s.report(node: nodeName, freeswitchVersion: freeswitchVersion, agentVersion: FSConfVersion.string, status: status)
+            if lastReportError != nil { log("status recorded again in fsconf.nodes") }
+            lastReportError = nil
+        } catch {
+            if options.reportDb != nil { reportStore = nil }
+            let message = "\(error)"
+            if message != lastReportError {
+                log("cannot record this node's status in fsconf.nodes (\(message)); applying goes on" +
+                    (message.contains("read-only") ? ": --db is a standby, give the primary with --report-db" : ""))
             }
+            lastReportError = message
         }
-        return applied
     }
 
-    // MARK: Modes
+    // MARK: Driving the machine
 
-    func runOnce() throws {
-        do { try connectDB() } catch {
+    static var now: Int64 { Int64(MonotonicClock.now() / 1_000_000) }
+
+    /// Performs one request; returns the event it produced. In --once mode a
+    /// failure ends the run (thrown) instead of a reconnect.
+    func perform(_ request: AgentMachine.Action) throws -> AgentMachine.Event {
+        do {
+            switch request {
+            case .connectDatabase:
+                let s = try connectDB()
+                let (counter, standby) = try s.counter()
+                if !standby { try s.listen() }
+                listening = !standby
+                return .databaseConnected(counter: counter, standby: standby)
+            case .loadConfig:
+                let loaded = try connectDB().configState()
+                return .configLoaded(loaded.state, seq: loaded.seq)
+            case .readCounter:
+                return .counterRead(try connectDB().counter().seq)
+            case .readChangeSets(let after, let upTo, let limit):
+                return .changeSetsRead(try connectDB().changeSets(after: after, upTo: upTo, limit: limit))
+            case .connectEventSocket:
+                _ = try connectESL()
+                log("connected to FreeSWITCH's event socket at \(options.eslHost):\(options.eslPort)")
+                return .eventSocketConnected
+            case .plan(let set, let before, let after):
+                let s = try connectDB()
+                s.resetFactError()
+                _ = after  // this node's `after` is its part of the set applied to `before`
+                let plan = try self.plan(s, set, before: before)
+                if let error = s.factError { throw error }
+                return .planned(plan)
+            case .send(let command):
+                return .replied(try connectESL().api(command))
+            case .reconcile(let config):
+                return .reconcilePlanned(try reconcileGateways(config, try connectDB(), try connectESL()))
+            case .readNodeStats:
+                return .nodeStatsRead(try connectESL().api(NodeStats.command(library: options.nodeLibrary)))
+            case .waitForChange(let until):
+                let s = try connectDB()
+                let wait = until - AgentRunner.now
+                if listening {
+                    if wait > 0 { _ = s.conn.waitReadable(deadline: MonotonicClock.deadline(afterMilliseconds: Int(wait))) }
+                    _ = try s.conn.drainNotifications()
+                } else if wait > 0 {
+                    Thread.sleep(forTimeInterval: Double(wait) / 1000)
+                }
+                return .tick
+            case .sleep(let until):
+                let wait = until - AgentRunner.now
+                if wait > 0 { Thread.sleep(forTimeInterval: Double(wait) / 1000) }
+                return .tick
+            case .exit, .log, .report, .writeState, .recordStatus:
+                return .tick
+            }
+        } catch let error as EventSocket.Failure {
+            esl?.close()
+            esl = nil
+            if options.once { throw CLIFailure(error.description, code: CLIFailure.Code.failed) }
+            return .eventSocketFailed(error.description)
+        } catch {
+            store = nil
+            listening = false
+            if options.once {
+                if case .connectDatabase = request {
+                    throw CLIFailure("cannot reach the database: \(error)", code: CLIFailure.Code.unreachable)
+                }
+                throw error
+            }
+            return .databaseFailed(String(describing: error))
+        }
+    }
+
+    /// Feeds the machine until it says exit (--once) — or for ever.
+    func run() throws {
+        log("starting (event socket \(options.eslHost):\(options.eslPort), state \(options.stateFile), restarts \(options.allowRestart ? (options.forceRestart ? "allowed, forced" : "allowed when idle") : "reported only"))")
+        if let listen = options.metricsListen {
+            let server = try MetricsServer(listen: listen)
+            server.publish(PrometheusText.render(machine.metrics))
+            server.start()
+            metrics = server
+            log("metrics at http://\(server.address)/metrics")
+        }
+        var event = AgentMachine.Event.started(savedSeq: readState())
+        while true {
+            var request: AgentMachine.Action?
+            let actions = machine.handle(event, now: AgentRunner.now)
+            metrics?.publish(PrometheusText.render(machine.metrics))
+            for action in actions {
+                switch action {
+                case .log(let text): log(text)
+                case .report(let text): log("REPORT: \(text)")
+                case .writeState(let seq): writeState(seq)
+                case .recordStatus(let status): record(status)
+                case .exit: return
+                default: request = action
+                }
+            }
+            guard let request else { return }
+            event = try perform(request)
+        }
+    }
+
+    // MARK: --once --dry-run
+
+    /// Prints what the pending change sets would send; sends nothing, keeps the state.
+    func dryRun() throws {
+        let s: AgentStore
+        do { s = try connectDB() } catch {
             throw CLIFailure("cannot reach the database: \(error)", code: CLIFailure.Code.unreachable)
         }
-        guard let s = store else { return }
-        let counter = try s.counter().seq
-        if options.dryRun {
-            if password != nil { try? connectESL() }
-            guard readState() != nil, let last = lastSeq else {
-                print("# no state file (\(options.stateFile)): the agent would reconcile and start from seq \(counter)")
-                return
-            }
-            if last >= counter { print("# nothing pending (last applied seq \(last))"); return }
-            try refreshIdentity(s)
-            var st = state
-            for set in try s.changeSets(after: last, upTo: counter, limit: 100_000) {
-                var after = st
-                for row in set.rows { after.apply(row) }
-                let plan = self.plan(s, set, before: st)
-                print("# seq \(set.seq) (change set \(set.id), \(set.rows.count) row change(s))")
-                for a in plan.actions {
-                    if case .restartProfile = a {
-                        print("\(a)  # only with --allow-restart, and only without active calls unless --force-restart")
-                    } else {
-                        print(a)
-                    }
-                }
-                for r in plan.reports { print("# report: \(r)") }
-                st = after
-            }
+        if password != nil { _ = try? connectESL() }
+        let loaded = try s.configState()
+        guard let last = readState() else {
+            print("# no state file (\(options.stateFile)): the agent would reconcile and start from seq \(loaded.seq)")
             return
         }
-        do {
-            try connectESL()
-            if needReconcile || forceFlushAll { try reconcile(s) }
-            try catchUp(s, upTo: counter)
-            if needReconcile || forceFlushAll { try reconcile(s) }
-        } catch let e as EventSocket.Failure {
-            throw CLIFailure(e.description, code: CLIFailure.Code.failed)
+        let counter = try s.counter().seq
+        if last >= counter { print("# nothing pending (last applied seq \(last))"); return }
+        // The configuration as of the last applied seq: the loaded one, reverted.
+        var st = loaded.state
+        if last < loaded.seq {
+            for set in try s.changeSets(after: last, upTo: loaded.seq, limit: 100_000).reversed() { st = st.before(set) }
         }
-    }
-
-    func runForever() {
-        var dbBackoff = 0.25, eslBackoff = 0.25
-        var nextPoll = Date.distantPast
-        log("starting (event socket \(options.eslHost):\(options.eslPort), state \(options.stateFile), restarts \(options.allowRestart ? (options.forceRestart ? "allowed, forced" : "allowed when idle") : "reported only"))")
-        while true {
-            do { try connectDB(); dbBackoff = 0.25 } catch {
-                dropDB(error)
-                log("database unavailable (\(error)); retrying in \(dbBackoff) s")
-                Thread.sleep(forTimeInterval: dbBackoff)
-                dbBackoff = min(dbBackoff * 2, 5)
-                continue
-            }
-            do { try connectESL(); eslBackoff = 0.25 } catch {
-                dropESL(error)
-                log("FreeSWITCH unavailable (\(error)); retrying in \(eslBackoff) s")
-                Thread.sleep(forTimeInterval: eslBackoff)
-                eslBackoff = min(eslBackoff * 2, 5)
-                continue
-            }
-            guard let s = store else { continue }
-            do {
-                if needReconcile || forceFlushAll { try reconcile(s) }
-                // Wake on a notification, or at the next poll.
-                if listening {
-                    let wait = max(0, nextPoll.timeIntervalSinceNow)
-                    if wait > 0 { _ = s.conn.waitReadable(deadline: MonotonicClock.deadline(afterMilliseconds: Int(wait * 1000))) }
-                    _ = try s.conn.drainNotifications()
+        for set in try s.changeSets(after: last, upTo: counter, limit: 100_000) {
+            var after = st
+            for row in set.rows { after.apply(row) }
+            let plan = try self.plan(s, set, before: st)
+            print("# seq \(set.seq) (change set \(set.id), \(set.rows.count) row change(s))")
+            for a in plan.actions {
+                if case .restartProfile = a {
+                    print("\(a)  # only with --allow-restart, and only without active calls unless --force-restart")
                 } else {
-                    let wait = nextPoll.timeIntervalSinceNow
-                    if wait > 0 { Thread.sleep(forTimeInterval: wait) }
+                    print(a)
                 }
-                nextPoll = Date().addingTimeInterval(Double(options.pollMs) / 1000)
-                let (counter, _) = try s.counter()
-                if let last = lastSeq, counter < last {
-                    log("REPORT: the database's change counter went back (\(counter) < \(last)): restored or replaced; reconciling and flushing every cached user")
-                    lastSeq = counter
-                    writeState(counter)
-                    if let loaded = try? s.configState() { state = loaded.state }
-                    forceFlushAll = true
-                    needReconcile = true
-                    continue
-                }
-                try catchUp(s, upTo: counter)
-                if !pendingRestarts.isEmpty && Date() >= nextRestartCheck {
-                    nextRestartCheck = Date().addingTimeInterval(5)
-                    for p in pendingRestarts.sorted() { try restartIfIdle(p) }
-                }
-            } catch let error as EventSocket.Failure {
-                dropESL(error)
-            } catch {
-                dropDB(error)
             }
+            for r in plan.reports { print("# report: \(r)") }
+            st = after
         }
     }
 }

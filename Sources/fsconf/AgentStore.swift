@@ -16,16 +16,13 @@ final class AgentStore: DirectoryFacts {
         self.timeoutMs = timeoutMs
         conn = try PGConnection(conninfo: conninfo, settings: [("application_name", "fsconf-agent")],
                                 deadline: MonotonicClock.deadline(afterMilliseconds: timeoutMs))
-        try run("SET statement_timeout = \(timeoutMs); SET jit = off")
+        try run("SELECT set_config('statement_timeout', $1, false), set_config('jit', 'off', false)", String(timeoutMs))
     }
 
+    /// Runs one statement; every value is a bind parameter.
     @discardableResult
-    func run(_ sql: String) throws(PostgresError) -> PGResult {
-        try conn.execute(sql, deadline: MonotonicClock.deadline(afterMilliseconds: timeoutMs))
-    }
-
-    static func literal(_ s: String) -> String {
-        "'" + s.filter { $0 != "\0" }.replacing("'", with: "''") + "'"
+    func run(_ sql: String, _ params: String?...) throws(PostgresError) -> PGResult {
+        try conn.query(sql, params, deadline: MonotonicClock.deadline(afterMilliseconds: timeoutMs))
     }
 
     /// The latest committed seq, and whether this server is a standby.
@@ -34,26 +31,30 @@ final class AgentStore: DirectoryFacts {
         return (Int64(r.string(0, 0) ?? "") ?? 0, r.bool(0, 1) ?? false)
     }
 
-    func listen() throws(PostgresError) { try run("LISTEN fsconf_changes") }
+    func listen() throws(PostgresError) { try conn.execute("LISTEN fsconf_changes", deadline: MonotonicClock.deadline(afterMilliseconds: timeoutMs)) }
 
     /// Change sets with seq in (after, upTo], in commit order, with their rows.
     func changeSets(after: Int64, upTo: Int64, limit: Int = 500) throws(PostgresError) -> [ChangeSet] {
+        // Each set's age when read (the database's clock on both ends): commit → applied.
+        // committed_at comes with migration 0008; before it, the set's start time.
         let sets = try run("""
-            SELECT seq, id FROM fsconf.change_sets WHERE seq > \(after) AND seq <= \(upTo) ORDER BY seq LIMIT \(limit)
-            """)
+            SELECT seq, id, (extract(epoch FROM clock_timestamp()
+                   - coalesce((to_jsonb(cs) ->> 'committed_at')::timestamptz, created_at)) * 1000)::bigint
+            FROM fsconf.change_sets cs WHERE seq > $1::bigint AND seq <= $2::bigint ORDER BY seq LIMIT $3::int
+            """, String(after), String(upTo), String(limit))
         var out: [ChangeSet] = []
         var index: [Int64: Int] = [:]
         for i in 0..<sets.rowCount {
             guard let seq = Int64(sets.string(i, 0) ?? ""), let id = Int64(sets.string(i, 1) ?? "") else { continue }
             index[id] = out.count
-            out.append(ChangeSet(seq: seq, id: id, rows: []))
+            out.append(ChangeSet(seq: seq, id: id, rows: [], ageMs: Int64(sets.string(i, 2) ?? "")))
         }
         if out.isEmpty { return out }
-        let ids = out.map { String($0.id) }.joined(separator: ",")
+        let ids = "{" + out.map { String($0.id) }.joined(separator: ",") + "}"
         let rows = try run("""
             SELECT change_set_id, table_name, operation, old_row::text, new_row::text, keys::text
-            FROM fsconf.changes WHERE change_set_id IN (\(ids)) AND table_name IS NOT NULL ORDER BY id
-            """)
+            FROM fsconf.changes WHERE change_set_id = ANY ($1::bigint[]) AND table_name IS NOT NULL ORDER BY id
+            """, ids)
         for i in 0..<rows.rowCount {
             guard let set = Int64(rows.string(i, 0) ?? ""), let at = index[set],
                   let row = ChangeRow(table: rows.string(i, 1) ?? "", operation: rows.string(i, 2) ?? "",
@@ -108,29 +109,36 @@ final class AgentStore: DirectoryFacts {
         }
     }
 
+    /// Records this node's status (fsconf.report_node, migration 0008): the only
+    /// write an agent makes, through a function that touches only its own row.
+    func report(node: String, freeswitchVersion: String?, agentVersion: String, status: AgentStatus) throws(PostgresError) {
+        try run("SELECT fsconf.report_node($1, $2, $3, $4::bigint, $5, $6)", node, freeswitchVersion, agentVersion,
+                status.appliedSeq.map { String($0) }, status.lastFailure?.command, status.lastFailure?.reply)
+    }
+
     /// The groups `node` is in (docs/cluster.md).
     func identity(of node: String) throws(PostgresError) -> NodeIdentity {
-        let r = try run("SELECT node_group FROM fsconf.node_groups WHERE node = \(AgentStore.literal(node.asciiLowercased)) ORDER BY 1")
+        let r = try run("SELECT node_group FROM fsconf.node_groups WHERE node = $1 ORDER BY 1", node.asciiLowercased)
         return NodeIdentity(name: node, groups: (0..<r.rowCount).compactMap { r.string($0, 0) })
     }
 
     /// Every stored gateway with its domain's name (stored form), for reconcile:
     /// those `node` can see (its variants and every node's; docs/cluster.md).
     func allGateways(for node: NodeIdentity) throws(PostgresError) -> [(domain: String, name: String)] {
-        let me = "ARRAY[" + ([node.name ?? ""] + node.groups.map { "@" + $0 }).map(AgentStore.literal).joined(separator: ", ") + "]::text[]"
+        let me = "{" + ([node.name ?? ""] + node.groups.map { "@" + $0 }).joined(separator: ",") + "}"
         let r = try run("""
             SELECT d.name, g.name FROM fsconf.gateways g JOIN fsconf.domains d ON d.id = g.domain_id
             LEFT JOIN fsconf.users u ON u.id = g.user_id
-            WHERE (u.id IS NULL OR u.enabled) AND (g.nodes IS NULL OR g.nodes && \(me))
-              AND (u.nodes IS NULL OR u.nodes && \(me)) AND (d.nodes IS NULL OR d.nodes && \(me))
-            """)
+            WHERE (u.id IS NULL OR u.enabled) AND (g.nodes IS NULL OR g.nodes && $1::text[])
+              AND (u.nodes IS NULL OR u.nodes && $1::text[]) AND (d.nodes IS NULL OR d.nodes && $1::text[])
+            """, me)
         return (0..<r.rowCount).map { (r.string($0, 0) ?? "", r.string($0, 1) ?? "") }
     }
 
     // MARK: DirectoryFacts
 
-    private func facts(_ sql: String) -> PGResult? {
-        do { return try run(sql) } catch {
+    private func facts(_ sql: String, _ params: String?...) -> PGResult? {
+        do { return try conn.query(sql, params, deadline: MonotonicClock.deadline(afterMilliseconds: timeoutMs)) } catch {
             if factError == nil { factError = error }
             return nil
         }
@@ -139,7 +147,7 @@ final class AgentStore: DirectoryFacts {
     func resetFactError() { factError = nil }
 
     func domain(_ id: Int64) -> DomainFact? {
-        guard let r = facts("SELECT id, name, cacheable FROM fsconf.domains WHERE id = \(id)"), r.rowCount == 1 else { return nil }
+        guard let r = facts("SELECT id, name, cacheable FROM fsconf.domains WHERE id = $1::bigint", String(id)), r.rowCount == 1 else { return nil }
         return DomainFact(id: id, name: r.string(0, 1) ?? "", cacheable: r.string(0, 2))
     }
 
@@ -155,40 +163,40 @@ final class AgentStore: DirectoryFacts {
     }
 
     func user(_ id: Int64) -> UserFact? {
-        users(facts("SELECT \(AgentStore.userColumns) FROM fsconf.users u WHERE u.id = \(id)")).first
+        users(facts("SELECT \(AgentStore.userColumns) FROM fsconf.users u WHERE u.id = $1::bigint", String(id))).first
     }
 
     func users(inDomain id: Int64) -> [UserFact] {
-        users(facts("SELECT \(AgentStore.userColumns) FROM fsconf.users u WHERE u.domain_id = \(id) ORDER BY u.position, u.id"))
+        users(facts("SELECT \(AgentStore.userColumns) FROM fsconf.users u WHERE u.domain_id = $1::bigint ORDER BY u.position, u.id", String(id)))
     }
 
     func users(inGroup id: Int64) -> [UserFact] {
         users(facts("""
-            SELECT \(AgentStore.userColumns) FROM fsconf.users u WHERE u.home_group_id = \(id)
+            SELECT \(AgentStore.userColumns) FROM fsconf.users u WHERE u.home_group_id = $1::bigint
             UNION SELECT \(AgentStore.userColumns) FROM fsconf.users u JOIN fsconf.group_members m ON m.user_id = u.id
-            WHERE m.group_id = \(id) ORDER BY 1
-            """))
+            WHERE m.group_id = $1::bigint ORDER BY 1
+            """, String(id)))
     }
 
     func gateway(_ id: Int64) -> GatewayFact? {
-        guard let r = facts("SELECT id, domain_id, user_id, name FROM fsconf.gateways WHERE id = \(id)"), r.rowCount == 1 else { return nil }
+        guard let r = facts("SELECT id, domain_id, user_id, name FROM fsconf.gateways WHERE id = $1::bigint", String(id)), r.rowCount == 1 else { return nil }
         return GatewayFact(id: id, domain: Int64(r.string(0, 1) ?? "") ?? 0, user: r.string(0, 2).flatMap { Int64($0) },
                            name: r.string(0, 3) ?? "")
     }
 
     func hasCIDR(user id: Int64) -> Bool {
-        (facts("SELECT 1 FROM fsconf.user_settings WHERE user_id = \(id) AND kind = 'attribute' AND lower(name) = 'cidr'")?.rowCount ?? 0) > 0
+        (facts("SELECT 1 FROM fsconf.user_settings WHERE user_id = $1::bigint AND kind = 'attribute' AND lower(name) = 'cidr'", String(id))?.rowCount ?? 0) > 0
     }
 
     func directoryReferences(global name: String) -> Bool {
-        let ref = AgentStore.literal("%$${" + name.replacing("\\", with: "\\\\").replacing("%", with: "\\%").replacing("_", with: "\\_") + "}%")
+        // strpos: the reference is matched as plain text (no LIKE wildcards to escape).
         let r = facts("""
-            SELECT EXISTS (SELECT 1 FROM fsconf.domains WHERE name LIKE \(ref))
-                OR EXISTS (SELECT 1 FROM fsconf.users WHERE user_id LIKE \(ref) OR number_alias LIKE \(ref) OR extra_xml LIKE \(ref))
-                OR EXISTS (SELECT 1 FROM fsconf.domain_settings WHERE value LIKE \(ref))
-                OR EXISTS (SELECT 1 FROM fsconf.group_settings WHERE value LIKE \(ref))
-                OR EXISTS (SELECT 1 FROM fsconf.user_settings WHERE value LIKE \(ref))
-            """)
+            SELECT EXISTS (SELECT 1 FROM fsconf.domains WHERE strpos(name, $1) > 0)
+                OR EXISTS (SELECT 1 FROM fsconf.users WHERE strpos(user_id, $1) > 0 OR strpos(number_alias, $1) > 0 OR strpos(extra_xml, $1) > 0)
+                OR EXISTS (SELECT 1 FROM fsconf.domain_settings WHERE strpos(value, $1) > 0)
+                OR EXISTS (SELECT 1 FROM fsconf.group_settings WHERE strpos(value, $1) > 0)
+                OR EXISTS (SELECT 1 FROM fsconf.user_settings WHERE strpos(value, $1) > 0)
+            """, "$${" + name + "}")
         return r?.bool(0, 0) ?? true
     }
 }

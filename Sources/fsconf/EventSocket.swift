@@ -1,3 +1,4 @@
+import FSConfAgentCore
 import Foundation
 import Glibc
 
@@ -8,7 +9,8 @@ final class EventSocket {
     struct Failure: Error, CustomStringConvertible { var description: String }
 
     private var fd: Int32 = -1
-    private var buffer: [UInt8] = []
+    private var framing = EventSocketFraming()
+    private var chunk = [UInt8](repeating: 0, count: 65536)
     let timeoutMs: Int
 
     init(host: String, port: Int, password: String, timeoutMs: Int = 5_000) throws {
@@ -16,13 +18,13 @@ final class EventSocket {
         fd = try EventSocket.connect(host: host, port: port, timeoutMs: timeoutMs)
         do {
             let greeting = try readMessage()
-            guard greeting.headers["Content-Type"] == "auth/request" else {
-                throw Failure(description: "unexpected greeting from \(host):\(port) (\(greeting.headers["Content-Type"] ?? "nothing"))")
+            guard greeting.contentType == "auth/request" else {
+                throw Failure(description: "unexpected greeting from \(host):\(port) (\(greeting.contentType ?? "nothing"))")
             }
             try send("auth \(password)\n\n")
             let reply = try readMessage()
             let text = reply.headers["Reply-Text"] ?? ""
-            guard reply.headers["Content-Type"] == "command/reply", text.hasPrefix("+OK") else {
+            guard reply.contentType == "command/reply", text.hasPrefix("+OK") else {
                 throw Failure(description: "event socket at \(host):\(port) refused the password (\(text.isEmpty ? "no reply" : text))")
             }
         } catch {
@@ -45,7 +47,7 @@ final class EventSocket {
         try send("api \(command)\n\n")
         while true {
             let m = try readMessage()
-            switch m.headers["Content-Type"] {
+            switch m.contentType {
             case "api/response": return m.body
             case "text/disconnect-notice":
                 close()
@@ -89,39 +91,22 @@ final class EventSocket {
             close()
             throw Failure(description: "no answer from the event socket within \(timeoutMs) ms")
         }
-        var chunk = [UInt8](repeating: 0, count: 65536)
         let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
         if n <= 0 {
             if n < 0 && (errno == EINTR || errno == EAGAIN) { return }
             close()
             throw Failure(description: "the event socket connection was closed")
         }
-        buffer.append(contentsOf: chunk[0..<n])
+        framing.append(chunk[0..<n])
     }
 
-    private func readMessage() throws -> (headers: [String: String], body: String) {
+    /// The next message; reads until one is complete (EventSocketFraming: linear).
+    private func readMessage() throws -> EventSocketMessage {
         let deadline = Date().addingTimeInterval(Double(timeoutMs) / 1000)
-        var end: Int?
-        while end == nil {
-            if buffer.count >= 2 {
-                for i in 0..<(buffer.count - 1) where buffer[i] == 0x0A && buffer[i + 1] == 0x0A { end = i; break }
-            }
-            if end == nil { try fill(until: deadline) }
+        while true {
+            if let m = framing.next() { return m }
+            try fill(until: deadline)
         }
-        let head = String(decoding: buffer[0..<end!], as: UTF8.self)
-        buffer.removeFirst(end! + 2)
-        var headers: [String: String] = [:]
-        for line in head.split(separator: "\n") {
-            guard let colon = line.firstIndex(of: ":") else { continue }
-            headers[String(line[..<colon])] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-        }
-        var body = ""
-        if let length = headers["Content-Length"].flatMap({ Int($0) }), length > 0 {
-            while buffer.count < length { try fill(until: deadline) }
-            body = String(decoding: buffer[0..<length], as: UTF8.self)
-            buffer.removeFirst(length)
-        }
-        return (headers, body)
     }
 
     private static func connect(host: String, port: Int, timeoutMs: Int) throws -> Int32 {

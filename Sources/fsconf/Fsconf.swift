@@ -16,7 +16,7 @@ struct Fsconf: ParsableCommand {
 
     static func main(_ arguments: [String]) {
         do {
-            var command = try parseAsRoot(arguments)
+            var command = try parseAsRoot(WaitOptions.expand(arguments))
             try command.run()
         } catch {
             let code = exitCode(for: error)
@@ -59,7 +59,7 @@ struct Fsconf: ParsableCommand {
         subcommands: [Migrate.self, Grant.self, Shim.self, Debug.self, Import.self, Export.self,
                       GetField.self, SetField.self, UnsetField.self, ListFields.self, History.self, Undo.self,
                       Render.self, Diff.self, Domain.self, User.self, Gateway.self, Extension.self, ScopeCommand.self, Agent.self,
-                      Node.self, Doctor.self])
+                      Node.self, Doctor.self, Nodes.self])
 }
 
 enum FSConfVersion {
@@ -75,6 +75,7 @@ extension FsconfCommand {
     func run() throws {
         do {
             try execute()
+            if let writer = self as? WaitsForNodes { try writer.waitForNodes() }
         } catch let exit as ExitCode {
             throw exit
         } catch {

@@ -36,6 +36,13 @@ extension Fsconf {
             // Only the field changes shown are built: the work follows the output, however large a change set.
             let entries = try log.history(under: under, since: since, changeSet: changeSet, limit: max(1, limit),
                                           maxChanges: full ? nil : History.shownPerChangeSet)
+            // Which nodes applied each change set (fsconf.nodes; none before migration 0008).
+            let nodes = (try? Fleet.read(conn, liveWithin: Fleet.liveWithin).nodes) ?? []
+            func applied(_ e: ChangeLog.Entry) -> (by: [String], notYet: [String]) {
+                guard let seq = e.seq.flatMap({ Int64($0) }) else { return ([], []) }
+                return (nodes.filter { ($0.appliedSeq ?? 0) >= seq }.map(\.name),
+                        nodes.filter { $0.live && ($0.appliedSeq ?? 0) < seq }.map(\.name))
+            }
             if json {
                 print(JSON.array(entries.map { e in
                     JSON.object([
@@ -46,6 +53,8 @@ extension Fsconf {
                                          ("old", JSON.string(c.old)), ("new", JSON.string(c.new))])
                         }.joined(separator: ", ") + "]"),
                         ("omitted_rows", String(e.omittedRows)),
+                        ("applied_by", "[" + applied(e).by.map { JSON.string($0) }.joined(separator: ", ") + "]"),
+                        ("not_applied_by", "[" + applied(e).notYet.map { JSON.string($0) }.joined(separator: ", ") + "]"),
                     ])
                 }))
                 return
@@ -59,6 +68,11 @@ extension Fsconf {
                 if let u = e.undoOf { head += "  (undoes \(u))" }
                 print(head)
                 if !e.summary.isEmpty { print("    \(e.summary)") }
+                if !nodes.isEmpty {
+                    let (by, notYet) = applied(e)
+                    print("    applied by: \(by.isEmpty ? "no node" : by.joined(separator: ", "))"
+                          + (notYet.isEmpty ? "" : "; not yet by: \(notYet.joined(separator: ", "))"))
+                }
                 for c in e.changes { print("  \(line(c))") }
                 if e.omittedRows > 0 { print("  … \(e.omittedRows) more row change(s) (--full)") }
             }

@@ -9,6 +9,8 @@ public final class EventSocketDouble: @unchecked Sendable {
     public struct Command: Sendable { public var text: String; public var at: Date }
 
     public let password: String
+    /// What `version` answers by default (as FreeSWITCH 1.10 does).
+    public static let version = "FreeSWITCH Version 1.10.12-release~64bit (-release 64bit)"
     public private(set) var port: Int = 0
     private var listener: Int32 = -1
     private let lock = NSLock()
@@ -16,10 +18,13 @@ public final class EventSocketDouble: @unchecked Sendable {
     private var clients: Set<Int32> = []
     private var stopped = false
     private var refusing = false
-    private var replies: [(prefix: String, reply: String)] = []
+    private var replies: [(prefix: String, reply: @Sendable (String) -> String)] = []
     /// Called on the connection's thread after a command is recorded, before the reply.
     public var onCommand: (@Sendable (String) -> Void)?
     public private(set) var connections = 0
+    /// Connections closed at once while refusing.
+    public var refused: Int { lock.withLock { refusedCount } }
+    private var refusedCount = 0
 
     public init(password: String = "ClueCon") throws {
         self.password = password
@@ -35,6 +40,7 @@ public final class EventSocketDouble: @unchecked Sendable {
         var len = socklen_t(MemoryLayout<sockaddr_in>.size)
         _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &len) } }
         port = Int(UInt16(bigEndian: addr.sin_port))
+        reply(to: "version", with: EventSocketDouble.version + "\n")
         let thread = Thread { [self] in acceptLoop() }
         thread.start()
     }
@@ -55,7 +61,13 @@ public final class EventSocketDouble: @unchecked Sendable {
 
     /// The reply for commands starting with `prefix` (longest prefix wins); default "+OK\n".
     public func reply(to prefix: String, with body: String) {
-        lock.withLock { replies.removeAll { $0.prefix == prefix }; replies.append((prefix, body)) }
+        reply(to: prefix) { _ in body }
+    }
+
+    /// The reply for commands starting with `prefix`, computed from the command
+    /// (e.g. running the Lua of an `api lua ~…` the way mod_lua would).
+    public func reply(to prefix: String, using answer: @escaping @Sendable (String) -> String) {
+        lock.withLock { replies.removeAll { $0.prefix == prefix }; replies.append((prefix, answer)) }
     }
 
     /// Drops every open connection (FreeSWITCH restarting, a network cut).
@@ -70,6 +82,17 @@ public final class EventSocketDouble: @unchecked Sendable {
     public var commands: [Command] { lock.withLock { recorded } }
     public var texts: [String] { commands.map(\.text) }
     public func clear() { lock.withLock { recorded.removeAll() } }
+
+    /// Waits until `count` connections were refused (the agent tried again), or the timeout.
+    @discardableResult
+    public func waitRefused(_ count: Int, timeout: TimeInterval = 20) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if refused >= count { return true }
+            usleep(5_000)
+        }
+        return refused >= count
+    }
 
     /// Waits until `predicate` holds for the recorded commands (or the timeout).
     @discardableResult
@@ -92,7 +115,7 @@ public final class EventSocketDouble: @unchecked Sendable {
                 continue
             }
             let refuse = lock.withLock { () -> Bool in
-                if refusing { return true }
+                if refusing { refusedCount += 1; return true }
                 clients.insert(c)
                 connections += 1
                 return false
@@ -152,9 +175,10 @@ public final class EventSocketDouble: @unchecked Sendable {
             let text = String(command.dropFirst(4))
             lock.withLock { recorded.append(Command(text: text, at: Date())) }
             onCommand?(text)
-            let body = lock.withLock { () -> String in
-                replies.filter { text.hasPrefix($0.prefix) }.max { $0.prefix.count < $1.prefix.count }?.reply ?? "+OK\n"
+            let answer = lock.withLock { () -> (@Sendable (String) -> String)? in
+                replies.filter { text.hasPrefix($0.prefix) }.max { $0.prefix.count < $1.prefix.count }?.reply
             }
+            let body = answer?(text) ?? "+OK\n"
             write(fd, "Content-Type: api/response\nContent-Length: \(body.utf8.count)\n\n\(body)")
         }
     }

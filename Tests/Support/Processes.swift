@@ -62,6 +62,8 @@ public final class ChildProcess: @unchecked Sendable {
             let (o, e) = output
             if condition(o, e) { return true }
             if !process.isRunning || Date() >= deadline {
+                // Exited: its last lines may still be in the pipes; read them first.
+                if !process.isRunning { _ = group.wait(timeout: .now() + 5) }
                 let (o, e) = output
                 return condition(o, e)
             }
