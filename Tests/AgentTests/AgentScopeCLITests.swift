@@ -34,8 +34,15 @@ final class AgentScopeCLITests: XCTestCase {
             """)
         let report = "# report: sofia profile external: settings changed; they apply when the profile restarts"
         let restart = "sofia profile external restart  # only with --allow-restart, and only without active calls unless --force-restart"
+        func joined(_ node: String) -> String {
+            """
+            xml_flush_cache
+            # report: the groups of this node (\(node)) changed: every cached user flushed; gateways and profile settings that differ per group apply after `sofia profile PROFILE rescan` (or restart)
+            """
+        }
         XCTAssertEqual(try dryRun(s, node: "sitea"), """
             # seq \(before + 1) (change set \(before + 1), 2 row change(s))
+            \(joined("sitea"))
             # seq \(before + 2) (change set \(before + 2), 1 row change(s))
             sofia profile external rescan
             # seq \(before + 3) (change set \(before + 3), 3 row change(s))
@@ -45,6 +52,7 @@ final class AgentScopeCLITests: XCTestCase {
             """)
         XCTAssertEqual(try dryRun(s, node: "siteb"), """
             # seq \(before + 1) (change set \(before + 1), 2 row change(s))
+            \(joined("siteb"))
             # seq \(before + 2) (change set \(before + 2), 1 row change(s))
             # seq \(before + 3) (change set \(before + 3), 3 row change(s))
             \(restart)
