@@ -208,7 +208,7 @@ final class ScopeCLITests: XCTestCase {
         // Variants do not survive down (recorded like any delete); every node's rows do.
         try ok(db, ["set", "globals/kept{sitea}", "a"])
         try ok(db, ["scope", "group", "eu", "sitea"])
-        try ok(db, ["migrate", "down", "--steps", "1"])
+        try ok(db, ["migrate", "down", "--to", "5"])
         XCTAssertEqual(try db.column("SELECT name || '=' || value FROM fsconf.global_variables ORDER BY name"), ["gone=x", "kept=before"])
         try ok(db, ["migrate", "up"])
     }
