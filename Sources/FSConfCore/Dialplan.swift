@@ -153,14 +153,20 @@ public struct DialplanData: Sendable {
         self.globals = globals
     }
 
+    /// Built in a few passes over flat arrays: each condition's regexes and actions
+    /// are appended in place, then sorted only when the rows did not come in order
+    /// (a 10,000-extension context is 43,000 rows: no dictionary of arrays per kind,
+    /// no copies of the condition tree).
     public init(rows: [SectionRow]) {
         var context: DialplanContext?
         var extensions: [DialplanExtension] = []
-        var conditions: [Int64: (parent: Int64?, owner: Int64, condition: DialplanCondition)] = [:]
-        var regexes: [Int64: [DialplanRegex]] = [:]
-        var actions: [Int64: [DialplanAction]] = [:]
+        var extensionIndex: [Int64: Int] = [:]
+        var conditions: [DialplanCondition] = []
+        var conditionIndex: [Int64: Int] = [:]
+        var conditionParent: [Int64?] = []
+        var conditionOwner: [Int64] = []
+        var pending: [(parent: Int64, regex: DialplanRegex?, action: DialplanAction?)] = []
         var ranks: [Int64: Int] = [:]
-        conditions.reserveCapacity(rows.count / 3)
         for row in rows {
             switch row.kind {
             case "X":
@@ -168,62 +174,88 @@ public struct DialplanData: Sendable {
             case "E":
                 // owner: how specifically the extension's scope names the node (docs/cluster.md).
                 if let rank = row.owner, rank != 0 { ranks[row.id] = Int(rank) }
+                extensionIndex[row.id] = extensions.count
                 extensions.append(DialplanExtension(id: row.id, name: row.value(0) ?? "", continueOn: row.value(1),
                                                     position: row.position))
             case "C":
                 var time: [(String, String)] = []
-                for (i, name) in DialplanCondition.timeAttributeNames.enumerated() {
-                    if let v = row.value(5 + i) { time.append((name, v)) }
+                if row.values.count > 5 {
+                    for (i, name) in DialplanCondition.timeAttributeNames.enumerated() {
+                        if let v = row.value(5 + i) { time.append((name, v)) }
+                    }
                 }
                 var c = DialplanCondition(id: row.id, position: row.position, field: row.value(0),
                                           expression: row.value(1), breakOn: row.value(2),
                                           requireNested: row.value(3), regex: row.value(4), time: time)
                 c.expressionElement = row.value(18) == "true"
-                conditions[row.id] = (row.parent, row.owner ?? 0, c)
+                conditionIndex[row.id] = conditions.count
+                conditions.append(c)
+                conditionParent.append(row.parent)
+                conditionOwner.append(row.owner ?? 0)
             case "R":
                 var time: [(String, String)] = []
-                for (i, name) in DialplanCondition.timeAttributeNames.enumerated() {
-                    if let v = row.value(3 + i) { time.append((name, v)) }
+                if row.values.count > 3 {
+                    for (i, name) in DialplanCondition.timeAttributeNames.enumerated() {
+                        if let v = row.value(3 + i) { time.append((name, v)) }
+                    }
                 }
-                regexes[row.parent ?? 0, default: []].append(
-                    DialplanRegex(field: row.value(0), expression: row.value(1), position: row.position, time: time,
-                                  expressionElement: row.value(2) == "true"))
+                let regex = DialplanRegex(field: row.value(0), expression: row.value(1), position: row.position, time: time,
+                                          expressionElement: row.value(2) == "true")
+                if let i = conditionIndex[row.parent ?? 0] { conditions[i].regexes.append(regex) }
+                else { pending.append((row.parent ?? 0, regex, nil)) }
             case "A":
-                actions[row.parent ?? 0, default: []].append(
-                    DialplanAction(anti: row.value(0) == "anti-action", application: row.value(1) ?? "",
-                                   data: row.value(2), inline: row.value(3), position: row.position,
-                                   loop: row.value(5), dataElement: row.value(4) == "true"))
+                let action = DialplanAction(anti: row.value(0) == "anti-action", application: row.value(1) ?? "",
+                                            data: row.value(2), inline: row.value(3), position: row.position,
+                                            loop: row.value(5), dataElement: row.value(4) == "true")
+                if let i = conditionIndex[row.parent ?? 0] { conditions[i].actions.append(action) }
+                else { pending.append((row.parent ?? 0, nil, action)) }
             default:
                 continue
             }
         }
         self.globals = SectionRow.globals(rows)
         guard var context else { self.context = nil; return }
-
-        // Children of each condition and top-level conditions of each extension.
-        var childIDs: [Int64: [Int64]] = [:]
-        var topIDs: [Int64: [Int64]] = [:]
-        for (id, entry) in conditions {
-            if let parent = entry.parent { childIDs[parent, default: []].append(id) }
-            else { topIDs[entry.owner, default: []].append(id) }
+        // Regexes and actions whose condition came later in the rows.
+        for (parent, regex, action) in pending {
+            guard let i = conditionIndex[parent] else { continue }
+            if let regex { conditions[i].regexes.append(regex) }
+            if let action { conditions[i].actions.append(action) }
         }
-        func build(_ id: Int64, depth: Int) -> DialplanCondition? {
-            guard var c = conditions[id]?.condition else { return nil }
-            c.regexes = (regexes[id] ?? []).sorted { $0.position < $1.position }
-            c.actions = (actions[id] ?? []).sorted { ($0.anti ? 1 : 0, $0.position) < ($1.anti ? 1 : 0, $1.position) }
+        func actionOrder(_ a: DialplanAction, _ b: DialplanAction) -> Bool {
+            (a.anti ? 1 : 0, a.position) < (b.anti ? 1 : 0, b.position)
+        }
+        for i in conditions.indices {
+            conditions[i].regexes.sortIfNeeded { $0.position < $1.position }
+            conditions[i].actions.sortIfNeeded(by: actionOrder)
+        }
+
+        // Children of each condition and top-level conditions of each extension (indexes).
+        var children: [Int: [Int]] = [:]
+        var top = [[Int]](repeating: [], count: extensions.count)
+        for i in conditions.indices {
+            if let parent = conditionParent[i] {
+                if let p = conditionIndex[parent] { children[p, default: []].append(i) }
+            } else if let e = extensionIndex[conditionOwner[i]] {
+                top[e].append(i)
+            }
+        }
+        // Moves each condition out of the flat array into its parent (no copies).
+        func take(_ i: Int, depth: Int) -> DialplanCondition {
+            var c = DialplanCondition()
+            swap(&c, &conditions[i])
             // mod_dialplan_xml stops at 100 levels (MAX_RECUR); a cycle cannot exist
             // in the schema, but the depth bound keeps bad data from recursing forever.
-            if depth < 100 {
-                c.children = (childIDs[id] ?? []).compactMap { build($0, depth: depth + 1) }
-                    .sorted { $0.position < $1.position }
+            if depth < 100, let kids = children[i] {
+                c.children = kids.map { take($0, depth: depth + 1) }
+                c.children.sortIfNeeded { $0.position < $1.position }
             }
             return c
         }
-        for i in extensions.indices {
-            extensions[i].conditions = (topIDs[extensions[i].id] ?? []).compactMap { build($0, depth: 0) }
-                .sorted { $0.position < $1.position }
+        for e in extensions.indices where !top[e].isEmpty {
+            extensions[e].conditions = top[e].map { take($0, depth: 0) }
+            extensions[e].conditions.sortIfNeeded { $0.position < $1.position }
         }
-        extensions.sort { $0.position < $1.position }
+        extensions.sortIfNeeded { $0.position < $1.position }
         if !ranks.isEmpty {
             // Of an extension's variants, the node gets the most specific (in place of the first).
             extensions = Precedence.resolve(extensions, unique: false, identity: { $0.name.isEmpty ? nil : $0.name },
@@ -231,6 +263,23 @@ public struct DialplanData: Sendable {
         }
         context.extensions = extensions
         self.context = context
+    }
+}
+
+extension Array {
+    /// True when no element is ordered before its predecessor.
+    func isSorted(by areInIncreasingOrder: (Element, Element) -> Bool) -> Bool {
+        var i = 1
+        while i < count {
+            if areInIncreasingOrder(self[i], self[i - 1]) { return false }
+            i += 1
+        }
+        return true
+    }
+
+    /// Sorts unless already sorted (rows usually arrive in order).
+    mutating func sortIfNeeded(by areInIncreasingOrder: (Element, Element) -> Bool) {
+        if !isSorted(by: areInIncreasingOrder) { sort(by: areInIncreasingOrder) }
     }
 }
 
@@ -242,50 +291,55 @@ public enum DialplanValidator {
     public static func problems(_ ext: DialplanExtension, compiler: any RegexCompiler,
                                 expand: (String) -> String = { $0 }) -> [String] {
         var problems: [String] = []
-        for condition in ext.conditions {
-            check(condition, path: "condition \(condition.position)", compiler: compiler, expand: expand, into: &problems)
+        // By index: the conditions are borrowed, not copied (a large context has thousands).
+        for i in ext.conditions.indices {
+            let position = ext.conditions[i].position
+            check(ext.conditions[i], path: { "condition \(position)" }, compiler: compiler, expand: expand, into: &problems)
         }
         return problems
     }
 
-    static func check(_ c: DialplanCondition, path: String, compiler: any RegexCompiler,
+    /// `path` names the condition in a problem (built only when there is one).
+    static func check(_ c: DialplanCondition, path: () -> String, compiler: any RegexCompiler,
                       expand: (String) -> String, into problems: inout [String]) {
         if let rule = c.regex {
-            if !DialplanVocabulary.enumerations["regex"]!.contains(rule) { problems.append("\(path): regex=\"\(rule)\" is not all, any or xor") }
+            if !DialplanVocabulary.enumerations["regex"]!.contains(rule) { problems.append("\(path()): regex=\"\(rule)\" is not all, any or xor") }
             for r in c.regexes {
                 // A <regex> with time attributes only is a time check (switch_xml_std_datetime_check).
                 guard let field = r.field else {
-                    if r.time.isEmpty { problems.append("\(path): regex \(r.position) has no field and no time attribute") }
+                    if r.time.isEmpty { problems.append("\(path()): regex \(r.position) has no field and no time attribute") }
                     continue
                 }
-                if field.isEmpty { problems.append("\(path): regex \(r.position) has no field") }
+                if field.isEmpty { problems.append("\(path()): regex \(r.position) has no field") }
                 if let p = FreeSWITCHRegex.problem(expand(r.expression ?? ""), compiler: compiler) {
-                    problems.append("\(path): regex \(r.position) expression \"\(r.expression ?? "")\" \(p)")
+                    problems.append("\(path()): regex \(r.position) expression \"\(r.expression ?? "")\" \(p)")
                 }
             }
         } else {
             switch (c.field, c.expression) {
             case (let field?, let expression?):
-                if field.isEmpty { problems.append("\(path): empty field") }
+                if field.isEmpty { problems.append("\(path()): empty field") }
                 if let p = FreeSWITCHRegex.problem(expand(expression), compiler: compiler) {
-                    problems.append("\(path): expression \"\(expression)\" \(p)")
+                    problems.append("\(path()): expression \"\(expression)\" \(p)")
                 }
             case (_?, nil):
-                problems.append("\(path): has a field but no expression")
+                problems.append("\(path()): has a field but no expression")
             case (nil, _?):
-                problems.append("\(path): has an expression but no field")
+                problems.append("\(path()): has an expression but no field")
             case (nil, nil):
                 break  // time-only or absolute condition: valid
             }
         }
         if let b = c.breakOn, !DialplanVocabulary.enumerations["break"]!.contains(b) {
-            problems.append("\(path): break=\"\(b)\" is not on-true, on-false, always or never")
+            problems.append("\(path()): break=\"\(b)\" is not on-true, on-false, always or never")
         }
         for a in c.actions where a.application.isEmpty {
-            problems.append("\(path): \(a.anti ? "anti-action" : "action") \(a.position) has no application")
+            problems.append("\(path()): \(a.anti ? "anti-action" : "action") \(a.position) has no application")
         }
-        for child in c.children {
-            check(child, path: "\(path) > condition \(child.position)", compiler: compiler, expand: expand, into: &problems)
+        for i in c.children.indices {
+            let position = c.children[i].position
+            check(c.children[i], path: { "\(path()) > condition \(position)" }, compiler: compiler, expand: expand,
+                  into: &problems)
         }
     }
 }
@@ -308,20 +362,22 @@ public enum DialplanRenderer {
         var skipped: [(name: String, position: Int, problems: [String])] = []
         FreeSWITCHDocument.begin(&w, section: section.rawValue)
         w.open("context", [("name", context.name)])
-        for ext in context.extensions {
+        for e in context.extensions.indices {
+            let ext = context.extensions[e]
             let problems = DialplanValidator.problems(ext, compiler: compiler, expand: { expander.expand($0) })
             if !problems.isEmpty {
                 skipped.append((ext.name, ext.position, problems))
                 continue
             }
-            var attributes = [("name", expander.expand(ext.name))]
-            if let c = ext.continueOn { attributes.append(("continue", c)) }
+            w.start("extension")
+            w.attribute("name", expander.expand(ext.name))
+            if let c = ext.continueOn { w.attribute("continue", c) }
             if ext.conditions.isEmpty {
-                w.empty("extension", attributes)
+                w.finish(selfClosing: true)
                 continue
             }
-            w.open("extension", attributes)
-            for c in ext.conditions { renderCondition(&w, c, &expander) }
+            w.finish(selfClosing: false)
+            for i in ext.conditions.indices { renderCondition(&w, ext.conditions[i], &expander) }
             w.close("extension")
         }
         w.close("context")
@@ -330,45 +386,46 @@ public enum DialplanRenderer {
     }
 
     static func renderCondition(_ w: inout XMLWriter, _ c: DialplanCondition, _ expander: inout VariableExpander) {
-        var attributes: [(String, String)] = []
-        if let v = c.field { attributes.append(("field", expander.expand(v))) }
-        if let v = c.expression, !c.expressionElement { attributes.append(("expression", expander.expand(v))) }
-        if let v = c.regex { attributes.append(("regex", v)) }
-        for (name, value) in c.time { attributes.append((name, expander.expand(value))) }
-        if let v = c.breakOn { attributes.append(("break", v)) }
-        if let v = c.requireNested { attributes.append(("require-nested", v)) }
+        w.start("condition")
+        if let v = c.field { w.attribute("field", expander.expand(v)) }
+        if let v = c.expression, !c.expressionElement { w.attribute("expression", expander.expand(v)) }
+        if let v = c.regex { w.attribute("regex", v) }
+        for (name, value) in c.time { w.attribute(name, expander.expand(value)) }
+        if let v = c.breakOn { w.attribute("break", v) }
+        if let v = c.requireNested { w.attribute("require-nested", v) }
         let element = c.expressionElement ? c.expression : nil
         if c.regexes.isEmpty && c.actions.isEmpty && c.children.isEmpty && element == nil {
-            w.empty("condition", attributes)
+            w.finish(selfClosing: true)
             return
         }
-        w.open("condition", attributes)
+        w.finish(selfClosing: false)
         if let element { w.element("expression", text: expander.expand(element)) }
         for r in c.regexes {
-            var attributes: [(String, String)] = []
-            if let f = r.field { attributes.append(("field", expander.expand(f))) }
-            if let x = r.expression, !r.expressionElement { attributes.append(("expression", expander.expand(x))) }
-            for (name, value) in r.time { attributes.append((name, expander.expand(value))) }
+            w.start("regex")
+            if let f = r.field { w.attribute("field", expander.expand(f)) }
+            if let x = r.expression, !r.expressionElement { w.attribute("expression", expander.expand(x)) }
+            for (name, value) in r.time { w.attribute(name, expander.expand(value)) }
             if r.expressionElement, let x = r.expression {
-                w.open("regex", attributes)
+                w.finish(selfClosing: false)
                 w.element("expression", text: expander.expand(x))
                 w.close("regex")
             } else {
-                w.empty("regex", attributes)
+                w.finish(selfClosing: true)
             }
         }
         for a in c.actions {
-            var attributes = [("application", expander.expand(a.application))]
-            if let d = a.data, !a.dataElement { attributes.append(("data", expander.expand(d))) }
-            if let i = a.inline { attributes.append(("inline", i)) }
-            if let l = a.loop { attributes.append(("loop", expander.expand(l))) }
+            w.start(a.anti ? "anti-action" : "action")
+            w.attribute("application", expander.expand(a.application))
+            if let d = a.data, !a.dataElement { w.attribute("data", expander.expand(d)) }
+            if let i = a.inline { w.attribute("inline", i) }
+            if let l = a.loop { w.attribute("loop", expander.expand(l)) }
             if a.dataElement, let d = a.data {
-                w.element(a.anti ? "anti-action" : "action", attributes, text: expander.expand(d))
+                w.finish(text: expander.expand(d), closing: a.anti ? "anti-action" : "action")
             } else {
-                w.empty(a.anti ? "anti-action" : "action", attributes)
+                w.finish(selfClosing: true)
             }
         }
-        for child in c.children { renderCondition(&w, child, &expander) }
+        for i in c.children.indices { renderCondition(&w, c.children[i], &expander) }
         w.close("condition")
     }
 }

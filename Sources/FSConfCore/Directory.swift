@@ -49,6 +49,25 @@ public struct DirectoryRow: Equatable, Sendable {
         case domain = "D", domainSetting = "DS", group = "G", groupSetting = "GS"
         case user = "U", userSetting = "US", member = "M", gateway = "W", gatewaySetting = "WS"
         case globalVariable = "V"
+
+        /// The record type from its bytes (the statement's `rec` column), without a String.
+        public init?(bytes: UnsafeBufferPointer<UInt8>) {
+            let settings = bytes.count == 2 && bytes[1] == UInt8(ascii: "S")
+            guard bytes.count == 1 || settings else { return nil }
+            switch (bytes[0], settings) {
+            case (UInt8(ascii: "D"), false): self = .domain
+            case (UInt8(ascii: "D"), true): self = .domainSetting
+            case (UInt8(ascii: "G"), false): self = .group
+            case (UInt8(ascii: "G"), true): self = .groupSetting
+            case (UInt8(ascii: "U"), false): self = .user
+            case (UInt8(ascii: "U"), true): self = .userSetting
+            case (UInt8(ascii: "M"), false): self = .member
+            case (UInt8(ascii: "W"), false): self = .gateway
+            case (UInt8(ascii: "W"), true): self = .gatewaySetting
+            case (UInt8(ascii: "V"), false): self = .globalVariable
+            default: return nil
+            }
+        }
     }
     public var kind: Kind
     public var id: Int64
@@ -116,83 +135,108 @@ public struct DirectoryDomain: Equatable, Sendable {
     public var gateways: [Gateway] = []   // domain-level gateways
 }
 
-/// Rows → domains, with everything in stored order. Of the variants of a domain,
-/// user, gateway or global variable (docs/cluster.md), only the one the asking node
-/// gets is kept (`Precedence`, from the rows' ranks).
+/// Rows → domains, with everything in stored order.
 public struct DirectoryData: Sendable {
     public var domains: [DirectoryDomain]
     public var globals: [String: String]
 
+    /// One pass over flat arrays: the statements return parents before their
+    /// settings (domains, groups, users, gateways, then theirs), so a setting is
+    /// appended to its entity in place; lists are sorted only when out of order.
+    /// A user lookup is some twenty rows: no dictionary of arrays per kind. Of the
+    /// variants of a domain, user, gateway or global variable (docs/cluster.md),
+    /// only the one the asking node gets is kept (`Precedence`, from the rows' ranks).
     public init(rows: [DirectoryRow]) {
         let dropped = DirectoryData.shadowed(rows)
-        var domains: [Int64: DirectoryDomain] = [:]
-        var groups: [Int64: DirectoryGroup] = [:]
-        var users: [Int64: DirectoryUser] = [:]
-        var gateways: [Int64: (owner: Int64?, gateway: Gateway)] = [:]
+        var domains: [DirectoryDomain] = [], domainAt = IndexMap()
+        var groups: [(domain: Int64, group: DirectoryGroup)] = [], groupAt = IndexMap()
+        var users: [(domain: Int64, user: DirectoryUser)] = [], userAt = IndexMap()
+        var gateways: [(owner: Int64?, domain: Int64, gateway: Gateway)] = [], gatewayAt = IndexMap()
         var globals: [String: String] = [:]
-        var domainSettings: [Int64: [Setting]] = [:], groupSettings: [Int64: [Setting]] = [:]
-        var userSettings: [Int64: [Setting]] = [:], gatewaySettings: [Int64: [Setting]] = [:]
-        var pointers: [Int64: [(String, Int)]] = [:]
-        var groupDomain: [Int64: Int64] = [:], userDomain: [Int64: Int64] = [:]
-        var gatewayDomain: [Int64: Int64] = [:]
+        var pending: [DirectoryRow] = []   // settings and members whose entity came later
 
         func setting(_ row: DirectoryRow) -> Setting? {
             guard let kind = Setting.Kind(rawValue: row.a ?? ""), let name = row.b else { return nil }
             return Setting(kind: kind, name: name, value: row.c ?? "", direction: row.d, position: row.position)
         }
+        /// Attaches a setting or a member to its entity; false when that entity is not (yet) there.
+        func attach(_ row: DirectoryRow) -> Bool {
+            guard let p = row.parent else { return true }
+            switch row.kind {
+            case .domainSetting:
+                guard let i = domainAt[p] else { return false }
+                if let s = setting(row) { domains[i].settings.append(s) }
+            case .groupSetting:
+                guard let i = groupAt[p] else { return false }
+                if let s = setting(row) { groups[i].group.settings.append(s) }
+            case .userSetting:
+                guard let i = userAt[p] else { return false }
+                if let s = setting(row) { users[i].user.settings.append(s) }
+            case .gatewaySetting:
+                guard let i = gatewayAt[p] else { return false }
+                if let s = setting(row) { gateways[i].gateway.settings.append(s) }
+            case .member:
+                guard let i = groupAt[p] else { return false }
+                groups[i].group.pointers.append((row.a ?? "", row.position))
+            default:
+                break
+            }
+            return true
+        }
         for row in rows {
             if !dropped.isEmpty, dropped.contains(DirectoryData.RowKey(kind: row.kind, id: row.id)) { continue }
             switch row.kind {
             case .domain:
-                domains[row.id] = DirectoryDomain(id: row.id, name: row.a ?? "", cacheable: row.b)
+                let domain = DirectoryDomain(id: row.id, name: row.a ?? "", cacheable: row.b)
+                if let i = domainAt[row.id] { domains[i] = domain } else { domainAt[row.id] = domains.count; domains.append(domain) }
             case .group:
-                groups[row.id] = DirectoryGroup(id: row.id, name: row.a ?? "", position: row.position)
-                groupDomain[row.id] = row.parent ?? 0
+                let group = (row.parent ?? 0, DirectoryGroup(id: row.id, name: row.a ?? "", position: row.position))
+                if let i = groupAt[row.id] { groups[i] = group } else { groupAt[row.id] = groups.count; groups.append(group) }
             case .user:
-                users[row.id] = DirectoryUser(id: row.id, userID: row.a ?? "", numberAlias: row.b, cacheable: row.c,
-                                              homeGroup: row.d.flatMap { Int64($0) }, extraXML: row.e, position: row.position)
-                userDomain[row.id] = row.parent ?? 0
+                let user = (row.parent ?? 0, DirectoryUser(id: row.id, userID: row.a ?? "", numberAlias: row.b, cacheable: row.c,
+                                                          homeGroup: row.d.flatMap { Int64($0) }, extraXML: row.e,
+                                                          position: row.position))
+                if let i = userAt[row.id] { users[i] = user } else { userAt[row.id] = users.count; users.append(user) }
             case .gateway:
                 // parent: the owning user (nil for a domain gateway); e: the domain id.
-                gateways[row.id] = (row.parent, Gateway(id: row.id, name: row.a ?? "", position: row.position))
-                gatewayDomain[row.id] = row.e.flatMap { Int64($0) } ?? 0
-            case .domainSetting: if let s = setting(row), let p = row.parent { domainSettings[p, default: []].append(s) }
-            case .groupSetting: if let s = setting(row), let p = row.parent { groupSettings[p, default: []].append(s) }
-            case .userSetting: if let s = setting(row), let p = row.parent { userSettings[p, default: []].append(s) }
-            case .gatewaySetting: if let s = setting(row), let p = row.parent { gatewaySettings[p, default: []].append(s) }
-            case .member: if let p = row.parent { pointers[p, default: []].append((row.a ?? "", row.position)) }
-            case .globalVariable: if let name = row.a { globals[name] = row.b ?? "" }
+                let gateway = (row.parent, row.e.flatMap { Int64($0) } ?? 0,
+                               Gateway(id: row.id, name: row.a ?? "", position: row.position))
+                if let i = gatewayAt[row.id] { gateways[i] = gateway } else { gatewayAt[row.id] = gateways.count; gateways.append(gateway) }
+            case .domainSetting, .groupSetting, .userSetting, .gatewaySetting, .member:
+                if !attach(row) { pending.append(row) }
+            case .globalVariable:
+                if let name = row.a { globals[name] = row.b ?? "" }
             }
         }
-        func ordered(_ list: [Setting]) -> [Setting] { list.sorted { ($0.position, $0.name) < ($1.position, $1.name) } }
-        for (id, entry) in gateways {
-            var gw = entry.gateway
-            gw.settings = ordered(gatewaySettings[id] ?? [])
-            if let owner = entry.owner {
-                users[owner]?.gateways.append(gw)
-            } else if let d = gatewayDomain[id] {
-                domains[d]?.gateways.append(gw)
+        for row in pending { _ = attach(row) }
+
+        func settingOrder(_ a: Setting, _ b: Setting) -> Bool { (a.position, a.name) < (b.position, b.name) }
+        for i in gateways.indices {
+            gateways[i].gateway.settings.sortIfNeeded(by: settingOrder)
+            if let owner = gateways[i].owner {
+                if let u = userAt[owner] { users[u].user.gateways.append(gateways[i].gateway) }
+            } else if let d = domainAt[gateways[i].domain] {
+                domains[d].gateways.append(gateways[i].gateway)
             }
         }
-        for (id, var user) in users {
-            user.settings = ordered(userSettings[id] ?? [])
-            user.gateways.sort { ($0.position, $0.id) < ($1.position, $1.id) }
-            users[id] = user
+        for i in users.indices {
+            users[i].user.settings.sortIfNeeded(by: settingOrder)
+            users[i].user.gateways.sortIfNeeded { ($0.position, $0.id) < ($1.position, $1.id) }
         }
-        for (id, var group) in groups {
-            group.settings = ordered(groupSettings[id] ?? [])
-            group.pointers = (pointers[id] ?? []).sorted { ($0.1, $0.0) < ($1.1, $1.0) }
-            if let d = groupDomain[id] { domains[d]?.groups.append(group) }
+        for (domain, var group) in groups {
+            group.settings.sortIfNeeded(by: settingOrder)
+            group.pointers.sortIfNeeded { ($0.1, $0.0) < ($1.1, $1.0) }
+            if let d = domainAt[domain] { domains[d].groups.append(group) }
         }
-        for (id, user) in users { if let d = userDomain[id] { domains[d]?.users.append(user) } }
-        for (id, var domain) in domains {
-            domain.settings = ordered(domainSettings[id] ?? [])
-            domain.groups.sort { ($0.position, $0.id) < ($1.position, $1.id) }
-            domain.users.sort { ($0.position, $0.id) < ($1.position, $1.id) }
-            domain.gateways.sort { ($0.position, $0.id) < ($1.position, $1.id) }
-            domains[id] = domain
+        for (domain, user) in users { if let d = domainAt[domain] { domains[d].users.append(user) } }
+        for i in domains.indices {
+            domains[i].settings.sortIfNeeded(by: settingOrder)
+            domains[i].groups.sortIfNeeded { ($0.position, $0.id) < ($1.position, $1.id) }
+            domains[i].users.sortIfNeeded { ($0.position, $0.id) < ($1.position, $1.id) }
+            domains[i].gateways.sortIfNeeded { ($0.position, $0.id) < ($1.position, $1.id) }
         }
-        self.domains = domains.values.sorted { $0.id < $1.id }
+        domains.sortIfNeeded { $0.id < $1.id }
+        self.domains = domains
         self.globals = globals
     }
 
@@ -231,5 +275,30 @@ public struct DirectoryData: Sendable {
             out.formUnion(losers(globals.sorted { $0.id < $1.id }) { $0.a })
         }
         return out
+    }
+}
+
+/// Row id → array index: a linear search while there are a few (a user lookup's
+/// handful of rows needs no hash table), a dictionary past that.
+struct IndexMap {
+    private var small: [(Int64, Int)] = []
+    private var large: [Int64: Int]?
+
+    subscript(id: Int64) -> Int? {
+        get {
+            if let large { return large[id] }
+            for (key, index) in small where key == id { return index }
+            return nil
+        }
+        set {
+            if large != nil { large![id] = newValue; return }
+            if let i = small.firstIndex(where: { $0.0 == id }) {
+                if let newValue { small[i].1 = newValue } else { small.remove(at: i) }
+                return
+            }
+            guard let newValue else { return }
+            small.append((id, newValue))
+            if small.count > 16 { large = Dictionary(uniqueKeysWithValues: small); small = [] }
+        }
     }
 }

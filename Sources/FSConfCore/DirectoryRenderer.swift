@@ -124,53 +124,57 @@ public enum DirectoryRenderer {
         return data.domains.first { VariableExpander.hasReference($0.name) && same(expander.expand($0.name), name) }
     }
 
+    // Elements are written attribute by attribute (XMLWriter.start/attribute/
+    // finish): no array of attributes per element on the lookup path.
+
     static func openDomain(_ w: inout XMLWriter, _ domain: DirectoryDomain, _ expander: inout VariableExpander) {
-        var attributes = [("name", expander.expand(domain.name))]
+        w.start("domain")
+        w.attribute("name", expander.expand(domain.name))
         for s in domain.settings where s.kind == .attribute {
-            attributes.append((s.name, expander.expand(s.value)))
+            w.attribute(s.name, expander.expand(s.value))
         }
-        w.open("domain", attributes)
+        w.finish(selfClosing: false)
     }
 
     /// Users in their home groups (in group order), then the domain's direct users.
     static func renderUsers(_ w: inout XMLWriter, _ domain: DirectoryDomain, _ users: [DirectoryUser],
                             _ expander: inout VariableExpander, settings: Bool) {
-        let grouped = domain.groups.filter { g in users.contains { $0.homeGroup == g.id } }
-        if !grouped.isEmpty {
-            w.open("groups")
-            for group in grouped {
-                w.open("group", [("name", expander.expand(group.name))])
-                if settings { renderSettings(&w, group.settings, &expander) }
-                w.open("users")
-                for user in users where user.homeGroup == group.id {
-                    renderUser(&w, domain, user, &expander, settings: settings)
-                }
-                w.close("users")
-                w.close("group")
+        var anyGrouped = false
+        for group in domain.groups where users.contains(where: { $0.homeGroup == group.id }) {
+            if !anyGrouped { w.open("groups"); anyGrouped = true }
+            w.start("group")
+            w.attribute("name", expander.expand(group.name))
+            w.finish(selfClosing: false)
+            if settings { renderSettings(&w, group.settings, &expander) }
+            w.open("users")
+            for user in users where user.homeGroup == group.id {
+                renderUser(&w, domain, user, &expander, settings: settings)
             }
-            w.close("groups")
+            w.close("users")
+            w.close("group")
         }
-        let groupIDs = Set(domain.groups.map(\.id))
-        for user in users where user.homeGroup.map({ !groupIDs.contains($0) }) ?? true {
+        if anyGrouped { w.close("groups") }
+        for user in users where !domain.groups.contains(where: { $0.id == user.homeGroup }) {
             renderUser(&w, domain, user, &expander, settings: settings)
         }
     }
 
     static func renderUser(_ w: inout XMLWriter, _ domain: DirectoryDomain, _ user: DirectoryUser,
                            _ expander: inout VariableExpander, settings: Bool) {
-        var attributes = [("id", expander.expand(user.userID))]
-        if let alias = user.numberAlias { attributes.append(("number-alias", expander.expand(alias))) }
-        if let cacheable = user.effectiveCacheable(in: domain) { attributes.append(("cacheable", cacheable)) }
+        w.start("user")
+        w.attribute("id", expander.expand(user.userID))
+        if let alias = user.numberAlias { w.attribute("number-alias", expander.expand(alias)) }
+        if let cacheable = user.effectiveCacheable(in: domain) { w.attribute("cacheable", cacheable) }
         for s in user.settings where s.kind == .attribute {
-            attributes.append((s.name, expander.expand(s.value)))
+            w.attribute(s.name, expander.expand(s.value))
         }
         let hasBody = (settings && user.settings.contains { $0.kind != .attribute }) || !user.gateways.isEmpty
             || (settings && user.extraXML != nil)
         guard hasBody else {
-            w.empty("user", attributes)
+            w.finish(selfClosing: true)
             return
         }
-        w.open("user", attributes)
+        w.finish(selfClosing: false)
         if settings { renderSettings(&w, user.settings, &expander) }
         if !user.gateways.isEmpty {
             w.open("gateways")
@@ -181,33 +185,46 @@ public enum DirectoryRenderer {
         w.close("user")
     }
 
+    /// Params, variables and profile variables, each in its container when any.
     static func renderSettings(_ w: inout XMLWriter, _ settings: [Setting], _ expander: inout VariableExpander) {
-        for (kind, container, tag) in [(Setting.Kind.param, "params", "param"),
-                                       (.variable, "variables", "variable"),
-                                       (.profileVariable, "profile-variables", "variable")] {
-            let list = settings.filter { $0.kind == kind }
-            if list.isEmpty { continue }
-            w.open(container)
-            for s in list { w.empty(tag, [("name", s.name), ("value", expander.expand(s.value))]) }
-            w.close(container)
+        renderSettings(&w, settings, .param, container: "params", tag: "param", &expander)
+        renderSettings(&w, settings, .variable, container: "variables", tag: "variable", &expander)
+        renderSettings(&w, settings, .profileVariable, container: "profile-variables", tag: "variable", &expander)
+    }
+
+    static func renderSettings(_ w: inout XMLWriter, _ settings: [Setting], _ kind: Setting.Kind, container: String,
+                               tag: String, _ expander: inout VariableExpander) {
+        var opened = false
+        for s in settings where s.kind == kind {
+            if !opened { w.open(container); opened = true }
+            w.start(tag)
+            w.attribute("name", s.name)
+            w.attribute("value", expander.expand(s.value))
+            w.finish(selfClosing: true)
         }
+        if opened { w.close(container) }
     }
 
     static func renderGateway(_ w: inout XMLWriter, _ gateway: Gateway, _ expander: inout VariableExpander) {
-        w.open("gateway", [("name", expander.expand(gateway.name))])
+        w.start("gateway")
+        w.attribute("name", expander.expand(gateway.name))
+        w.finish(selfClosing: false)
         for s in gateway.settings where s.kind == .param {
-            w.empty("param", [("name", s.name), ("value", expander.expand(s.value))])
+            w.start("param")
+            w.attribute("name", s.name)
+            w.attribute("value", expander.expand(s.value))
+            w.finish(selfClosing: true)
         }
-        let variables = gateway.settings.filter { $0.kind == .variable }
-        if !variables.isEmpty {
-            w.open("variables")
-            for s in variables {
-                var attributes = [("name", s.name), ("value", expander.expand(s.value))]
-                if let direction = s.direction { attributes.append(("direction", direction)) }
-                w.empty("variable", attributes)
-            }
-            w.close("variables")
+        var opened = false
+        for s in gateway.settings where s.kind == .variable {
+            if !opened { w.open("variables"); opened = true }
+            w.start("variable")
+            w.attribute("name", s.name)
+            w.attribute("value", expander.expand(s.value))
+            if let direction = s.direction { w.attribute("direction", direction) }
+            w.finish(selfClosing: true)
         }
+        if opened { w.close("variables") }
         w.close("gateway")
     }
 }

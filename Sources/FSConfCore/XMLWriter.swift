@@ -14,18 +14,50 @@ public struct XMLWriter: Sendable {
 
     /// `<tag a="v"...>` (or `<tag .../>` when `selfClosing`).
     public mutating func open(_ tag: String, _ attributes: [(String, String)] = [], selfClosing: Bool = false) {
+        start(tag)
+        for (name, value) in attributes { attribute(name, value) }
+        finish(selfClosing: selfClosing)
+    }
+
+    /// `<tag`: attributes follow (`attribute`), then `finish`. The hot renderers
+    /// write elements this way: no array of attributes per element.
+    public mutating func start(_ tag: String) {
         newline()
         output.append(UInt8(ascii: "<"))
-        output.append(contentsOf: tag.utf8)
-        for (name, value) in attributes {
-            output.append(UInt8(ascii: " "))
-            output.append(contentsOf: name.utf8)
-            output.append(contentsOf: "=\"".utf8)
-            XMLWriter.escape(value, into: &output)
-            output.append(UInt8(ascii: "\""))
-        }
+        XMLWriter.append(tag, to: &output)
+    }
+
+    /// ` name="value"` (the value escaped), between `start` and `finish`.
+    public mutating func attribute(_ name: String, _ value: String) {
+        output.append(UInt8(ascii: " "))
+        XMLWriter.append(name, to: &output)
+        output.append(UInt8(ascii: "="))
+        output.append(UInt8(ascii: "\""))
+        XMLWriter.escape(value, into: &output)
+        output.append(UInt8(ascii: "\""))
+    }
+
+    /// Ends what `start` began with character data and the end tag, on one line
+    /// (`element`'s form).
+    public mutating func finish(text: String, closing tag: String) {
+        output.append(UInt8(ascii: ">"))
+        XMLWriter.escape(text, into: &output)
+        endTag(tag)
+    }
+
+    /// `</tag>`.
+    private mutating func endTag(_ tag: String) {
+        output.append(UInt8(ascii: "<"))
+        output.append(UInt8(ascii: "/"))
+        XMLWriter.append(tag, to: &output)
+        output.append(UInt8(ascii: ">"))
+    }
+
+    /// Ends what `start` began: `/>`, or `>` (the element stays open).
+    public mutating func finish(selfClosing: Bool) {
         if selfClosing {
-            output.append(contentsOf: "/>".utf8)
+            output.append(UInt8(ascii: "/"))
+            output.append(UInt8(ascii: ">"))
         } else {
             output.append(UInt8(ascii: ">"))
             depth += 1
@@ -40,19 +72,14 @@ public struct XMLWriter: Sendable {
     public mutating func close(_ tag: String) {
         depth -= 1
         newline()
-        output.append(contentsOf: "</".utf8)
-        output.append(contentsOf: tag.utf8)
-        output.append(UInt8(ascii: ">"))
+        endTag(tag)
     }
 
     /// `<tag a="v">text</tag>` on one line.
     public mutating func element(_ tag: String, _ attributes: [(String, String)] = [], text: String) {
-        open(tag, attributes)
-        XMLWriter.escape(text, into: &output)
-        depth -= 1
-        output.append(contentsOf: "</".utf8)
-        output.append(contentsOf: tag.utf8)
-        output.append(UInt8(ascii: ">"))
+        start(tag)
+        for (name, value) in attributes { attribute(name, value) }
+        finish(text: text, closing: tag)
     }
 
     /// Character data inside the open element, escaped, with no added whitespace.
@@ -69,28 +96,68 @@ public struct XMLWriter: Sendable {
     private mutating func newline() {
         guard indent, !output.isEmpty else { return }
         output.append(UInt8(ascii: "\n"))
-        for _ in 0..<max(depth, 0) { output.append(contentsOf: "  ".utf8) }
+        if depth > 0 { output.append(contentsOf: repeatElement(UInt8(ascii: " "), count: 2 * depth)) }
+    }
+
+    @inline(__always)
+    static func append(static text: StaticString, to out: inout [UInt8]) {
+        out.append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+
+    /// A string's bytes, copied from its contiguous storage when it has one.
+    @inline(__always)
+    static func append(_ text: String, to out: inout [UInt8]) {
+        if text.utf8.withContiguousStorageIfAvailable({ out.append(contentsOf: $0) }) == nil {
+            out.append(contentsOf: text.utf8)
+        }
     }
 
     /// Escapes text for an attribute value or character data. Characters XML 1.0
     /// cannot carry at all (C0 controls other than tab, LF, CR; U+FFFE/U+FFFF) are
     /// dropped, so a stored value can never make the document unparsable.
     public static func escape(_ text: String, into out: inout [UInt8]) {
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "&": out.append(contentsOf: "&amp;".utf8)
-            case "<": out.append(contentsOf: "&lt;".utf8)
-            case ">": out.append(contentsOf: "&gt;".utf8)
-            case "\"": out.append(contentsOf: "&quot;".utf8)
-            case "'": out.append(contentsOf: "&apos;".utf8)
-            case "\t": out.append(contentsOf: "&#9;".utf8)
-            case "\n": out.append(contentsOf: "&#10;".utf8)
-            case "\r": out.append(contentsOf: "&#13;".utf8)
-            default:
-                if scalar.value < 0x20 || scalar.value == 0xFFFE || scalar.value == 0xFFFF { continue }
-                out.append(contentsOf: String(scalar).utf8)
-            }
+        if text.utf8.withContiguousStorageIfAvailable({ escape($0, into: &out) }) == nil {
+            Array(text.utf8).withUnsafeBufferPointer { escape($0, into: &out) }
         }
+    }
+
+    /// The same over UTF-8 bytes (a Swift string's, so valid UTF-8): runs that need
+    /// nothing are copied whole.
+    public static func escape(_ bytes: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) {
+        let n = bytes.count
+        var run = 0, i = 0
+        while i < n {
+            let b = bytes[i]
+            // Fast path: bytes that stand for themselves.
+            if b >= 0x20 && b != 0x26 && b != 0x3C && b != 0x3E && b != 0x22 && b != 0x27 && b != 0xEF {
+                i += 1
+                continue
+            }
+            if run < i { out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[run..<i])) }
+            var skip = 1
+            switch b {
+            case 0x26: append(static: "&amp;", to: &out)
+            case 0x3C: append(static: "&lt;", to: &out)
+            case 0x3E: append(static: "&gt;", to: &out)
+            case 0x22: append(static: "&quot;", to: &out)
+            case 0x27: append(static: "&apos;", to: &out)
+            case 0x09: append(static: "&#9;", to: &out)
+            case 0x0A: append(static: "&#10;", to: &out)
+            case 0x0D: append(static: "&#13;", to: &out)
+            case 0xEF:
+                // U+FFFE and U+FFFF (EF BF BE, EF BF BF) are dropped; any other
+                // character starting with EF is copied.
+                if i + 2 < n, bytes[i + 1] == 0xBF, bytes[i + 2] == 0xBE || bytes[i + 2] == 0xBF {
+                    skip = 3
+                } else {
+                    out.append(b)
+                }
+            default: break  // other C0 controls: dropped
+            }
+            i += skip
+            run = i
+        }
+        if run < n { out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[run..<n])) }
     }
 
     public static func escape(_ text: String) -> String {

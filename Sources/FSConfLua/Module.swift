@@ -69,12 +69,42 @@ func string(_ s: fsconf_str) -> String? {
 }
 
 /// One lookup's access to its Lua state: `params` headers on demand and
-/// FreeSWITCH globals, both through the protected glue. Lives for one call.
+/// FreeSWITCH globals, both through the protected glue. Set up for one call at a
+/// time; each thread keeps one (`forThisThread`), so a lookup allocates nothing.
 final class LuaLookup: HeaderSource, @unchecked Sendable {
-    let L: OpaquePointer
-    let method: Int32, params: Int32
+    private(set) var L: OpaquePointer
+    private(set) var method: Int32, params: Int32
     private(set) var readError: String?
+    fileprivate var inUse = false
     init(_ L: OpaquePointer, method: Int32, params: Int32) { self.L = L; self.method = method; self.params = params }
+
+    /// This thread's instance, set up for a call on `L`; a fresh one when the
+    /// thread's is in use (a handler called again from inside a lookup).
+    static func forThisThread(_ L: OpaquePointer, method: Int32, params: Int32) -> LuaLookup {
+        if let raw = pthread_getspecific(threadKey) {
+            let lookup = Unmanaged<LuaLookup>.fromOpaque(raw).takeUnretainedValue()
+            if !lookup.inUse {
+                lookup.L = L; lookup.method = method; lookup.params = params; lookup.readError = nil
+                lookup.inUse = true
+                return lookup
+            }
+            return LuaLookup(L, method: method, params: params)
+        }
+        let lookup = LuaLookup(L, method: method, params: params)
+        pthread_setspecific(threadKey, Unmanaged.passRetained(lookup).toOpaque())
+        lookup.inUse = true
+        return lookup
+    }
+
+    /// The call is over: the instance may serve the thread's next lookup.
+    func release() { inUse = false }
+
+    /// Each thread's instance, released when the thread exits.
+    static let threadKey: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key) { raw in if let raw { Unmanaged<LuaLookup>.fromOpaque(raw).release() } }
+        return key
+    }()
 
     /// params:getHeader(name). The value stays on the Lua stack (alive) until
     /// handle returns. A raising getHeader sets `readError`.
@@ -166,7 +196,8 @@ func handle(_ L: OpaquePointer?, modLua: Bool = false) -> Int32 {
     var request = LookupRequest(section: string(args.section) ?? "", tagName: string(args.tag_name) ?? "",
                                 keyName: string(args.key_name) ?? "", keyValue: string(args.key_value) ?? "",
                                 hasParams: args.has_params != 0)
-    let lua = LuaLookup(L, method: args.method_index, params: args.params_index)
+    let lua = LuaLookup.forThisThread(L, method: args.method_index, params: args.params_index)
+    defer { lua.release() }
     if request.hasParams { request.headerSource = lua }
 
     // 2. The Swift work. The only Lua calls from here on go through the protected

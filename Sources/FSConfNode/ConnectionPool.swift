@@ -83,8 +83,12 @@ final class ConnectionPool: @unchecked Sendable {
                                     settings: [("application_name", "fsconf-node")],
                                     deadline: deadline)
         // A server-side limit too, so a query the node gave up on does not run on.
+        // Generic plans always: the lookup statements are written for them (one
+        // plan per statement whatever the keys), and planning one (~0.5 ms) costs
+        // several times its execution; PostgreSQL's own choice could flip to
+        // custom plans after any number of executions (docs/performance.md).
         let version = try conn.execute("""
-            SET statement_timeout = \(settings.statementTimeoutMs); SET jit = off;
+            SET statement_timeout = \(settings.statementTimeoutMs); SET jit = off; SET plan_cache_mode = force_generic_plan;
             SELECT coalesce(max(version), 0) FROM fsconf.schema_migrations
             """, deadline: deadline)
         let found = version.int(0, 0) ?? 0

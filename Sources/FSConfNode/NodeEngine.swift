@@ -42,6 +42,7 @@ public final class NodeEngine: @unchecked Sendable {
         let settings: NodeSettings
         let pool: ConnectionPool
         let cache: NodeCache
+        let globals = GlobalsCopy()
         let listener: ChangeListener
         // Outage state (under monitor).
         let monitor = Monitor()
@@ -116,7 +117,7 @@ public final class NodeEngine: @unchecked Sendable {
             // The database failed a moment ago: do not make every lookup wait for it.
             return stale(lastGood, backend, log: log)
         }
-        switch answer(key, asker: me, settings: settings, pool: backend.pool, node: node) {
+        switch answer(key, asker: me, settings: settings, backend: backend, node: node) {
         case .success(let a):
             backend.cache.insert(key, node: me, xml: a.xml, tags: a.tags, negative: a.negative, seq: a.seq, epoch: probe.epoch,
                                  servable: a.servable)
@@ -203,7 +204,7 @@ public final class NodeEngine: @unchecked Sendable {
 
     // MARK: Fetch and render
 
-    private func answer(_ key: CacheKey, asker: String?, settings: NodeSettings, pool: ConnectionPool,
+    private func answer(_ key: CacheKey, asker: String?, settings: NodeSettings, backend: Backend,
                         node: @escaping (String) -> String?) -> Result<Answer, PostgresError> {
         let deadline = MonotonicClock.deadline(afterMilliseconds: settings.deadlineMs)
         switch key {
@@ -211,30 +212,34 @@ public final class NodeEngine: @unchecked Sendable {
             guard let (statement, params) = DirectorySQL.bind(query, node: asker) else {
                 return .success(Answer(xml: FreeSWITCHDocument.notFound, tags: CacheTags.of(key), negative: true, seq: nil))
             }
-            return fetch(statement, params, pool: pool, deadline: deadline, decode: DirectorySQL.rows).map { rows, seq in
-                let data = DirectoryData(rows: rows)
+            return fetch(statement, params, asker: asker, backend: backend, deadline: deadline, decode: DirectorySQL.rows).map { f in
+                var data = DirectoryData(rows: f.rows)
+                data.globals = f.globals(data.globals)
                 let rendered = DirectoryRenderer.answer(query, data, node: node)
                 var answer = Answer(xml: rendered.xml, tags: CacheTags.directory(query, data, found: !rendered.notFound),
-                                    negative: rendered.notFound || rendered.noSuchUser, seq: seq)
+                                    negative: rendered.notFound || rendered.noSuchUser, seq: f.seq)
                 answer.servable = !rendered.heldByFreeSWITCH
                 return answer
             }
         case .dialplan(let context):
-            return dialplan(context, .dialplan, asker: asker, pool: pool, deadline: deadline, node: node)
+            return dialplan(context, .dialplan, asker: asker, backend: backend, deadline: deadline, node: node)
         case .chatplan(let context):
-            return dialplan(context, .chatplan, asker: asker, pool: pool, deadline: deadline, node: node)
+            return dialplan(context, .chatplan, asker: asker, backend: backend, deadline: deadline, node: node)
         case .configuration(let query):
             let (statement, params) = DocumentSQL.bind(query, node: asker)
-            return fetch(statement, params, pool: pool, deadline: deadline, decode: SectionRows.decode).map { rows, seq in
-                let xml = TreeRenderer.render(section: "configuration", TreeData(rows: rows), narrowing: query.narrowing, node: node)
-                return Answer(xml: xml, tags: CacheTags.of(key), negative: xml == FreeSWITCHDocument.notFound, seq: seq)
+            return fetch(statement, params, asker: asker, backend: backend, deadline: deadline, decode: SectionRows.decode).map { f in
+                var data = TreeData(rows: f.rows)
+                data.globals = f.globals(data.globals)
+                let xml = TreeRenderer.render(section: "configuration", data, narrowing: query.narrowing, node: node)
+                return Answer(xml: xml, tags: CacheTags.of(key), negative: xml == FreeSWITCHDocument.notFound, seq: f.seq)
             }
         case .language(let query):
             let (statement, params) = DocumentSQL.bind(query, node: asker)
-            return fetch(statement, params, pool: pool, deadline: deadline, decode: SectionRows.decode).map { rows, seq in
-                let data = TreeData(rows: rows)
+            return fetch(statement, params, asker: asker, backend: backend, deadline: deadline, decode: SectionRows.decode).map { f in
+                var data = TreeData(rows: f.rows)
+                data.globals = f.globals(data.globals)
                 let xml = query.phrases ? TreeRenderer.renderPhrases(data, node: node) : TreeRenderer.render(section: "languages", data, node: node)
-                return Answer(xml: xml, tags: CacheTags.of(key), negative: xml == FreeSWITCHDocument.notFound, seq: seq)
+                return Answer(xml: xml, tags: CacheTags.of(key), negative: xml == FreeSWITCHDocument.notFound, seq: f.seq)
             }
         }
     }
@@ -242,15 +247,17 @@ public final class NodeEngine: @unchecked Sendable {
     /// Regex verdicts are cached for the process: a large context is compiled once.
     let regexCompiler = CachingRegexCompiler()
 
-    private func dialplan(_ context: String, _ section: PlanSection, asker: String?, pool: ConnectionPool, deadline: UInt64,
+    private func dialplan(_ context: String, _ section: PlanSection, asker: String?, backend: Backend, deadline: UInt64,
                           node: @escaping (String) -> String?) -> Result<Answer, PostgresError> {
         let query = DialplanQuery.context(context)
         let (statement, params) = DialplanSQL.bind(query, section: section, node: asker)!
-        return fetch(statement, params, pool: pool, deadline: deadline, decode: SectionRows.decode).map { rows, seq in
-            let result = DialplanRenderer.render(query, DialplanData(rows: rows), compiler: regexCompiler, node: node, section: section)
+        return fetch(statement, params, asker: asker, backend: backend, deadline: deadline, decode: SectionRows.decode).map { f in
+            var data = DialplanData(rows: f.rows)
+            data.globals = f.globals(data.globals)
+            let result = DialplanRenderer.render(query, data, compiler: regexCompiler, node: node, section: section)
             let found = result.xml != FreeSWITCHDocument.notFound
             let key: CacheKey = section == .chatplan ? .chatplan(context) : .dialplan(context)
-            var answer = Answer(xml: result.xml, tags: CacheTags.of(key, found: found), negative: !found, seq: seq)
+            var answer = Answer(xml: result.xml, tags: CacheTags.of(key, found: found), negative: !found, seq: f.seq)
             if !result.skipped.isEmpty {
                 // One bad row never breaks the context: the extension is left out and said so.
                 let list = result.skipped.prefix(5).map { "\($0.name) (position \($0.position)): \($0.problems.joined(separator: "; "))" }
@@ -263,6 +270,10 @@ public final class NodeEngine: @unchecked Sendable {
             return answer
         }
     }
+
+    /// The globals version this process holds for a node with no name (nil before
+    /// its first lookup), for tests.
+    var globalsVersion: String? { currentBackend(nil)?.globals.current(for: nil).version }
 
     /// Pool statistics, for tests and diagnostics.
     public var poolStats: (open: Int, idle: Int) { currentBackend(nil)?.pool.stats ?? (0, 0) }
@@ -311,10 +322,31 @@ public final class NodeEngine: @unchecked Sendable {
         return backend
     }
 
-    /// Runs one statement: retries once on a dead connection (server restarted,
-    /// idle connection killed) if the deadline allows.
-    func fetch<Row>(_ statement: DirectorySQL.Statement, _ params: [String?], pool: ConnectionPool,
-                    deadline: UInt64, decode: (PGResult) -> [Row]) -> Result<([Row], Int64?), PostgresError> {
+    /// What a statement returned: its rows, the `Q` row's change seq, and the
+    /// global variables to render with (`globals`).
+    struct Fetched<Row> {
+        var rows: [Row]
+        var seq: Int64?
+        let sent: (version: String?, values: [String: String])
+        let returned: String?
+        let copy: GlobalsCopy
+        /// The asking node: its globals are its own (docs/cluster.md).
+        let asker: String?
+
+        /// The globals of this lookup: `fromRows` (the `V` rows, decoded by the
+        /// caller) when the statement sent them, else the node's copy.
+        func globals(_ fromRows: [String: String]) -> [String: String] {
+            copy.resolve(for: asker, sent: sent, returned: returned) { fromRows }
+        }
+    }
+
+    /// Runs one statement with the asking node's globals version: retries once on a
+    /// dead connection (server restarted, idle connection killed) if the deadline allows.
+    func fetch<Row>(_ statement: DirectorySQL.Statement, _ keys: [String?], asker: String?, backend: Backend,
+                    deadline: UInt64, decode: (PGResult) -> [Row]) -> Result<Fetched<Row>, PostgresError> {
+        let pool = backend.pool
+        let held = backend.globals.current(for: asker)
+        let params = statement.arguments(keys, globalsVersion: held.version)
         var attempt = 0
         while true {
             attempt += 1
@@ -328,9 +360,10 @@ public final class NodeEngine: @unchecked Sendable {
                 try conn.prepare(statement.name, statement.sql, deadline: deadline)
                 let result = try conn.queryPrepared(statement.name, params, deadline: deadline)
                 let rows = decode(result)
-                let seq = ChangeSeq.of(result)
+                let q = ChangeSeq.of(result)
                 pool.checkin(conn)
-                return .success((rows, seq))
+                return .success(Fetched(rows: rows, seq: q?.seq, sent: held, returned: q?.globalsVersion,
+                                        copy: backend.globals, asker: asker))
             } catch {
                 if error.isConnectionFailure || !conn.isIdle {
                     pool.discard(conn)

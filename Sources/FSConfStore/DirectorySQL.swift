@@ -2,14 +2,29 @@ import FSConfCore
 
 /// The SQL behind each directory lookup shape. Each is ONE statement returning
 /// rows in `DirectoryRow`'s uniform shape (rec, id, parent, a, b, c, d, e, pos,
-/// rank), including the global variables that the returned values reference
-/// (recursively), so a lookup is one round trip. Keys are bind parameters only; the
-/// last one is the asking node's name (`ScopeSQL`): rows scoped to other nodes are
-/// left out, and domains, users, gateways and globals carry their rank.
+/// rank), so a lookup is one round trip. Keys are bind parameters only; the last
+/// key is the asking node's name (`ScopeSQL`): rows scoped to other nodes are left
+/// out, and domains, users, gateways and globals carry their rank.
+///
+/// Every statement takes one more parameter after its keys: the globals version
+/// the node holds (`GlobalsVersion`); the global variables come along only when it
+/// is not the current one.
 public enum DirectorySQL {
     public struct Statement: Sendable {
         public var name: String
         public var sql: String
+        /// The key parameters ($1…$n); $n+1 is the node's globals version.
+        public var parameters: Int
+
+        public init(name: String, sql: String, parameters: Int) {
+            self.name = name; self.sql = sql; self.parameters = parameters
+        }
+
+        /// The parameter list the statement runs with: the keys, then the version.
+        public func arguments(_ keys: [String?], globalsVersion: String?) -> [String?] {
+            precondition(keys.count == parameters, "\(name) takes \(parameters) key(s)")
+            return keys + [globalsVersion]
+        }
     }
 
     /// Domains named $1, plus those whose name holds a $${var} reference (expanded
@@ -24,6 +39,30 @@ public enum DirectorySQL {
             WHERE d.name LIKE '%$${%' AND lower(d.name) <> lower($1) AND \(ScopeSQL.visible("d.nodes"))
         )
         """
+
+    /// Users whose id holds a $${var} reference and may expand to `key` (compared
+    /// on the node). Left out: an id that is exactly one reference to a stored
+    /// global whose value holds no reference and is not `key` (ASCII
+    /// case-insensitively) — stored globals come first (VariableExpander), so the
+    /// node would expand it to that value: vanilla's `$${default_provider}` user
+    /// (with its gateway) is not `1000`. A reference to a name only the node knows,
+    /// a value with further references, a node-evaluated global (exec-set,
+    /// env-set: its stored value is not what the node uses), text around the
+    /// reference: kept. (A join, not a sub-select per row: PostgreSQL scans the
+    /// tiny globals table whatever the form, and a join computes the name once.)
+    /// The global is every node's one; a global with variants limited to some nodes
+    /// (docs/cluster.md) may expand otherwise on this node: kept.
+    static func referenceCandidates(key: String, where condition: String) -> String {
+        """
+        SELECT \(userColumns) FROM fsconf.users u
+        LEFT JOIN fsconf.global_variables v ON u.user_id LIKE '$${%}' AND v.name = substr(u.user_id, 4, length(u.user_id) - 4)
+            AND \(SectionRows.nodeEvaluatedFilter) AND v.nodes IS NULL
+        WHERE u.domain_id IN (SELECT id FROM dom) AND u.enabled AND u.user_id LIKE '%$${%' AND \(condition)
+            AND \(ScopeSQL.visible("u.nodes"))
+        AND NOT coalesce(v.value NOT LIKE '%$${%' AND lower(v.value) <> lower(\(key))
+            AND NOT EXISTS (SELECT 1 FROM fsconf.global_variables x WHERE x.name = v.name AND x.nodes IS NOT NULL), false)
+        """
+    }
 
     static let userColumns = "u.id, u.domain_id, u.user_id, u.number_alias, u.cacheable, u.home_group_id, u.extra_xml, u.position, u.nodes"
 
@@ -52,26 +91,22 @@ public enum DirectorySQL {
         return parts.joined(separator: "\n    UNION ALL ")
     }
 
-    /// Wraps CTEs and the output with the node's `me` ($`node`, the last key
-    /// parameter) and the recursive global-variable references.
-    static func statement(_ name: String, node: Int, ctes: [String], output: String) -> Statement {
+    /// Wraps CTEs and the output with the node's `me` (the last key, $`parameters`),
+    /// the global variables it can see (when the node's version, parameter
+    /// `parameters + 1`, is not the current one) and the `Q` row.
+    static func statement(_ name: String, parameters: Int, ctes: [String], output: String) -> Statement {
         let sql = """
-            WITH RECURSIVE
-            \(ScopeSQL.me(parameter: node)),
+            WITH
+            \(ScopeSQL.me(parameter: parameters)),
             \(ctes.joined(separator: ",\n"))
-            , out AS (
-                \(output)
-            )
-            , \(SectionRows.references(scanning: "concat_ws(' ', out.a, out.b, out.c)"))
-            SELECT rec, id, parent, a, b, c, d, e, pos, sc FROM out
+            \(output)
             UNION ALL
-            SELECT 'V', v.id, NULL, v.name, v.value, NULL, NULL, NULL, 0, \(ScopeSQL.rank("v.nodes"))
-            FROM fsconf.global_variables v WHERE v.name IN (SELECT name FROM refs) AND \(SectionRows.nodeEvaluatedFilter)
-                AND \(ScopeSQL.visible("v.nodes"))
+            SELECT 'V', v.id, NULL, v.name, v.value, NULL, NULL, NULL, 0, \(ScopeSQL.rank("v.nodes")) FROM fsconf.global_variables v
+            WHERE \(ChangeSeq.globalsStale(parameter: parameters + 1)) AND \(SectionRows.nodeEvaluatedFilter) AND \(ScopeSQL.visible("v.nodes"))
             UNION ALL
-            \(ChangeSeq.row(padding: 5)), 0 FROM fsconf.change_counter c
+            \(ChangeSeq.row(padding: 5, extra: ", 0"))
             """
-        return Statement(name: name, sql: sql)
+        return Statement(name: name, sql: sql, parameters: parameters)
     }
 
     static func users(where condition: String) -> String {
@@ -83,58 +118,59 @@ public enum DirectorySQL {
 
     /// $1 domain, $2 user, $3 node: `key=id` matches the id or the number-alias (as
     /// FreeSWITCH's find_user_in_tag does), plus ids holding $${var} references.
-    public static let userByID = statement("fsconf_user_by_id", node: 3, ctes: [
+    public static let userByID = statement("fsconf_user_by_id", parameters: 3, ctes: [
         domainByName,
         // Exclusive branches (UNION ALL): the id, else the alias, else a candidate
-        // whose id holds a $${var} reference (the partial index users_reference_idx).
-        "usr AS (\(users(where: "lower(u.user_id) = lower($2)")) UNION ALL \(users(where: "lower(u.number_alias) = lower($2) AND lower(u.user_id) <> lower($2)")) UNION ALL \(users(where: "u.user_id LIKE '%$${%' AND lower(u.user_id) <> lower($2) AND (u.number_alias IS NULL OR lower(u.number_alias) <> lower($2))")))",
+        // whose id holds a $${var} reference (the partial index users_reference_idx)
+        // and could expand to $2 (vanilla's `$${default_provider}` user cannot be 1000).
+        "usr AS (\(users(where: "lower(u.user_id) = lower($2)")) UNION ALL \(users(where: "lower(u.number_alias) = lower($2) AND lower(u.user_id) <> lower($2)")) UNION ALL \(referenceCandidates(key: "$2", where: "lower(u.user_id) <> lower($2) AND (u.number_alias IS NULL OR lower(u.number_alias) <> lower($2))")))",
         homeGroups, userGateways,
     ], output: output(domainSettings: true, groupSettings: true, userSettings: "", members: false, gateways: true))
 
     /// $1 domain, $2 alias, $3 node.
-    public static let userByAlias = statement("fsconf_user_by_alias", node: 3, ctes: [
+    public static let userByAlias = statement("fsconf_user_by_alias", parameters: 3, ctes: [
         domainByName,
         "usr AS (\(users(where: "lower(u.number_alias) = lower($2)")))",
         homeGroups, userGateways,
     ], output: output(domainSettings: true, groupSettings: true, userSettings: "", members: false, gateways: true))
 
     /// $1 domain, $2 value, $3 attribute name (key=mailbox, ...), $4 node.
-    public static let userByAttribute = statement("fsconf_user_by_attribute", node: 4, ctes: [
+    public static let userByAttribute = statement("fsconf_user_by_attribute", parameters: 4, ctes: [
         domainByName,
         "usr AS (\(users(where: "u.id IN (SELECT s.user_id FROM fsconf.user_settings s WHERE s.kind = 'attribute' AND s.name = $3 AND lower(s.value) = lower($2))")))",
         homeGroups, userGateways,
     ], output: output(domainSettings: true, groupSettings: true, userSettings: "", members: false, gateways: true))
 
     /// $1 domain, $2 group name, $3 node: the group, the users defined in it and its pointer members.
-    public static let group = statement("fsconf_group", node: 3, ctes: [
+    public static let group = statement("fsconf_group", parameters: 3, ctes: [
         domainByName,
         "grp AS (SELECT g.id, g.domain_id, g.name, g.position FROM fsconf.groups g WHERE g.domain_id IN (SELECT id FROM dom) AND lower(g.name) = lower($2))",
         "usr AS (SELECT \(userColumns) FROM fsconf.users u WHERE u.home_group_id IN (SELECT id FROM grp) AND u.enabled AND \(ScopeSQL.visible("u.nodes")))",
     ], output: output(domainSettings: true, groupSettings: true, userSettings: "", members: true, gateways: false))
 
     /// $1 domain, $2 node: the domain, its params and variables.
-    public static let domain = statement("fsconf_domain", node: 2, ctes: [
+    public static let domain = statement("fsconf_domain", parameters: 2, ctes: [
         domainByName,
         "usr AS (SELECT \(userColumns) FROM fsconf.users u WHERE false)",
         "grp AS (SELECT g.id, g.domain_id, g.name, g.position FROM fsconf.groups g WHERE false)",
     ], output: output(domainSettings: true, groupSettings: false, userSettings: nil, members: false, gateways: false))
 
     /// $1 domain, $2 node, purpose=network-list: users carrying a cidr attribute.
-    public static let domainCIDR = statement("fsconf_domain_cidr", node: 2, ctes: [
+    public static let domainCIDR = statement("fsconf_domain_cidr", parameters: 2, ctes: [
         domainByName,
         "usr AS (\(users(where: "u.id IN (SELECT s.user_id FROM fsconf.user_settings s WHERE s.kind = 'attribute' AND s.name = 'cidr')")))",
         homeGroups,
     ], output: output(domainSettings: true, groupSettings: false, userSettings: " AND s.kind = 'attribute'", members: false, gateways: false))
 
     /// $1 domain, $2 node, purpose=publish-vm: every user with params and variables.
-    public static let domainAllUsers = statement("fsconf_domain_all_users", node: 2, ctes: [
+    public static let domainAllUsers = statement("fsconf_domain_all_users", parameters: 2, ctes: [
         domainByName,
         "usr AS (\(users(where: "true")))",
         "grp AS (SELECT g.id, g.domain_id, g.name, g.position FROM fsconf.groups g WHERE false)",
     ], output: output(domainSettings: true, groupSettings: false, userSettings: "", members: false, gateways: false))
 
     /// purpose=gateways: $1 domain or NULL for every domain, $2 node; the users carrying gateways.
-    public static let gateways = statement("fsconf_gateways", node: 2, ctes: [
+    public static let gateways = statement("fsconf_gateways", parameters: 2, ctes: [
         """
         dom AS (
             SELECT d.id, d.name, d.cacheable, d.nodes FROM fsconf.domains d
@@ -172,9 +208,8 @@ public enum DirectorySQL {
         var rows: [DirectoryRow] = []
         rows.reserveCapacity(result.rowCount)
         for i in 0..<result.rowCount {
-            guard let kind = DirectoryRow.Kind(rawValue: result.string(i, 0) ?? "") else { continue }
-            rows.append(DirectoryRow(kind: kind, id: Int64(result.string(i, 1) ?? "") ?? 0,
-                                     parent: result.string(i, 2).flatMap { Int64($0) },
+            guard let kind = result.withBytes(i, 0, DirectoryRow.Kind.init(bytes:)) ?? nil else { continue }
+            rows.append(DirectoryRow(kind: kind, id: result.int64(i, 1) ?? 0, parent: result.int64(i, 2),
                                      a: result.string(i, 3), b: result.string(i, 4), c: result.string(i, 5),
                                      d: result.string(i, 6), e: result.string(i, 7),
                                      position: result.int(i, 8) ?? 0, rank: result.int(i, 9) ?? 0))
@@ -184,21 +219,34 @@ public enum DirectorySQL {
 }
 
 /// Every lookup statement ends with one `Q` row: the `seq` of the last change set
-/// committed in the statement's own snapshot (fsconf.change_counter). The node
-/// cache stores it with the answer, so an answer read from a lagging standby is
-/// never cached as newer than a change the node has already heard of.
+/// committed in the statement's own snapshot (fsconf.change_counter), and the
+/// current globals version (fsconf.globals_version) in the `parent` column. The
+/// node cache stores the seq with the answer, so an answer read from a lagging
+/// standby is never cached as newer than a change the node has already heard of.
 public enum ChangeSeq {
-    /// `SELECT 'Q', value, NULL (parent), `padding` NULLs, 0 (pos)` (the caller
-    /// adds what follows, then `FROM fsconf.change_counter c`): the directory shape.
-    static func row(padding: Int) -> String {
-        "SELECT 'Q', c.value, NULL" + String(repeating: ", NULL", count: padding) + ", 0"
+    /// `SELECT 'Q', seq, globals version, `padding` NULLs, 0 (pos)`, then `extra`
+    /// columns: the directory shape.
+    static func row(padding: Int, extra: String = "") -> String {
+        "SELECT 'Q', c.value, \(globalsVersion)" + String(repeating: ", NULL", count: padding) + ", 0\(extra) FROM fsconf.change_counter c"
     }
 
-    /// The `Q` row's value (the last row, normally), or nil.
-    public static func of(_ result: PGResult) -> Int64? {
+    /// The current globals version (fsconf.globals_version holds one row).
+    static let globalsVersion = "(SELECT g.value FROM fsconf.globals_version g)"
+
+    /// The condition of the `V` rows: the node's globals version ($`parameter`) is
+    /// not the current one (a one-time filter: nothing is scanned when it is).
+    static func globalsStale(parameter: Int) -> String {
+        "\(globalsVersion) IS DISTINCT FROM $\(parameter)::bigint"
+    }
+
+    /// The `Q` row's values (the last row, normally), or nil.
+    public static func of(_ result: PGResult) -> (seq: Int64, globalsVersion: String?)? {
         var i = result.rowCount - 1
         while i >= 0 {
-            if result.string(i, 0) == "Q" { return result.string(i, 1).flatMap { Int64($0) } }
+            if result.string(i, 0) == "Q" {
+                guard let seq = result.string(i, 1).flatMap({ Int64($0) }) else { return nil }
+                return (seq, result.string(i, 2))
+            }
             i -= 1
         }
         return nil

@@ -248,7 +248,37 @@ public final class PGResult {
         }
     }
 
-    public func int(_ row: Int, _ column: Int) -> Int? { string(row, column).flatMap { Int($0) } }
+    public func int(_ row: Int, _ column: Int) -> Int? { int64(row, column).map { Int($0) } }
+
+    /// A decimal integer value read from the result's bytes (no string made), or nil
+    /// when NULL or not an integer.
+    public func int64(_ row: Int, _ column: Int) -> Int64? {
+        if isNull(row, column) { return nil }
+        let length = Int(PQgetlength(handle, Int32(row), Int32(column)))
+        guard length > 0, length <= 20, let p = PQgetvalue(handle, Int32(row), Int32(column)) else { return nil }
+        var i = 0
+        let negative = p[0] == 0x2D   // "-"
+        if negative { i = 1; guard length > 1 else { return nil } }
+        var value: Int64 = 0
+        while i < length {
+            let digit = Int64(p[i]) - 0x30
+            guard digit >= 0 && digit <= 9 else { return nil }
+            let (times10, o1) = value.multipliedReportingOverflow(by: 10)
+            let (sum, o2) = negative ? times10.subtractingReportingOverflow(digit) : times10.addingReportingOverflow(digit)
+            if o1 || o2 { return nil }
+            value = sum
+            i += 1
+        }
+        return value
+    }
+
+    /// The value's bytes, for decoders that do not need a String (nil when NULL).
+    public func withBytes<T>(_ row: Int, _ column: Int, _ body: (UnsafeBufferPointer<UInt8>) -> T) -> T? {
+        if isNull(row, column) { return nil }
+        let length = Int(PQgetlength(handle, Int32(row), Int32(column)))
+        guard let p = PQgetvalue(handle, Int32(row), Int32(column)) else { return nil }
+        return p.withMemoryRebound(to: UInt8.self, capacity: length) { body(UnsafeBufferPointer(start: $0, count: length)) }
+    }
 
     public func bool(_ row: Int, _ column: Int) -> Bool? {
         string(row, column).map { $0 == "t" || $0 == "true" }

@@ -3,18 +3,23 @@ import FSConfCore
 /// Columns 0…4 of every dialplan / tree-store statement: rec, id, parent, owner,
 /// pos; then text values. Decodes a result into `SectionRow`s.
 public enum SectionRows {
+    /// Trailing NULL values are left out (`SectionRow.value` is nil past the end):
+    /// most rows of a wide statement use a few of its columns.
     public static func decode(_ result: PGResult) -> [SectionRow] {
         let count = result.rowCount
         let columns = result.columnCount
         var rows: [SectionRow] = []
         rows.reserveCapacity(count)
         for i in 0..<count {
+            var used = columns
+            while used > 5 && result.isNull(i, used - 1) { used -= 1 }
             var values: [String?] = []
-            values.reserveCapacity(max(columns - 5, 0))
-            if columns > 5 { for c in 5..<columns { values.append(result.string(i, c)) } }
-            rows.append(SectionRow(kind: result.string(i, 0) ?? "", id: Int64(result.string(i, 1) ?? "") ?? 0,
-                                   parent: result.string(i, 2).flatMap { Int64($0) },
-                                   owner: result.string(i, 3).flatMap { Int64($0) },
+            if used > 5 {
+                values.reserveCapacity(used - 5)
+                for c in 5..<used { values.append(result.string(i, c)) }
+            }
+            rows.append(SectionRow(kind: result.string(i, 0) ?? "", id: result.int64(i, 1) ?? 0,
+                                   parent: result.int64(i, 2), owner: result.int64(i, 3),
                                    position: result.int(i, 4) ?? 0, values: values))
         }
         return rows
@@ -24,40 +29,24 @@ public enum SectionRows {
     /// start): lookups leave `$${name}` to the node's global for them.
     static let nodeEvaluatedFilter = "v.command NOT IN ('exec-set', 'env-set')"
 
-    /// The CTE `refs(name)`: every `$${name}` the text `scanned` (columns of `out`)
-    /// refers to, and the names those global variables refer to in turn.
-    static func references(scanning scanned: String) -> String {
-        """
-        refs(name) AS (
-            SELECT m[1] FROM out, regexp_matches(\(scanned), '\\$\\$\\{([^}]*)\\}', 'g') AS m
-            WHERE strpos(\(scanned), '$${') > 0
-            UNION
-            SELECT m[1] FROM refs JOIN fsconf.global_variables v ON v.name = refs.name AND \(nodeEvaluatedFilter)
-                AND \(ScopeSQL.visible("v.nodes")),
-                regexp_matches(v.value, '\\$\\$\\{([^}]*)\\}', 'g') AS m
-        )
-        """
-    }
-
-    /// The recursive `$${name}` references of `out` (text columns `columns`) and the
-    /// global variables they name, appended as `V` rows (id, rank as owner, name,
-    /// value) padded with `padding` NULLs — so values expand on the node exactly as
-    /// for the directory. $`node`: the asking node (`ScopeSQL`).
-    static func withGlobals(node: Int, ctes: String, columns: [String], padding: Int) -> String {
-        let concat = "concat_ws(' ', " + columns.map { "out.\($0)" }.joined(separator: ", ") + ")"
+    /// The statement: the node's `me` (the last key, $`parameters`; `ScopeSQL`),
+    /// CTEs ending in `out`, then its rows, the global variables the node can see as
+    /// `V` rows (id, rank as owner, name, value) padded with `padding` NULLs when the
+    /// node's globals version (parameter `parameters + 1`) is not the current one —
+    /// so values expand on the node exactly as for the directory — and the `Q` row.
+    static func withGlobals(parameters: Int, ctes: String, padding: Int) -> String {
         let nulls = String(repeating: ", NULL", count: padding)
         return """
             WITH RECURSIVE
-            \(ScopeSQL.me(parameter: node)),
+            \(ScopeSQL.me(parameter: parameters)),
             \(ctes)
-            , \(references(scanning: concat))
             SELECT * FROM out
             UNION ALL
             SELECT 'V', v.id, NULL, \(ScopeSQL.rank("v.nodes")), 0, v.name, v.value\(nulls)
-            FROM fsconf.global_variables v WHERE v.name IN (SELECT name FROM refs) AND \(nodeEvaluatedFilter)
+            FROM fsconf.global_variables v WHERE \(ChangeSeq.globalsStale(parameter: parameters + 1)) AND \(nodeEvaluatedFilter)
                 AND \(ScopeSQL.visible("v.nodes"))
             UNION ALL
-            SELECT 'Q', c.value, NULL, NULL, 0, NULL, NULL\(nulls) FROM fsconf.change_counter c
+            SELECT 'Q', c.value, \(ChangeSeq.globalsVersion), NULL, 0, NULL, NULL\(nulls) FROM fsconf.change_counter c
             """
     }
 }
@@ -70,10 +59,11 @@ public enum SectionRows {
 ///
 /// The dialplan lookup: ONE statement returning a whole context — extensions
 /// (enabled only), conditions (nested ones too), regexes, actions — and the global
-/// variables their values reference. $1: the context name (exact name preferred,
-/// else ASCII case-insensitive, as FreeSWITCH's find_child compares; then the
-/// variant most specific to the node); $2: the section, `dialplan` or `chatplan`;
-/// $3: the asking node. Extensions come with their rank (`owner`).
+/// variables unless the node holds the current ones. $1: the context name (exact
+/// name preferred, else ASCII case-insensitive, as FreeSWITCH's find_child
+/// compares; then the variant most specific to the node); $2: the section,
+/// `dialplan` or `chatplan`; $3: the asking node; $4: the node's globals version.
+/// Extensions come with their rank (`owner`).
 public enum DialplanSQL {
     static let textColumns = (1...19).map { "v\($0)" }
 
@@ -113,10 +103,8 @@ public enum DialplanSQL {
                 FROM fsconf.dialplan_actions a WHERE a.condition_id = ANY (ARRAY(SELECT id FROM cond))
             )
             """
-        // Only the columns that can hold a $${…}: names, expressions, data, time values.
-        let scanned = textColumns.filter { $0 != "v4" && $0 != "v5" && $0 != "v19" }
         return DirectorySQL.Statement(name: "fsconf_dialplan_context",
-                                      sql: SectionRows.withGlobals(node: 3, ctes: ctes, columns: scanned, padding: 17))
+                                      sql: SectionRows.withGlobals(parameters: 3, ctes: ctes, padding: 17), parameters: 3)
     }()
 
     public static func bind(_ query: DialplanQuery, section: PlanSection = .dialplan, node: String?) -> (DirectorySQL.Statement, [String?])? {
@@ -129,9 +117,9 @@ public enum DialplanSQL {
 
 /// Tree-store lookups (configuration documents and languages). Each is ONE
 /// statement returning the document's elements, their attributes and the global
-/// variables their values reference. The last parameter is the asking node: the
-/// document variant most specific to it, its elements minus those scoped to other
-/// nodes, each with its rank (`owner`).
+/// variables unless the node holds the current ones (the last parameter). The last
+/// key is the asking node: the document variant most specific to it, its elements
+/// minus those scoped to other nodes, each with its rank (`owner`).
 public enum DocumentSQL {
     static func output(elements: String) -> String {
         """
@@ -149,7 +137,7 @@ public enum DocumentSQL {
     /// $1 section, $2 name, $3 a fallback name or NULL (`en` for `en-US`), $4 node:
     /// the whole document. Names compare ASCII case-insensitively; an exact match
     /// wins, then the variant most specific to the node.
-    public static let document = DirectorySQL.Statement(name: "fsconf_document", sql: SectionRows.withGlobals(node: 4, ctes: """
+    public static let document = DirectorySQL.Statement(name: "fsconf_document", sql: SectionRows.withGlobals(parameters: 4, ctes: """
         doc AS (
             SELECT d.id, d.name FROM fsconf.documents d
             WHERE d.section = $1 AND (lower(d.name) = lower($2) OR lower(d.name) = lower($3))
@@ -161,14 +149,14 @@ public enum DocumentSQL {
             WHERE e.document_id = (SELECT id FROM doc) AND \(ScopeSQL.visible("e.nodes"))
         ),
         \(output(elements: "el"))
-        """, columns: ["v2"], padding: 0))
+        """, padding: 0), parameters: 4)
 
     /// $1 section, $2 name, $3 container tag, $4 child tag, $5 wanted name, $6 node:
     /// the document without the subtrees of `<child>` elements (under a root-level
     /// `<container>`) named otherwise — sofia.conf with one profile does not fetch
     /// the others' gateways. Names holding `$${` are kept (compared after
     /// expansion on the node, which narrows again).
-    public static let narrowedDocument = DirectorySQL.Statement(name: "fsconf_document_narrowed", sql: SectionRows.withGlobals(node: 6, ctes: """
+    public static let narrowedDocument = DirectorySQL.Statement(name: "fsconf_document_narrowed", sql: SectionRows.withGlobals(parameters: 6, ctes: """
         doc AS (
             SELECT d.id, d.name FROM fsconf.documents d
             WHERE d.section = $1 AND lower(d.name) = lower($2) AND \(ScopeSQL.visible("d.nodes"))
@@ -185,7 +173,7 @@ public enum DocumentSQL {
                 AND (lower(a.value) = lower($5) OR strpos(a.value, '$${') > 0)))
         ),
         \(output(elements: "el"))
-        """, columns: ["v2"], padding: 0))
+        """, padding: 0), parameters: 6)
 
     public static func bind(_ query: ConfigurationQuery, node: String?) -> (DirectorySQL.Statement, [String?]) {
         switch query.narrowing {

@@ -15,11 +15,12 @@ extension Fsconf {
             @Argument(help: "Statement name; omit to list them.") var name: String?
 
             func execute() throws {
+                let all = DirectorySQL.all + [DialplanSQL.context, DocumentSQL.document, DocumentSQL.narrowedDocument]
                 guard let name else {
-                    for s in DirectorySQL.all { print(s.name) }
+                    for s in all { print(s.name) }
                     return
                 }
-                guard let statement = DirectorySQL.all.first(where: { $0.name == name }) else {
+                guard let statement = all.first(where: { $0.name == name }) else {
                     throw CLIFailure("no statement named \(name)", code: CLIFailure.Code.notFound)
                 }
                 print(statement.sql)

@@ -21,13 +21,7 @@ final class CacheEngineTests: XCTestCase {
         FROM fsconf.users;
         """
 
-    func database() throws -> TestDatabase {
-        let db = try TestDatabase(prefix: "cache")
-        let up = try runProcess(TestEnvironment.fsconfBinary, ["migrate", "up"], environment: db.environment)
-        XCTAssertEqual(up.status, 0, up.description)
-        try db.connect().execute("BEGIN; \(CacheEngineTests.data); COMMIT;")
-        return db
-    }
+    func database() throws -> TestDatabase { try TestDatabase.migrated(prefix: "cache", loading: CacheEngineTests.data) }
 
     func request(_ user: String, domain: String = "pbx.test") -> LookupRequest {
         LookupRequest(section: "directory", tagName: "domain", keyName: "name", keyValue: domain,

@@ -150,7 +150,10 @@ final class ScopeNodeTests: XCTestCase, XMLAnswers {
             local function ask(site)
               local s = assert(fsconf.handle(sofia, event({ profile = "internal", ["FreeSWITCH-Switchname"] = site }), settings))
               local d = assert(fsconf.handle(directory, event({ purpose = "gateways", ["FreeSWITCH-Switchname"] = site }), settings))
+              -- $${outbound_proxy} has a variant for sitea: each node renders with its own globals.
+              local x = assert(fsconf.handle(sofia, event({ profile = "external", ["FreeSWITCH-Switchname"] = site }), settings))
               return s:match('name="sip%-ip" value="([^"]*)"') .. " " .. (d:find('gateway name="carrier%-b"') and "carrier-b" or "none")
+                .. " " .. x:match('name="proxy" value="([^"]*)"')
             end
             -- The first lookup starts the change listener: answers are hits once it listens.
             ask("warm-up")
@@ -182,11 +185,14 @@ final class ScopeNodeTests: XCTestCase, XMLAnswers {
         XCTAssertEqual(out.status, 0, out.description)
         let lines = out.stdout.split(separator: "\n").map { $0.split(separator: "\t").joined(separator: " ") }
         XCTAssertEqual(Array(lines.prefix(6)), [
-            "1 sitea 10.0.0.1 carrier-b", "1 siteb 127.0.0.1 carrier-b", "1 sitec 127.0.0.1 none",
-            "2 sitea 10.0.0.1 carrier-b", "2 siteb 127.0.0.1 carrier-b", "2 sitec 127.0.0.1 none",
+            "1 sitea 10.0.0.1 carrier-b proxy-a.example", "1 siteb 127.0.0.1 carrier-b proxy.example",
+            "1 sitec 127.0.0.1 none proxy.example",
+            "2 sitea 10.0.0.1 carrier-b proxy-a.example", "2 siteb 127.0.0.1 carrier-b proxy.example",
+            "2 sitec 127.0.0.1 none proxy.example",
         ], out.description)
-        // Six answers read once each, then served again from the cache, per node.
-        XCTAssertEqual(lines.dropFirst(6).first, "hits 6 misses 6", out.description)
-        XCTAssertEqual(Array(lines.suffix(2)), ["after siteb 127.0.0.1 none", "after sitea 10.0.0.1 carrier-b"], out.description)
+        // Nine answers read once each, then served again from the cache, per node.
+        XCTAssertEqual(lines.dropFirst(6).first, "hits 9 misses 9", out.description)
+        XCTAssertEqual(Array(lines.suffix(2)), ["after siteb 127.0.0.1 none proxy.example", "after sitea 10.0.0.1 carrier-b proxy-a.example"],
+                       out.description)
     }
 }

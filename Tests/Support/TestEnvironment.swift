@@ -92,6 +92,17 @@ public final class TestDatabase {
     }
 }
 
+extension TestDatabase {
+    /// A new database migrated by the built CLI, with `sql` run in one transaction.
+    public static func migrated(prefix: String, loading sql: String = "") throws -> TestDatabase {
+        let db = try TestDatabase(prefix: prefix)
+        let up = try runProcess(TestEnvironment.fsconfBinary, ["migrate", "up"], environment: db.environment)
+        guard up.status == 0 else { throw TestSetupError("migrate up failed: \(up)") }
+        if !sql.isEmpty { try db.connect().execute("BEGIN; \(sql); COMMIT;") }
+        return db
+    }
+}
+
 final class Counter: @unchecked Sendable {
     private var value = 0
     private let lock = NSLock()
