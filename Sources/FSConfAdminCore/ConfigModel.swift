@@ -27,8 +27,20 @@ public struct ConfigTree: Equatable, Sendable {
     }
 }
 
+/// The id of the stored row an entity was loaded from: the tie-break among
+/// variants of one identity (`Precedence`). Never compared: entities are equal
+/// whatever rows they came from.
+public struct RowID: Equatable, Sendable {
+    public var value: Int64?
+    public init(_ value: Int64? = nil) { self.value = value }
+    public static func == (_: RowID, _: RowID) -> Bool { true }
+}
+
 public struct GlobalVariable: Equatable, Sendable {
     public var name: String
+    /// The nodes this variant is for (docs/cluster.md); nil: every node.
+    public var scope: Scope?
+    public var row = RowID()
     /// For `exec-set` the command and for `env-set` the `$NAME` of the environment
     /// variable, as written: those are evaluated by each node at its start.
     public var value: String
@@ -61,6 +73,8 @@ public struct GatewaySettingEntity: Equatable, Sendable {
 
 public struct GatewayEntity: Equatable, Sendable {
     public var name: String
+    public var scope: Scope?
+    public var row = RowID()
     public var settings: [GatewaySettingEntity] = []
     public init(name: String, settings: [GatewaySettingEntity] = []) { self.name = name; self.settings = settings }
 }
@@ -76,6 +90,8 @@ public struct GroupEntity: Equatable, Sendable {
 
 public struct UserEntity: Equatable, Sendable {
     public var userID: String
+    public var scope: Scope?
+    public var row = RowID()
     public var numberAlias: String?
     public var cacheable: String?
     /// Name of the group whose `<users>` defines the user; nil: the domain's own.
@@ -90,6 +106,8 @@ public struct UserEntity: Equatable, Sendable {
 
 public struct DomainEntity: Equatable, Sendable {
     public var name: String
+    public var scope: Scope?
+    public var row = RowID()
     public var cacheable: String?
     public var settings: [SettingEntity] = []
     /// Domain-level `<gateways>`.
@@ -110,6 +128,8 @@ public struct DomainEntity: Equatable, Sendable {
 public struct ContextEntity: Equatable, Sendable {
     public var section: PlanSection
     public var name: String
+    public var scope: Scope?
+    public var row = RowID()
     public var extensions: [ExtensionEntity] = []
     public init(name: String, section: PlanSection = .dialplan) { self.name = name; self.section = section }
     /// "dialplan/default", "chatplan/default": names are unique per section.
@@ -118,6 +138,7 @@ public struct ContextEntity: Equatable, Sendable {
 
 public struct ExtensionEntity: Equatable, Sendable {
     public var name: String
+    public var scope: Scope?
     public var `continue`: String?
     public var enabled = true
     public var conditions: [ConditionEntity] = []
@@ -173,6 +194,8 @@ public struct DocumentEntity: Equatable, Sendable {
     public enum Section: String, Sendable { case configuration, languages }
     public var section: Section
     public var name: String
+    public var scope: Scope?
+    public var row = RowID()
     /// `<configuration name="…">` or `<language name="…">` with everything inside.
     public var root: ParsedElement
     public init(section: Section, name: String, root: ParsedElement) { self.section = section; self.name = name; self.root = root }

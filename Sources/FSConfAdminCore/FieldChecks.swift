@@ -129,7 +129,7 @@ extension FieldValidation {
     public static func problem(_ address: FieldAddress, value: String, regex: (any RegexCompiler)?) -> String? {
         if let p = xmlTextProblem(value) { return "invalid value: \(p)" }
         switch address {
-        case .globals(let name):
+        case .globals(let name, _):
             return name.flatMap { nameProblem($0, .global) }
         case .directory(let d):
             switch d.field {
@@ -344,7 +344,7 @@ extension FieldValidation {
                     if !e.children.isEmpty { problems.append("\(ep): elements nested deeper than \(maximumDepth) levels"); ok = false }
                     continue
                 }
-                let steps = FieldListing.childSteps(e.children.map { ($0.name, $0.attribute("name")) })
+                let steps = FieldListing.childSteps(e.children.map { ($0.name, $0.attribute("name"), $0.scope) })
                 for (child, step) in zip(e.children, steps).reversed() {
                     var cp = ep
                     cp.steps.append(step)

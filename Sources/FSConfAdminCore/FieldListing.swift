@@ -14,11 +14,11 @@ public enum FieldListing {
     public static func entries(_ tree: ConfigTree) -> [FieldEntry] {
         var out: [FieldEntry] = []
         let globalsRoot = FieldPath([FieldPath.Step("globals")])
-        for g in tree.globals { out.append(FieldEntry(path: globalsRoot.appending(g.name), value: g.value)) }
+        for g in tree.globals { out.append(FieldEntry(path: globalsRoot.appending(g.name, scope: g.scope), value: g.value)) }
 
         let dirRoot = FieldPath([FieldPath.Step("directory")])
         for d in tree.domains {
-            let dp = dirRoot.appending(d.name)
+            let dp = dirRoot.appending(d.name, scope: d.scope)
             out.append(FieldEntry(path: dp.with(leaf: .attribute("name")), value: d.name))
             if let c = d.cacheable { out.append(FieldEntry(path: dp.with(leaf: .attribute("cacheable")), value: c)) }
             settings(d.settings, dp, &out)
@@ -30,7 +30,7 @@ public enum FieldListing {
                 for m in g.members { out.append(FieldEntry(path: gp.appending("member").appending(m), value: m)) }
             }
             for u in d.users {
-                let up = dp.appending("user").appending(u.userID)
+                let up = dp.appending("user").appending(u.userID, scope: u.scope)
                 out.append(FieldEntry(path: up.with(leaf: .attribute("id")), value: u.userID))
                 if let v = u.numberAlias { out.append(FieldEntry(path: up.with(leaf: .attribute("number-alias")), value: v)) }
                 if let v = u.cacheable { out.append(FieldEntry(path: up.with(leaf: .attribute("cacheable")), value: v)) }
@@ -43,12 +43,16 @@ public enum FieldListing {
         }
 
         for c in tree.contexts {
-            let cp = FieldPath([FieldPath.Step(c.section.rawValue)]).appending(c.name)
+            let cp = FieldPath([FieldPath.Step(c.section.rawValue)]).appending(c.name, scope: c.scope)
             out.append(FieldEntry(path: cp.with(leaf: .attribute("name")), value: c.name))
-            var nameCounts: [String: Int] = [:]
-            for x in c.extensions { nameCounts[x.name, default: 0] += 1 }
-            for (k, x) in c.extensions.enumerated() {
-                let s = CanonicalStep.extensionStep(name: x.name, sameName: nameCounts[x.name] ?? 0, ordinal: k + 1)
+            // Names and ordinals count the extensions of the same scope.
+            var nameCounts: [String: Int] = [:], ordinals: [String: Int] = [:]
+            for x in c.extensions { nameCounts[(x.scope?.description ?? "") + "\u{0}" + x.name, default: 0] += 1 }
+            for x in c.extensions {
+                let scopeKey = x.scope?.description ?? ""
+                ordinals[scopeKey, default: 0] += 1
+                let s = CanonicalStep.extensionStep(name: x.name, sameName: nameCounts[scopeKey + "\u{0}" + x.name] ?? 0,
+                                                    ordinal: ordinals[scopeKey] ?? 0, scope: x.scope)
                 var xp = cp
                 xp.steps.append(s)
                 out.append(FieldEntry(path: xp.with(leaf: .attribute("name")), value: x.name))
@@ -59,7 +63,7 @@ public enum FieldListing {
         }
 
         for doc in tree.documents {
-            let root = FieldPath([FieldPath.Step(doc.section.rawValue), FieldPath.Step(doc.name)])
+            let root = FieldPath([FieldPath.Step(doc.section.rawValue), FieldPath.Step(doc.name, scope: doc.scope)])
             element(doc.root, root, &out)
         }
         return out
@@ -71,7 +75,7 @@ public enum FieldListing {
 
     static func gateways(_ list: [GatewayEntity], _ owner: FieldPath, _ out: inout [FieldEntry]) {
         for g in list {
-            let gp = owner.appending("gateway").appending(g.name)
+            let gp = owner.appending("gateway").appending(g.name, scope: g.scope)
             out.append(FieldEntry(path: gp.with(leaf: .attribute("name")), value: g.name))
             for s in g.settings {
                 let step = FieldPath.Step(s.name, s.direction.map { [.match("direction", $0)] } ?? [])
@@ -113,26 +117,28 @@ public enum FieldListing {
         for a in e.attributes { out.append(FieldEntry(path: p.with(leaf: .attribute(a.name)), value: a.value)) }
         if let t = e.text { out.append(FieldEntry(path: p.with(leaf: .text), value: t)) }
         if e.attributes.isEmpty && e.text == nil && e.children.isEmpty { out.append(FieldEntry(path: p, value: "")) }
-        for step in childSteps(e.children.map { ($0.name, $0.attribute("name")) }) .enumerated() {
+        for step in childSteps(e.children.map { ($0.name, $0.attribute("name"), $0.scope) }).enumerated() {
             var cp = p
             cp.steps.append(step.element)
             element(e.children[step.offset], cp, &out)
         }
     }
 
-    /// Canonical steps for a list of sibling elements (tag, name attribute).
-    public static func childSteps(_ siblings: [(tag: String, name: String?)]) -> [FieldPath.Step] {
+    /// Canonical steps for a list of sibling elements (tag, name attribute, scope):
+    /// names, counts and ordinals are per scope, each variant with its `{…}` block.
+    public static func childSteps(_ siblings: [(tag: String, name: String?, scope: Scope?)]) -> [FieldPath.Step] {
         var tagCount: [String: Int] = [:], nameCount: [String: Int] = [:]
+        func key(_ s: (tag: String, name: String?, scope: Scope?)) -> String { s.tag + "\u{0}" + (s.scope?.description ?? "") }
         for s in siblings {
-            tagCount[s.tag, default: 0] += 1
-            if let n = s.name { nameCount[s.tag + "\u{0}" + n, default: 0] += 1 }
+            tagCount[key(s), default: 0] += 1
+            if let n = s.name { nameCount[key(s) + "\u{0}" + n, default: 0] += 1 }
         }
         var ordinal: [String: Int] = [:]
         return siblings.map { s in
-            ordinal[s.tag, default: 0] += 1
-            return CanonicalStep.elementStep(tag: s.tag, name: s.name, sameTag: tagCount[s.tag] ?? 0,
-                                             sameTagSameName: s.name.map { nameCount[s.tag + "\u{0}" + $0] ?? 0 } ?? 0,
-                                             ordinal: ordinal[s.tag] ?? 0)
+            ordinal[key(s), default: 0] += 1
+            return CanonicalStep.elementStep(tag: s.tag, name: s.name, sameTag: tagCount[key(s)] ?? 0,
+                                             sameTagSameName: s.name.map { nameCount[key(s) + "\u{0}" + $0] ?? 0 } ?? 0,
+                                             ordinal: ordinal[key(s)] ?? 0, scope: s.scope)
         }
     }
 }

@@ -8,11 +8,15 @@
 ///     configuration/sofia.conf/profiles/profile[name=internal]/settings/param[name=sip-port]/@value
 ///
 /// A path is steps separated by `/`. A step is a name followed by selectors:
-/// `[N]` (the N-th, 1-based) or `[key=value]`. The last step may be `@name` (an
-/// attribute or column) or `text()` (an element's character data). A name, key or
-/// value holding `/ [ ] = @ "` `\`, whitespace or a control character, or an empty
-/// one, is written in double quotes with `\"` and `\\` escapes:
-/// `directory/"my domain"/user/"a/b"`.
+/// `[N]` (the N-th, 1-based) or `[key=value]`, then optionally a scope block
+/// `{node,…,@group}` naming the variant of an entity limited to those nodes and
+/// node groups (docs/cluster.md): `gateway/gw1{sitea}`,
+/// `param[name=sip-ip]{sitea,@eu}`. A step without a block names the unscoped
+/// entity (every node). The last step may be `@name` (an attribute or column) or
+/// `text()` (an element's character data). A name, key or value holding
+/// `/ [ ] = @ "` `\`, a brace that is not part of a `${…}` reference, whitespace or
+/// a control character, or an empty one, is written in double quotes with `\"` and
+/// `\\` escapes: `directory/"my domain"/user/"a/b"`; `$${domain}` needs none.
 
 import FSConfCore
 
@@ -20,7 +24,11 @@ public struct FieldPath: Equatable, Hashable, Sendable, CustomStringConvertible 
     public struct Step: Equatable, Hashable, Sendable {
         public var name: String
         public var selectors: [Selector]
-        public init(_ name: String, _ selectors: [Selector] = []) { self.name = name; self.selectors = selectors }
+        /// The variant's nodes and groups (`{…}`); nil: the unscoped entity.
+        public var scope: Scope?
+        public init(_ name: String, _ selectors: [Selector] = [], scope: Scope? = nil) {
+            self.name = name; self.selectors = selectors; self.scope = scope
+        }
     }
 
     public enum Selector: Equatable, Hashable, Sendable {
@@ -41,9 +49,9 @@ public struct FieldPath: Equatable, Hashable, Sendable, CustomStringConvertible 
     public var section: String { steps.first?.name ?? "" }
 
     /// Appends a step (returns a copy).
-    public func appending(_ name: String, _ selectors: [Selector] = []) -> FieldPath {
+    public func appending(_ name: String, _ selectors: [Selector] = [], scope: Scope? = nil) -> FieldPath {
         var p = self
-        p.steps.append(Step(name, selectors))
+        p.steps.append(Step(name, selectors, scope: scope))
         return p
     }
 
@@ -72,6 +80,7 @@ public struct FieldPath: Equatable, Hashable, Sendable, CustomStringConvertible 
                 case .match(let k, let v): s += "[\(FieldPath.quote(k))=\(FieldPath.quote(v))]"
                 }
             }
+            if let scope = step.scope { s += "{" + scope.description + "}" }
             return s
         }.joined(separator: "/")
         switch leaf {
@@ -84,13 +93,23 @@ public struct FieldPath: Equatable, Hashable, Sendable, CustomStringConvertible 
 
     static func needsQuotes(_ s: String) -> Bool {
         if s.isEmpty || s == "text()" { return true }
+        var previous: Unicode.Scalar?
+        var inReference = false
         for u in s.unicodeScalars {
             switch u {
             case "/", "[", "]", "=", "@", "\"", "\\", " ": return true
+            // Braces open a scope block, except `${…}` references.
+            case "{":
+                if previous != "$" || inReference { return true }
+                inReference = true
+            case "}":
+                if !inReference { return true }
+                inReference = false
             default: if u.value < 0x20 || u.value == 0x7F || u.properties.isWhitespace { return true }
             }
+            previous = u
         }
-        return false
+        return inReference
     }
 
     public static func quote(_ s: String) -> String {
@@ -159,7 +178,23 @@ public struct FieldPath: Equatable, Hashable, Sendable, CustomStringConvertible 
                     guard peek() == "]" else { throw fail("expected ]") }
                     i += 1
                 }
-                steps.append(Step(name, selectors))
+                var scope: Scope?
+                if peek() == "{" {
+                    i += 1
+                    var text = String.UnicodeScalarView()
+                    while let c = peek(), c != "}" {
+                        if c == "/" || c == "[" || c == "{" || c == "\"" { throw fail("expected } to close the scope") }
+                        text.append(c)
+                        i += 1
+                    }
+                    guard peek() == "}" else { throw fail("expected } to close the scope") }
+                    switch Scope.parse(String(text)) {
+                    case .success(let s): scope = s
+                    case .failure(let e): throw fail("bad scope {\(String(text))}: \(e.message)")
+                    }
+                    i += 1
+                }
+                steps.append(Step(name, selectors, scope: scope))
                 if atEnd { break }
                 guard peek() == "/" else { throw fail("expected / after \(FieldPath.quote(name))") }
                 i += 1
@@ -175,7 +210,8 @@ public struct FieldPath: Equatable, Hashable, Sendable, CustomStringConvertible 
             return Array(s[i..<(i + u.count)]) == u
         }
 
-        /// A bare or quoted word. Bare words stop at / [ ] = (when asked) and end.
+        /// A bare or quoted word. Bare words stop at / [ ] = (when asked), at a `{`
+        /// that opens a scope block and at the end; `${…}` references are part of them.
         mutating func word(stopAtEquals: Bool) throws(FieldPathError) -> String {
             var out = String.UnicodeScalarView()
             if peek() == "\"" {
@@ -197,6 +233,19 @@ public struct FieldPath: Equatable, Hashable, Sendable, CustomStringConvertible 
             }
             while let c = peek() {
                 if c == "/" || c == "[" || c == "]" { break }
+                if c == "{" {
+                    guard out.last == "$" else { break }
+                    // A `${name}` / `$${name}` reference: kept whole.
+                    while let r = peek() {
+                        out.append(r)
+                        i += 1
+                        if r == "}" { break }
+                        if r == "/" || r == "[" || r == "]" { throw fail("unterminated ${…} reference") }
+                    }
+                    if out.last != "}" { throw fail("unterminated ${…} reference") }
+                    continue
+                }
+                if c == "}" { throw fail("} without a scope block or ${…} reference (quote the name)") }
                 if c == "=" { if stopAtEquals { break }; throw fail("= must be quoted outside a selector") }
                 if c == "\"" { throw fail("a quote may only open a name") }
                 if c == "\\" { throw fail("\\ must be inside quotes") }
@@ -220,7 +269,7 @@ public struct FieldPathError: Error, Equatable, Sendable, CustomStringConvertibl
 
 /// What a path names, per section, before any database lookup.
 public enum FieldAddress: Equatable, Sendable {
-    case globals(name: String?)
+    case globals(name: String?, scope: Scope? = nil)
     case directory(DirectoryAddress)
     case dialplan(DialplanAddress)
     case tree(TreeAddress)
@@ -238,13 +287,14 @@ public enum FieldAddress: Equatable, Sendable {
         let bad = { (m: String) in FieldPathError(message: m, offset: 0) }
         guard let first = path.steps.first else { throw bad("empty path") }
         guard first.selectors.isEmpty else { throw bad("the section takes no selector") }
+        try unscoped(first, "the section")
         let rest = Array(path.steps.dropFirst())
         switch first.name {
         case "globals":
             if path.leaf != nil { throw bad("globals/NAME is the field (no @ or text())") }
             guard rest.count <= 1 else { throw bad("globals takes one name: globals/NAME") }
             if let s = rest.first, !s.selectors.isEmpty { throw bad("globals/NAME takes no selector") }
-            return .globals(name: rest.first?.name)
+            return .globals(name: rest.first?.name, scope: rest.first?.scope)
         case "directory":
             return .directory(try DirectoryAddress.resolve(rest, leaf: path.leaf))
         case "dialplan", "chatplan":
@@ -256,6 +306,12 @@ public enum FieldAddress: Equatable, Sendable {
         default:
             throw bad("unknown section \"\(first.name)\": globals, directory, dialplan, chatplan, configuration or languages")
         }
+    }
+
+    /// Steps that name no scoped entity take no `{…}` block.
+    static func unscoped(_ step: FieldPath.Step, _ what: String? = nil) throws(FieldPathError) {
+        guard step.scope != nil else { return }
+        throw FieldPathError(message: "\(what ?? step.name) takes no scope: only globals, domains, users, gateways, contexts, extensions, documents and elements are limited to nodes", offset: 0)
     }
 
     static func pick(_ step: FieldPath.Step, allowMatch: Bool) throws(FieldPathError) -> Pick {
@@ -293,9 +349,15 @@ public struct DirectoryAddress: Equatable, Sendable {
     public var owner: Owner = .domain
     public var gateway: String?
     public var field: Field?
+    /// The variants named (`{…}`; nil: the unscoped one) of the domain, the user and the gateway.
+    public var domainScope: Scope?
+    public var userScope: Scope?
+    public var gatewayScope: Scope?
 
-    public init(domain: String?, owner: Owner = .domain, gateway: String? = nil, field: Field? = nil) {
+    public init(domain: String?, owner: Owner = .domain, gateway: String? = nil, field: Field? = nil,
+                domainScope: Scope? = nil, userScope: Scope? = nil, gatewayScope: Scope? = nil) {
         self.domain = domain; self.owner = owner; self.gateway = gateway; self.field = field
+        self.domainScope = domainScope; self.userScope = userScope; self.gatewayScope = gatewayScope
     }
 
     /// Columns per entity: path name → SQL column.
@@ -315,27 +377,41 @@ public struct DirectoryAddress: Equatable, Sendable {
             return DirectoryAddress(domain: nil)
         }
         guard d.selectors.isEmpty else { throw bad("a domain takes no selector") }
-        var a = DirectoryAddress(domain: d.name)
+        var a = DirectoryAddress(domain: d.name, domainScope: d.scope)
         var i = 1
         func plain(_ s: FieldPath.Step) throws(FieldPathError) -> String {
             guard s.selectors.isEmpty else { throw bad("\(s.name) takes no selector") }
+            try FieldAddress.unscoped(s)
             return s.name
         }
         if i < steps.count, steps[i].name == "group" || steps[i].name == "user" {
             guard i + 1 < steps.count else { throw bad("\(steps[i].name) needs a name: \(steps[i].name)/NAME") }
-            let n = try plain(steps[i + 1])
+            try FieldAddress.unscoped(steps[i])
+            var nameStep = steps[i + 1]
+            if steps[i].name == "group" {
+                if nameStep.scope != nil { throw bad("groups take no scope: scope their users") }
+            } else {
+                a.userScope = nameStep.scope
+                nameStep.scope = nil
+            }
+            let n = try plain(nameStep)
             a.owner = steps[i].name == "group" ? .group(n) : .user(n)
             i += 2
         }
         if i < steps.count, steps[i].name == "gateway" {
             if case .group = a.owner { throw bad("groups have no gateways") }
             guard i + 1 < steps.count else { throw bad("gateway needs a name: gateway/NAME") }
-            a.gateway = try plain(steps[i + 1])
+            try FieldAddress.unscoped(steps[i])
+            var nameStep = steps[i + 1]
+            a.gatewayScope = nameStep.scope
+            nameStep.scope = nil
+            a.gateway = try plain(nameStep)
             i += 2
         }
         if i < steps.count {
             let s = steps[i]
             guard s.selectors.isEmpty else { throw bad("\(s.name) takes no selector") }
+            try FieldAddress.unscoped(s)
             if s.name == "member" {
                 guard case .group = a.owner, a.gateway == nil else { throw bad("member/USER belongs to a group") }
                 guard i + 2 == steps.count, leaf == nil else { throw bad("member/USER is the end of the path") }
@@ -348,6 +424,7 @@ public struct DirectoryAddress: Equatable, Sendable {
             if a.gateway != nil, kind != .param && kind != .variable { throw bad("gateways hold param and variable") }
             guard i + 2 == steps.count, leaf == nil else { throw bad("\(s.name)/NAME is the end of the path") }
             let nameStep = steps[i + 1]
+            try FieldAddress.unscoped(nameStep, "\(s.name)/\(nameStep.name)")
             var direction: String?
             for sel in nameStep.selectors {
                 guard case .match("direction", let v) = sel, a.gateway != nil, kind == .variable,
@@ -393,6 +470,9 @@ public struct DialplanAddress: Equatable, Sendable {
 
     public var section: PlanSection = .dialplan
     public var context: String?
+    /// The variants named (`{…}`; nil: the unscoped one) of the context and the extension.
+    public var contextScope: Scope?
+    public var extensionScope: Scope?
     public var extensionPick: FieldAddress.Pick?
     /// Condition picks from the extension down (nested conditions).
     public var conditions: [FieldAddress.Pick] = []
@@ -417,20 +497,24 @@ public struct DialplanAddress: Equatable, Sendable {
         }
         guard c.selectors.isEmpty else { throw bad("a context takes no selector") }
         var a = DialplanAddress(context: c.name)
+        a.contextScope = c.scope
         var i = 1
         if i < steps.count {
             guard steps[i].name == "extension" else { throw bad("expected extension[name=…] or extension[N], got \(steps[i].name)") }
             let pick = try FieldAddress.pick(steps[i], allowMatch: true)
             if case .match(let k, _) = pick, k != "name" { throw bad("extensions are selected by [name=…] or [N]") }
             a.extensionPick = pick
+            a.extensionScope = steps[i].scope
             i += 1
         }
         while i < steps.count, steps[i].name == "condition" {
+            try FieldAddress.unscoped(steps[i])
             a.conditions.append(try FieldAddress.pick(steps[i], allowMatch: false))
             i += 1
         }
         if i < steps.count {
             let s = steps[i]
+            try FieldAddress.unscoped(s)
             guard !a.conditions.isEmpty else { throw bad("\(s.name) belongs to a condition: …/condition[N]/\(s.name)[N]") }
             let pick = try FieldAddress.pick(s, allowMatch: false)
             switch s.name {
@@ -464,16 +548,22 @@ public struct DialplanAddress: Equatable, Sendable {
 public struct TreeAddress: Equatable, Sendable {
     public var section: DocumentEntity.Section
     public var document: String?
-    public var elements: [(tag: String, pick: FieldAddress.Pick)]
+    /// The document variant named (`{…}`; nil: the unscoped one).
+    public var documentScope: Scope?
+    /// Element steps; `scope`: the variant of that element (nil: the unscoped one).
+    public var elements: [(tag: String, pick: FieldAddress.Pick, scope: Scope?)]
     public var leaf: FieldPath.Leaf?
 
-    public init(section: DocumentEntity.Section, document: String?, elements: [(tag: String, pick: FieldAddress.Pick)], leaf: FieldPath.Leaf?) {
-        self.section = section; self.document = document; self.elements = elements; self.leaf = leaf
+    public init(section: DocumentEntity.Section, document: String?, documentScope: Scope? = nil,
+                elements: [(tag: String, pick: FieldAddress.Pick, scope: Scope?)], leaf: FieldPath.Leaf?) {
+        self.section = section; self.document = document; self.documentScope = documentScope
+        self.elements = elements; self.leaf = leaf
     }
 
     public static func == (l: Self, r: Self) -> Bool {
-        l.section == r.section && l.document == r.document && l.leaf == r.leaf
+        l.section == r.section && l.document == r.document && l.documentScope == r.documentScope && l.leaf == r.leaf
             && l.elements.map(\.tag) == r.elements.map(\.tag) && l.elements.map(\.pick) == r.elements.map(\.pick)
+            && l.elements.map(\.scope) == r.elements.map(\.scope)
     }
 
     static func resolve(_ section: DocumentEntity.Section, _ steps: [FieldPath.Step], leaf: FieldPath.Leaf?) throws(FieldPathError) -> TreeAddress {
@@ -483,9 +573,9 @@ public struct TreeAddress: Equatable, Sendable {
             return TreeAddress(section: section, document: nil, elements: [], leaf: nil)
         }
         guard d.selectors.isEmpty else { throw bad("a document takes no selector") }
-        var elements: [(String, FieldAddress.Pick)] = []
-        for s in steps.dropFirst() { elements.append((s.name, try FieldAddress.pick(s, allowMatch: true))) }
-        return TreeAddress(section: section, document: d.name, elements: elements, leaf: leaf)
+        var elements: [(tag: String, pick: FieldAddress.Pick, scope: Scope?)] = []
+        for s in steps.dropFirst() { elements.append((s.name, try FieldAddress.pick(s, allowMatch: true), s.scope)) }
+        return TreeAddress(section: section, document: d.name, documentScope: d.scope, elements: elements, leaf: leaf)
     }
 }
 
@@ -495,15 +585,20 @@ public struct TreeAddress: Equatable, Sendable {
 /// resolver all print paths with these rules, so a printed path always reads back.
 public enum CanonicalStep {
     /// An extension: `[name=X]` when the name is unique in its context, else `[N]`.
-    public static func extensionStep(name: String, sameName: Int, ordinal: Int) -> FieldPath.Step {
-        sameName == 1 ? FieldPath.Step("extension", [.match("name", name)]) : FieldPath.Step("extension", [.index(ordinal)])
+    /// Names and ordinals count the extensions of the same scope (the variants
+    /// `{…}` of one name are told apart by their blocks).
+    public static func extensionStep(name: String, sameName: Int, ordinal: Int, scope: Scope? = nil) -> FieldPath.Step {
+        sameName == 1 ? FieldPath.Step("extension", [.match("name", name)], scope: scope)
+            : FieldPath.Step("extension", [.index(ordinal)], scope: scope)
     }
 
     /// An element: `tag[name=X]` when its name attribute is unique among same-tag
-    /// siblings; `tag` when it is the only one with its tag; else `tag[N]`.
-    public static func elementStep(tag: String, name: String?, sameTag: Int, sameTagSameName: Int, ordinal: Int) -> FieldPath.Step {
-        if let name, sameTagSameName == 1 { return FieldPath.Step(tag, [.match("name", name)]) }
-        if sameTag == 1 { return FieldPath.Step(tag) }
-        return FieldPath.Step(tag, [.index(ordinal)])
+    /// siblings; `tag` when it is the only one with its tag; else `tag[N]` — counting
+    /// the siblings of the same scope.
+    public static func elementStep(tag: String, name: String?, sameTag: Int, sameTagSameName: Int, ordinal: Int,
+                                   scope: Scope? = nil) -> FieldPath.Step {
+        if let name, sameTagSameName == 1 { return FieldPath.Step(tag, [.match("name", name)], scope: scope) }
+        if sameTag == 1 { return FieldPath.Step(tag, scope: scope) }
+        return FieldPath.Step(tag, [.index(ordinal)], scope: scope)
     }
 }

@@ -15,6 +15,8 @@ public struct ParsedElement: Sendable {
     public var line: Int
     /// True when non-whitespace text and child elements are mixed.
     public var mixedContent: Bool = false
+    /// The nodes this element is for (stored elements, docs/cluster.md); nil: every node.
+    public var scope: Scope?
 
     public init(name: String, attributes: [(name: String, value: String)] = [], children: [ParsedElement] = [],
                 text: String? = nil, line: Int = 0) {
@@ -34,7 +36,7 @@ extension ParsedElement: Equatable {
     /// Structural equality: name, attributes in order, children in order, text.
     /// Lines are not compared.
     public static func == (l: ParsedElement, r: ParsedElement) -> Bool {
-        l.name == r.name && l.text == r.text && l.attributes.count == r.attributes.count
+        l.name == r.name && l.text == r.text && l.scope == r.scope && l.attributes.count == r.attributes.count
             && zip(l.attributes, r.attributes).allSatisfy { $0.name == $1.name && $0.value == $1.value }
             && l.children == r.children
     }

@@ -54,31 +54,42 @@ public struct AdminStore {
     let conn: PGConnection
     public init(_ conn: PGConnection) { self.conn = conn }
 
-    /// A domain's id, its row locked against concurrent creators under it.
+    /// A domain's id, its row locked against concurrent creators under it: the
+    /// unscoped domain of that name, else its first variant (docs/cluster.md).
     func lockDomain(_ domain: String) throws -> String {
-        let r = try conn.query("SELECT id FROM fsconf.domains WHERE lower(name) = lower($1) FOR NO KEY UPDATE", [domain])
+        let r = try conn.query("""
+            SELECT id FROM fsconf.domains WHERE lower(name) = lower($1) ORDER BY nodes IS NOT NULL, id LIMIT 1 FOR NO KEY UPDATE
+            """, [domain])
         guard r.rowCount == 1 else { throw FieldStoreError.notFound("no domain \(domain)") }
         return r.string(0, 0)!
     }
 
-    public func addDomain(_ name: String, cacheable: String?) throws {
+    /// "{scope}" for messages, "" for every node.
+    static func label(_ scope: Scope?) -> String { scope.map { "{\($0)}" } ?? "" }
+
+    /// `scope`: the variant (docs/cluster.md); nil: every node's.
+    public func addDomain(_ name: String, cacheable: String?, scope: Scope? = nil) throws {
         let r = try conn.query("""
-            INSERT INTO fsconf.domains (name, cacheable, position)
-            SELECT $1, $2, coalesce(max(position), 0) + 1 FROM fsconf.domains
+            INSERT INTO fsconf.domains (name, cacheable, position, nodes)
+            SELECT $1, $2, coalesce(max(position), 0) + 1, $3::text[] FROM fsconf.domains
             ON CONFLICT DO NOTHING RETURNING id
-            """, [name, cacheable])
-        if r.rowCount == 0 { throw FieldStoreError.conflict("domain \(name) already exists") }
+            """, [name, cacheable, scope?.sqlArray])
+        if r.rowCount == 0 { throw FieldStoreError.conflict("domain \(name)\(AdminStore.label(scope)) already exists") }
     }
 
     public func addUser(domain: String, user: String, group: String?, alias: String?,
-                        params: [(String, String)], variables: [(String, String)]) throws {
+                        params: [(String, String)], variables: [(String, String)], scope: Scope? = nil) throws {
         let d = try lockDomain(domain)
-        if let taken = try conn.query("SELECT user_id FROM fsconf.users WHERE domain_id = $1::bigint AND lower(user_id) = lower($2)", [d, user]).string(0, 0) {
-            throw FieldStoreError.conflict("user \(taken) already exists in \(domain)")
+        let nodes = scope?.sqlArray
+        if let taken = try conn.query("""
+            SELECT user_id FROM fsconf.users WHERE domain_id = $1::bigint AND lower(user_id) = lower($2) AND nodes IS NOT DISTINCT FROM $3::text[]
+            """, [d, user, nodes]).string(0, 0) {
+            throw FieldStoreError.conflict("user \(taken)\(AdminStore.label(scope)) already exists in \(domain)")
         }
-        if let alias, let owner = try conn.query("SELECT user_id FROM fsconf.users WHERE domain_id = $1::bigint AND lower(number_alias) = lower($2)",
-                                                 [d, alias]).string(0, 0) {
-            throw FieldStoreError.conflict("number-alias \(alias) belongs to user \(owner) of \(domain)")
+        if let alias, let owner = try conn.query("""
+            SELECT user_id FROM fsconf.users WHERE domain_id = $1::bigint AND lower(number_alias) = lower($2) AND nodes IS NOT DISTINCT FROM $3::text[]
+            """, [d, alias, nodes]).string(0, 0) {
+            throw FieldStoreError.conflict("number-alias \(alias) belongs to user \(owner)\(AdminStore.label(scope)) of \(domain)")
         }
         var groupID: String?
         if let group {
@@ -91,10 +102,10 @@ public struct AdminStore {
             }
         }
         let u = try conn.query("""
-            INSERT INTO fsconf.users (domain_id, user_id, number_alias, home_group_id, position)
-            SELECT $1::bigint, $2, $3, $4::bigint, coalesce(max(position), 0) + 1 FROM fsconf.users WHERE domain_id = $1::bigint
+            INSERT INTO fsconf.users (domain_id, user_id, number_alias, home_group_id, position, nodes)
+            SELECT $1::bigint, $2, $3, $4::bigint, coalesce(max(position), 0) + 1, $5::text[] FROM fsconf.users WHERE domain_id = $1::bigint
             RETURNING id
-            """, [d, user, alias, groupID]).string(0, 0)!
+            """, [d, user, alias, groupID, nodes]).string(0, 0)!
         for (k, (kind, list)) in [("param", params), ("variable", variables)].enumerated() {
             for (n, (name, value)) in list.enumerated() {
                 try conn.query("INSERT INTO fsconf.user_settings (user_id, kind, name, value, position) VALUES ($1::bigint, $2, $3, $4, $5::int)",
@@ -103,21 +114,26 @@ public struct AdminStore {
         }
     }
 
-    public func addGateway(domain: String, name: String, user: String?, params: [(String, String)], variables: [(String, String)]) throws {
+    /// The gateway goes to the user's unscoped variant (else its first one).
+    public func addGateway(domain: String, name: String, user: String?, params: [(String, String)], variables: [(String, String)],
+                           scope: Scope? = nil) throws {
         let d = try lockDomain(domain)
         var u: String?
         if let user {
-            u = try conn.query("SELECT id FROM fsconf.users WHERE domain_id = $1::bigint AND lower(user_id) = lower($2)", [d, user]).string(0, 0)
+            u = try conn.query("""
+                SELECT id FROM fsconf.users WHERE domain_id = $1::bigint AND lower(user_id) = lower($2) ORDER BY nodes IS NOT NULL, id LIMIT 1
+                """, [d, user]).string(0, 0)
             if u == nil { throw FieldStoreError.notFound("no user \(user) in domain \(domain)") }
         }
-        if try conn.query("SELECT 1 FROM fsconf.gateways WHERE domain_id = $1::bigint AND name = $2", [d, name]).rowCount > 0 {
-            throw FieldStoreError.conflict("gateway \(name) already exists in \(domain)")
+        if try conn.query("SELECT 1 FROM fsconf.gateways WHERE domain_id = $1::bigint AND name = $2 AND nodes IS NOT DISTINCT FROM $3::text[]",
+                          [d, name, scope?.sqlArray]).rowCount > 0 {
+            throw FieldStoreError.conflict("gateway \(name)\(AdminStore.label(scope)) already exists in \(domain)")
         }
         let g = try conn.query("""
-            INSERT INTO fsconf.gateways (domain_id, user_id, name, position)
-            SELECT $1::bigint, $2::bigint, $3, coalesce(max(position), 0) + 1 FROM fsconf.gateways WHERE domain_id = $1::bigint
+            INSERT INTO fsconf.gateways (domain_id, user_id, name, position, nodes)
+            SELECT $1::bigint, $2::bigint, $3, coalesce(max(position), 0) + 1, $4::text[] FROM fsconf.gateways WHERE domain_id = $1::bigint
             RETURNING id
-            """, [d, u, name]).string(0, 0)!
+            """, [d, u, name, scope?.sqlArray]).string(0, 0)!
         var position = 0
         for (kind, list) in [("param", params), ("variable", variables)] {
             for (n, v) in list {
@@ -131,24 +147,25 @@ public struct AdminStore {
     /// `<gateway name>` with `<param>`s and `<variables>` in the profile's
     /// `<gateways>` (created when missing) of the stored sofia.conf. The profile
     /// element is locked first: of concurrent adders of one name, one wins.
-    public func addProfileGateway(profile: String, name: String, params: [(String, String)], variables: [(String, String)]) throws {
-        let doc = try conn.query("SELECT id FROM fsconf.documents WHERE section = 'configuration' AND name = 'sofia.conf'")
+    public func addProfileGateway(profile: String, name: String, params: [(String, String)], variables: [(String, String)],
+                                  scope: Scope? = nil) throws {
+        let doc = try conn.query("SELECT id FROM fsconf.documents WHERE section = 'configuration' AND name = 'sofia.conf' AND nodes IS NULL")
         guard let d = doc.string(0, 0) else { throw FieldStoreError.notFound("no sofia.conf is stored (fsconf import it first)") }
         let p = try conn.query("""
             SELECT e.id FROM fsconf.elements e JOIN fsconf.elements ps ON ps.id = e.parent_id
             JOIN fsconf.attributes a ON a.element_id = e.id AND a.name = 'name'
             WHERE e.document_id = $1::bigint AND e.tag = 'profile' AND ps.tag = 'profiles' AND lower(a.value) = lower($2)
-            ORDER BY (a.value = $2) DESC, e.position LIMIT 1 FOR UPDATE OF e
+            ORDER BY (a.value = $2) DESC, e.nodes IS NOT NULL, e.position LIMIT 1 FOR UPDATE OF e
             """, [d, profile])
         guard let pid = p.string(0, 0) else { throw FieldStoreError.notFound("sofia.conf has no profile \(profile)") }
         let container = try conn.query("SELECT id FROM fsconf.elements WHERE parent_id = $1::bigint AND tag = 'gateways' ORDER BY position LIMIT 1", [pid])
         let gateways = try container.string(0, 0) ?? appendElement(d, pid, "gateways", [])
         let taken = try conn.query("""
             SELECT 1 FROM fsconf.elements g JOIN fsconf.attributes a ON a.element_id = g.id AND a.name = 'name'
-            WHERE g.parent_id = $1::bigint AND g.tag = 'gateway' AND a.value = $2
-            """, [gateways, name])
-        if taken.rowCount > 0 { throw FieldStoreError.conflict("gateway \(name) already exists in profile \(profile)") }
-        let g = try appendElement(d, gateways, "gateway", [("name", name)])
+            WHERE g.parent_id = $1::bigint AND g.tag = 'gateway' AND a.value = $2 AND g.nodes IS NOT DISTINCT FROM $3::text[]
+            """, [gateways, name, scope?.sqlArray])
+        if taken.rowCount > 0 { throw FieldStoreError.conflict("gateway \(name)\(AdminStore.label(scope)) already exists in profile \(profile)") }
+        let g = try appendElement(d, gateways, "gateway", [("name", name)], scope: scope)
         for (n, v) in params { _ = try appendElement(d, g, "param", [("name", n), ("value", v)]) }
         if !variables.isEmpty {
             let vs = try appendElement(d, g, "variables", [])
@@ -157,12 +174,13 @@ public struct AdminStore {
     }
 
     /// A new last child of `parent` with its attributes in order; returns its id.
-    func appendElement(_ document: String, _ parent: String, _ tag: String, _ attributes: [(String, String)]) throws -> String {
+    func appendElement(_ document: String, _ parent: String, _ tag: String, _ attributes: [(String, String)],
+                       scope: Scope? = nil) throws -> String {
         let e = try conn.query("""
-            INSERT INTO fsconf.elements (document_id, parent_id, position, tag)
-            SELECT $1::bigint, $2::bigint, coalesce(max(position), 0) + 1, $3 FROM fsconf.elements WHERE parent_id = $2::bigint
+            INSERT INTO fsconf.elements (document_id, parent_id, position, tag, nodes)
+            SELECT $1::bigint, $2::bigint, coalesce(max(position), 0) + 1, $3, $4::text[] FROM fsconf.elements WHERE parent_id = $2::bigint
             RETURNING id
-            """, [document, parent, tag]).string(0, 0)!
+            """, [document, parent, tag, scope?.sqlArray]).string(0, 0)!
         for (k, (n, v)) in attributes.enumerated() {
             try conn.query("INSERT INTO fsconf.attributes (element_id, name, value, position) VALUES ($1::bigint, $2, $3, $4::int)",
                            [e, n, v, String(k + 1)])
@@ -174,22 +192,23 @@ public struct AdminStore {
     /// One condition per (field, expression); the actions go to the last condition.
     @discardableResult
     public func addExtension(context: String, name: String, continue continueOn: Bool, conditions: [(String, String)],
-                             actions: [(String, String?)], antiActions: [(String, String?)]) throws -> Bool {
+                             actions: [(String, String?)], antiActions: [(String, String?)], scope: Scope? = nil) throws -> Bool {
         let created = try conn.query("""
             INSERT INTO fsconf.dialplan_contexts (section, name, position)
             SELECT 'dialplan', $1, coalesce(max(position), 0) + 1 FROM fsconf.dialplan_contexts WHERE section = 'dialplan'
             ON CONFLICT DO NOTHING RETURNING id
             """, [context]).rowCount == 1
-        let c = try conn.query("SELECT id FROM fsconf.dialplan_contexts WHERE section = 'dialplan' AND name = $1 FOR NO KEY UPDATE",
+        let c = try conn.query("SELECT id FROM fsconf.dialplan_contexts WHERE section = 'dialplan' AND name = $1 AND nodes IS NULL FOR NO KEY UPDATE",
                                [context]).string(0, 0)!
-        if try conn.query("SELECT 1 FROM fsconf.dialplan_extensions WHERE context_id = $1::bigint AND name = $2", [c, name]).rowCount > 0 {
-            throw FieldStoreError.conflict("extension \(name) already exists in context \(context)")
+        if try conn.query("SELECT 1 FROM fsconf.dialplan_extensions WHERE context_id = $1::bigint AND name = $2 AND nodes IS NOT DISTINCT FROM $3::text[]",
+                          [c, name, scope?.sqlArray]).rowCount > 0 {
+            throw FieldStoreError.conflict("extension \(name)\(AdminStore.label(scope)) already exists in context \(context)")
         }
         let x = try conn.query("""
-            INSERT INTO fsconf.dialplan_extensions (context_id, name, continue, position)
-            SELECT $1::bigint, $2, $3, coalesce(max(position), 0) + 1 FROM fsconf.dialplan_extensions WHERE context_id = $1::bigint
+            INSERT INTO fsconf.dialplan_extensions (context_id, name, continue, position, nodes)
+            SELECT $1::bigint, $2, $3, coalesce(max(position), 0) + 1, $4::text[] FROM fsconf.dialplan_extensions WHERE context_id = $1::bigint
             RETURNING id
-            """, [c, name, continueOn ? "true" : nil]).string(0, 0)!
+            """, [c, name, continueOn ? "true" : nil, scope?.sqlArray]).string(0, 0)!
         var last: String?
         for (n, (field, expression)) in conditions.enumerated() {
             last = try conn.query("""

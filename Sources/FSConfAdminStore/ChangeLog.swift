@@ -146,9 +146,18 @@ public struct ChangeLog {
                 }
                 let row = RowPaths.decode(r, i, offset: 6)
                 let path = try paths.path(table, row)
+                let columns = op == "update" ? updated[r.string(i, 0)!] ?? [] : []
+                if let change = columns.first(where: { $0.column == "nodes" }) {
+                    // A variant limited to other nodes (docs/cluster.md): `PATH/@scope`, where
+                    // PATH names the variant as it is now.
+                    let p = path.with(leaf: .attribute("scope"))
+                    func text(_ json: String?) -> String { Scope.fromJSON(json)?.description ?? "(every node)" }
+                    add(FieldChange(operation: op, path: p, pathText: p.description, old: text(change.old), new: text(change.new)))
+                    if ChangeLog.valueTables.contains(table) && r.string(i, 3) == r.string(i, 4) { continue }
+                }
                 if op == "update" && !ChangeLog.valueTables.contains(table) {
-                    for (column, old, new) in updated[r.string(i, 0)!] ?? [] {
-                        if ["position", "id"].contains(column) || column.hasSuffix("_id") && column != "user_id" && column != "home_group_id" { continue }
+                    for (column, old, new) in columns {
+                        if ["position", "id", "nodes"].contains(column) || column.hasSuffix("_id") && column != "user_id" && column != "home_group_id" { continue }
                         let p = path.with(leaf: .attribute(FieldStore.pathColumn(table, column)))
                         add(FieldChange(operation: op, path: p, pathText: p.description, old: old, new: new))
                     }
@@ -157,7 +166,7 @@ public struct ChangeLog {
                 var old: String? = nil, new: String? = nil
                 if ChangeLog.valueTables.contains(table) {
                     old = r.string(i, 3); new = r.string(i, 4)
-                } else if table == "group_members" {
+                } else if table == "group_members" || table == "node_groups" {
                     let member = path.steps.last?.name
                     old = op == "insert" ? nil : member; new = op == "delete" ? nil : member
                 }
@@ -182,7 +191,9 @@ public struct ChangeLog {
     /// The columns that identify a row of `table` (bigint ones compared as numbers).
     static func keyColumns(_ table: String) -> [(name: String, bigint: Bool)] {
         switch table {
-        case "global_variables": return [("name", false)]
+        // Globals have an id since migration 0007 (which gave the change log's
+        // earlier global rows theirs).
+        case "node_groups": return [("node_group", false), ("node", false)]
         case "attributes": return [("element_id", true), ("name", false)]
         case "group_members": return [("group_id", true), ("user_id", true)]
         default: return [("id", true)]
@@ -240,8 +251,11 @@ public struct ChangeLog {
         }
         var conflicts: [(String, [String])] = []
         for row in rows {
+            // The row as recorded, with the columns added since it was (scopes, 0007) as NULL.
             let same = try conn.query("""
-                SELECT (SELECT to_jsonb(t) FROM fsconf.\(row.table) t WHERE \(ChangeLog.keyMatch(row.table))) IS NOT DISTINCT FROM $2::jsonb
+                SELECT (SELECT to_jsonb(t) FROM fsconf.\(row.table) t WHERE \(ChangeLog.keyMatch(row.table)))
+                    IS NOT DISTINCT FROM (SELECT to_jsonb(r) FROM jsonb_populate_record(NULL::fsconf.\(row.table), $2::jsonb) r
+                                          WHERE $2::jsonb IS NOT NULL)
                 """, [row.key, row.after]).bool(0, 0) ?? false
             if same { continue }
             let later = try conn.query("""
@@ -261,7 +275,7 @@ public struct ChangeLog {
 
     /// `identity` for whichever table the row of `fsconf.changes` belongs to.
     static func identityByTable(source: String) -> String {
-        let special = ["global_variables", "attributes", "group_members"]
+        let special = ["node_groups", "attributes", "group_members"]
         return "CASE table_name " + special.map { "WHEN '\($0)' THEN \(identity($0, source: source)) " }.joined()
             + "ELSE \(identity("", source: source)) END"
     }

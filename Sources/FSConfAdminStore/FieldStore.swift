@@ -56,13 +56,13 @@ public final class FieldStore {
         case column(table: String, id: String, column: String, nullable: Bool, value: String?)
         case setting(table: String, ownerColumn: String, ownerID: String, kind: String, name: String, direction: String?,
                      id: String?, value: String?, ownerTable: String)
-        case global(name: String, value: String?)
+        case global(id: String?, name: String, scope: Scope?, value: String?)
         case attribute(elementID: String, name: String, value: String?, exists: Bool)
         case text(elementID: String, value: String?)
         case member(groupID: String, userID: String, userName: String, exists: Bool)
         case entity(table: String, id: String)
         case newElement(documentID: String, parentID: String, tag: String, key: String, keyValue: String, leaf: FieldPath.Leaf?,
-                        parentPath: FieldPath)
+                        parentPath: FieldPath, scope: Scope?)
     }
 
     static let nullable: Set<String> = Set(["domains.cacheable", "users.number_alias", "users.cacheable", "users.home_group_id",
@@ -88,8 +88,9 @@ public final class FieldStore {
             let owner = try rowPath(ownerTable, ownerID)
             return FieldValue(path: owner.appending(kind).appending(name, direction.map { [.match("direction", $0)] } ?? []),
                               value: value, exists: id != nil, isEntity: false)
-        case .global(let name, let value):
-            return FieldValue(path: FieldPath([FieldPath.Step("globals"), FieldPath.Step(name)]), value: value, exists: value != nil, isEntity: false)
+        case .global(_, let name, let scope, let value):
+            return FieldValue(path: FieldPath([FieldPath.Step("globals"), FieldPath.Step(name, scope: scope)]), value: value,
+                              exists: value != nil, isEntity: false)
         case .attribute(let elementID, let name, let value, let exists):
             return FieldValue(path: try rowPath("elements", elementID).with(leaf: .attribute(name)), value: value, exists: exists, isEntity: false)
         case .text(let elementID, let value):
@@ -99,8 +100,9 @@ public final class FieldStore {
                               value: exists ? userName : nil, exists: exists, isEntity: false)
         case .entity(let table, let id):
             return FieldValue(path: try rowPath(table, id), value: nil, exists: true, isEntity: true)
-        case .newElement(_, _, let tag, let key, let keyValue, let leaf, let parentPath):
-            return FieldValue(path: parentPath.appending(tag, [.match(key, keyValue)]).with(leaf: leaf), value: nil, exists: false, isEntity: false)
+        case .newElement(_, _, let tag, let key, let keyValue, let leaf, let parentPath, let scope):
+            return FieldValue(path: parentPath.appending(tag, [.match(key, keyValue)], scope: scope).with(leaf: leaf), value: nil,
+                              exists: false, isEntity: false)
         }
     }
 
@@ -195,16 +197,16 @@ public final class FieldStore {
                     ON CONFLICT DO NOTHING
                     """, [ownerID, kind, name, value]))
             }
-        case .global(let name, let old):
+        case .global(let id, let name, let scope, _):
             try checkGlobals(name, value, current.path)
-            if old != nil {
-                try conn.query("UPDATE fsconf.global_variables SET value = $2, updated_at = now() WHERE name = $1", [name, value])
+            if let id {
+                try conn.query("UPDATE fsconf.global_variables SET value = $2, updated_at = now() WHERE id = $1::bigint", [id, value])
             } else {
                 try inserted(conn.query("""
-                    INSERT INTO fsconf.global_variables (name, value, position)
-                    SELECT $1, $2, coalesce(max(position), 0) + 1 FROM fsconf.global_variables
+                    INSERT INTO fsconf.global_variables (name, value, position, nodes)
+                    SELECT $1, $2, coalesce(max(position), 0) + 1, $3::text[] FROM fsconf.global_variables
                     ON CONFLICT DO NOTHING
-                    """, [name, value]))
+                    """, [name, value, scope?.sqlArray]))
             }
         case .attribute(let elementID, let name, _, let exists):
             if exists {
@@ -227,12 +229,12 @@ public final class FieldStore {
             }
         case .entity:
             break
-        case .newElement(let documentID, let parentID, let tag, let key, let keyValue, let leaf, _):
+        case .newElement(let documentID, let parentID, let tag, let key, let keyValue, let leaf, _, let scope):
             let r = try conn.query("""
-                INSERT INTO fsconf.elements (document_id, parent_id, position, tag)
-                SELECT $1::bigint, $2::bigint, coalesce(max(position), 0) + 1, $3 FROM fsconf.elements WHERE parent_id = $2::bigint
+                INSERT INTO fsconf.elements (document_id, parent_id, position, tag, nodes)
+                SELECT $1::bigint, $2::bigint, coalesce(max(position), 0) + 1, $3, $4::text[] FROM fsconf.elements WHERE parent_id = $2::bigint
                 RETURNING id
-                """, [documentID, parentID, tag])
+                """, [documentID, parentID, tag, scope?.sqlArray])
             let id = r.string(0, 0)!
             try insertAttribute(id, key, keyValue)
             switch leaf {
@@ -263,8 +265,8 @@ public final class FieldStore {
             try conn.query("UPDATE fsconf.\(table) SET \(column) = NULL\(stamp) WHERE id = $1::bigint", [id])
         case .setting(let table, _, _, _, _, _, let id, _, _):
             try conn.query("DELETE FROM fsconf.\(table) WHERE id = $1::bigint", [id])
-        case .global(let name, _):
-            try conn.query("DELETE FROM fsconf.global_variables WHERE name = $1", [name])
+        case .global(let id, _, _, _):
+            try conn.query("DELETE FROM fsconf.global_variables WHERE id = $1::bigint", [id])
         case .attribute(let elementID, let name, _, _):
             try conn.query("DELETE FROM fsconf.attributes WHERE element_id = $1::bigint AND name = $2", [elementID, name])
         case .text(let elementID, _):
@@ -278,6 +280,54 @@ public final class FieldStore {
         }
         paths.reset()
         return Written(path: current.path, old: current.isEntity ? nil : current.value, new: nil)
+    }
+
+    /// The tables whose rows can be limited to nodes (docs/cluster.md).
+    public static let scopedTables: Set<String> = ["global_variables", "domains", "users", "gateways", "dialplan_contexts",
+                                                   "dialplan_extensions", "documents", "elements"]
+
+    /// Limits the entity `address` names (a global, domain, user, gateway,
+    /// context, extension, document or element variant) to `scope`, or makes it
+    /// every node's (nil). Refused when that variant exists already.
+    public func setScope(_ address: FieldAddress, to scope: Scope?) throws -> Written {
+        let at = try locate(address, lock: true)
+        let current = try describe(at)
+        let table: String, id: String
+        switch at {
+        case .entity(let t, let i) where FieldStore.scopedTables.contains(t):
+            table = t; id = i
+        case .global(let i?, _, _, _):
+            table = "global_variables"; id = i
+        case .global(nil, _, _, _):
+            throw FieldStoreError.notFound("\(current.path) does not exist")
+        default:
+            throw FieldStoreError.invalid("\(current.path) is not something a scope limits: name a global, domain, user, gateway, "
+                                          + "context, extension, document or element (no @attribute)")
+        }
+        let row = try conn.query("SELECT array_to_string(nodes, ','), \(table == "elements" ? "parent_id IS NULL" : "false") FROM fsconf.\(table) WHERE id = $1::bigint",
+                                 [id])
+        if row.bool(0, 1) == true {
+            throw FieldStoreError.invalid("\(current.path) is a document's root element: scope the document (\(current.path.steps.prefix(2).map { FieldPath.quote($0.name) }.joined(separator: "/")))")
+        }
+        let old = row.string(0, 0)
+        if old == scope?.description { return Written(path: current.path, old: old, new: old) }
+        let stamp = FieldStore.hasUpdatedAt.contains(table) ? ", updated_at = now()" : ""
+        let taken: Bool
+        do {
+            try conn.query("SAVEPOINT fsconf_scope")
+            try conn.query("UPDATE fsconf.\(table) SET nodes = $2::text[]\(stamp) WHERE id = $1::bigint", [id, scope?.sqlArray])
+            try conn.query("RELEASE SAVEPOINT fsconf_scope")
+            taken = false
+        } catch {
+            guard error.sqlState == "23505" else { throw error }
+            try conn.query("ROLLBACK TO SAVEPOINT fsconf_scope")
+            taken = true
+        }
+        if taken {
+            throw FieldStoreError.conflict("\(current.path): a variant for \(scope.map { "{\($0)}" } ?? "every node") exists already; nothing written")
+        }
+        paths.reset()
+        return Written(path: try rowPath(table, id), old: old, new: scope?.description)
     }
 
     func check(_ expect: String??, _ current: FieldValue) throws {
@@ -368,13 +418,35 @@ public final class FieldStore {
         return r
     }
 
+    /// One row of `table` found by `sql` (an unscoped identity) in the variant
+    /// `scope`; when there is none, the error lists the identity's variants.
+    func scoped(_ sql: String, _ params: [String?], _ scope: Scope?, _ missing: @autoclosure () -> String,
+                table: String) throws -> PGResult {
+        let n = params.count + 1
+        let r = try conn.query("SELECT * FROM (\(sql) AND nodes IS NOT DISTINCT FROM $\(n)::text[]) x", params + [scope?.sqlArray])
+        if r.rowCount > 0 { return r }
+        precondition(sql.hasPrefix("SELECT id FROM"))
+        let withNodes = "SELECT id, nodes" + sql.dropFirst("SELECT id".count)
+        let others = try conn.query("SELECT coalesce('{' || array_to_string(nodes, ',') || '}', '(every node)') FROM (\(withNodes)) x ORDER BY 1", params)
+        let list = (0..<others.rowCount).compactMap { others.string($0, 0) }
+        throw FieldStoreError.notFound(missing() + (list.isEmpty ? "" : "; its variants: " + list.joined(separator: ", ")))
+    }
+
+    /// " (its variants: {a}, {b})" for an identity with scoped variants, else "".
+    func variantHint(_ table: String, _ condition: String, _ params: [String?], _ name: String) throws -> String {
+        let r = try conn.query("SELECT '{' || array_to_string(nodes, ',') || '}' FROM fsconf.\(table) WHERE \(condition) AND nodes IS NOT NULL ORDER BY 1", params)
+        let list = (0..<r.rowCount).compactMap { r.string($0, 0) }
+        return list.isEmpty ? "" : "; its variants: " + list.map { name + $0 }.joined(separator: ", ")
+    }
+
     func locate(_ address: FieldAddress, lock: Bool) throws -> Located {
         let forUpdate = lock ? " FOR UPDATE" : ""
         switch address {
-        case .globals(let name):
+        case .globals(let name, let scope):
             guard let name else { throw FieldStoreError.invalid("globals names the whole section: use `fsconf list globals`") }
-            let r = try conn.query("SELECT value FROM fsconf.global_variables WHERE name = $1\(forUpdate)", [name])
-            return .global(name: name, value: r.rowCount == 0 ? nil : r.string(0, 0))
+            let r = try conn.query("SELECT id, value FROM fsconf.global_variables WHERE name = $1 AND nodes IS NOT DISTINCT FROM $2::text[]\(forUpdate)",
+                                   [name, scope?.sqlArray])
+            return .global(id: r.rowCount == 0 ? nil : r.string(0, 0), name: name, scope: scope, value: r.rowCount == 0 ? nil : r.string(0, 1))
         case .directory(let a):
             return try locateDirectory(a, forUpdate)
         case .dialplan(let a):
@@ -386,7 +458,8 @@ public final class FieldStore {
 
     func locateDirectory(_ a: DirectoryAddress, _ forUpdate: String) throws -> Located {
         guard let domain = a.domain else { throw FieldStoreError.invalid("directory names the whole section: use `fsconf list directory`") }
-        let d = try one("SELECT id FROM fsconf.domains WHERE lower(name) = lower($1)", [domain], "no domain \(domain)").string(0, 0)!
+        let d = try scoped("SELECT id FROM fsconf.domains WHERE lower(name) = lower($1)", [domain], a.domainScope,
+                           "no domain \(domain)\(a.domainScope.map { "{\($0)}" } ?? "")", table: "domains").string(0, 0)!
         var table = "domains", id = d, ownerColumn = "domain_id", settingsTable = "domain_settings"
         switch a.owner {
         case .domain: break
@@ -395,14 +468,15 @@ public final class FieldStore {
                          "no group \(g) in domain \(domain)").string(0, 0)!
             table = "groups"; ownerColumn = "group_id"; settingsTable = "group_settings"
         case .user(let u):
-            id = try one("SELECT id FROM fsconf.users WHERE domain_id = $1::bigint AND lower(user_id) = lower($2)", [d, u],
-                         "no user \(u) in domain \(domain)").string(0, 0)!
+            id = try scoped("SELECT id FROM fsconf.users WHERE domain_id = $1::bigint AND lower(user_id) = lower($2)", [d, u], a.userScope,
+                            "no user \(u)\(a.userScope.map { "{\($0)}" } ?? "") in domain \(domain)", table: "users").string(0, 0)!
             table = "users"; ownerColumn = "user_id"; settingsTable = "user_settings"
         }
         if let gw = a.gateway {
             let userID: String? = table == "users" ? id : nil
-            id = try one("SELECT id FROM fsconf.gateways WHERE domain_id = $1::bigint AND name = $2 AND user_id IS NOT DISTINCT FROM $3::bigint",
-                         [d, gw, userID], "no gateway \(gw) there").string(0, 0)!
+            id = try scoped("SELECT id FROM fsconf.gateways WHERE domain_id = $1::bigint AND name = $2 AND user_id IS NOT DISTINCT FROM $3::bigint",
+                            [d, gw, userID], a.gatewayScope, "no gateway \(gw)\(a.gatewayScope.map { "{\($0)}" } ?? "") there",
+                            table: "gateways").string(0, 0)!
             table = "gateways"; ownerColumn = "gateway_id"; settingsTable = "gateway_settings"
         }
         // A writer holds the owner first: of two creators of one setting or member,
@@ -429,8 +503,9 @@ public final class FieldStore {
                             direction: direction, id: r.rowCount == 0 ? nil : r.string(0, 0), value: r.rowCount == 0 ? nil : r.string(0, 1),
                             ownerTable: table)
         case .member(let user)?:
-            let u = try one("SELECT id, user_id FROM fsconf.users WHERE domain_id = $1::bigint AND lower(user_id) = lower($2)", [d, user],
-                            "no user \(user) in domain \(domain)")
+            // A member names the user by id, whatever its variants: the unscoped one, else the first.
+            let u = try one("SELECT id, user_id FROM fsconf.users WHERE domain_id = $1::bigint AND lower(user_id) = lower($2) ORDER BY nodes IS NOT NULL, id LIMIT 1",
+                            [d, user], "no user \(user) in domain \(domain)")
             let r = try conn.query("SELECT 1 FROM fsconf.group_members WHERE group_id = $1::bigint AND user_id = $2::bigint\(forUpdate)",
                                    [id, u.string(0, 0)])
             return .member(groupID: id, userID: u.string(0, 0)!, userName: u.string(0, 1)!, exists: r.rowCount > 0)
@@ -463,11 +538,17 @@ public final class FieldStore {
     func locateDialplan(_ a: DialplanAddress, _ forUpdate: String) throws -> Located {
         let section = a.section.rawValue
         guard let context = a.context else { throw FieldStoreError.invalid("\(section) names the whole section: use `fsconf list \(section)`") }
-        var r = try conn.query("SELECT id FROM fsconf.dialplan_contexts WHERE section = $2 AND name = $1", [context, section])
+        let scope = a.contextScope?.sqlArray
+        var r = try conn.query("SELECT id FROM fsconf.dialplan_contexts WHERE section = $2 AND name = $1 AND nodes IS NOT DISTINCT FROM $3::text[]",
+                               [context, section, scope])
         if r.rowCount == 0 {
-            r = try conn.query("SELECT id FROM fsconf.dialplan_contexts WHERE section = $2 AND lower(name) = lower($1)", [context, section])
+            r = try conn.query("SELECT id FROM fsconf.dialplan_contexts WHERE section = $2 AND lower(name) = lower($1) AND nodes IS NOT DISTINCT FROM $3::text[]",
+                               [context, section, scope])
         }
-        guard r.rowCount == 1 else { throw FieldStoreError.notFound("no \(section) context \(context)") }
+        guard r.rowCount == 1 else {
+            throw FieldStoreError.notFound("no \(section) context \(context)\(a.contextScope.map { "{\($0)}" } ?? "")"
+                + (try variantHint("dialplan_contexts", "section = $1 AND lower(name) = lower($2)", [section, context], context)))
+        }
         let c = r.string(0, 0)!
         guard let xpick = a.extensionPick else {
             if let column = a.column {
@@ -476,8 +557,9 @@ public final class FieldStore {
             }
             return .entity(table: "dialplan_contexts", id: c)
         }
-        let x = try pick(rows("SELECT id, name FROM fsconf.dialplan_extensions WHERE context_id = $1::bigint ORDER BY position, id", [c]),
-                         xpick, what: "extension", key: { "extension[\($0)]" })
+        let x = try pick(rows("SELECT id, name FROM fsconf.dialplan_extensions WHERE context_id = $1::bigint AND nodes IS NOT DISTINCT FROM $2::text[] ORDER BY position, id",
+                              [c, a.extensionScope?.sqlArray]),
+                         xpick, what: "extension\(a.extensionScope.map { " scoped {\($0)}" } ?? "")", key: { "extension[\($0)]" })
         var table = "dialplan_extensions", id = x
         var parent: String?
         for p in a.conditions {
@@ -517,8 +599,9 @@ public final class FieldStore {
         guard let name = a.document else {
             throw FieldStoreError.invalid("\(a.section.rawValue) names the whole section: use `fsconf list \(a.section.rawValue)`")
         }
-        let doc = try one("SELECT id FROM fsconf.documents WHERE section = $1 AND name = $2", [a.section.rawValue, name],
-                          "no \(a.section == .configuration ? "configuration document" : "language") \(name)").string(0, 0)!
+        let doc = try scoped("SELECT id FROM fsconf.documents WHERE section = $1 AND name = $2", [a.section.rawValue, name], a.documentScope,
+                             "no \(a.section == .configuration ? "configuration document" : "language") \(name)\(a.documentScope.map { "{\($0)}" } ?? "")",
+                             table: "documents").string(0, 0)!
         let root = try conn.query("SELECT id FROM fsconf.elements WHERE document_id = $1::bigint AND parent_id IS NULL", [doc])
         guard root.rowCount == 1 else {
             if a.elements.isEmpty && a.leaf == nil { return .entity(table: "documents", id: doc) }
@@ -531,21 +614,24 @@ public final class FieldStore {
             if !forUpdate.isEmpty, k == a.elements.count - 1, case .match = step.pick, a.leaf != nil {
                 try lockOwner("elements", element)
             }
+            // The siblings of the variant asked for (`{…}`; none: the unscoped ones).
             let list: [(id: String, name: String?)]
             if case .match(let key, _) = step.pick {
                 list = try rows("""
                     SELECT e.id, (SELECT value FROM fsconf.attributes a WHERE a.element_id = e.id AND a.name = $3)
-                    FROM fsconf.elements e WHERE e.parent_id = $1::bigint AND e.tag = $2 ORDER BY e.position, e.id
-                    """, [element, step.tag, key])
+                    FROM fsconf.elements e WHERE e.parent_id = $1::bigint AND e.tag = $2 AND e.nodes IS NOT DISTINCT FROM $4::text[]
+                    ORDER BY e.position, e.id
+                    """, [element, step.tag, key, step.scope?.sqlArray])
             } else {
-                list = try rows("SELECT id FROM fsconf.elements WHERE parent_id = $1::bigint AND tag = $2 ORDER BY position, id", [element, step.tag])
+                list = try rows("SELECT id FROM fsconf.elements WHERE parent_id = $1::bigint AND tag = $2 AND nodes IS NOT DISTINCT FROM $3::text[] ORDER BY position, id",
+                                [element, step.tag, step.scope?.sqlArray])
             }
             if case .match(let key, let value) = step.pick, k == a.elements.count - 1, a.leaf != nil,
                !list.contains(where: { $0.name == value }) {
                 return .newElement(documentID: doc, parentID: element, tag: step.tag, key: key, keyValue: value, leaf: a.leaf,
-                                   parentPath: try rowPath("elements", element))
+                                   parentPath: try rowPath("elements", element), scope: step.scope)
             }
-            element = try pick(list, step.pick, what: "<\(step.tag)>", key: { "\(step.tag)[\($0)]" })
+            element = try pick(list, step.pick, what: "<\(step.tag)>\(step.scope.map { " scoped {\($0)}" } ?? "")", key: { "\(step.tag)[\($0)]" })
         }
         switch a.leaf {
         case nil:

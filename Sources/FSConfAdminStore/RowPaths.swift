@@ -21,13 +21,14 @@ public final class RowPaths {
     /// Columns read for every row (`->>` on the row's jsonb).
     static let keys = ["id", "name", "kind", "value", "direction", "domain_id", "group_id", "user_id", "gateway_id",
                        "context_id", "extension_id", "parent_id", "condition_id", "document_id", "element_id",
-                       "section", "tag", "position", "application", "data", "field", "expression"]
+                       "section", "tag", "position", "application", "data", "field", "expression", "nodes", "node_group", "node"]
     static let keyList = keys.map { "j->>'\($0)'" }.joined(separator: ", ")
 
     /// The configuration tables, parents before children (the order rows are written in).
     public static let order = ["global_variables", "domains", "groups", "users", "domain_settings", "group_settings", "user_settings",
                                "gateways", "gateway_settings", "group_members", "dialplan_contexts", "dialplan_extensions",
-                               "dialplan_conditions", "dialplan_regexes", "dialplan_actions", "documents", "elements", "attributes"]
+                               "dialplan_conditions", "dialplan_regexes", "dialplan_actions", "documents", "elements", "attributes",
+                               "node_groups"]
     public static let tables = Set(order)
 
     static func decode(_ r: PGResult, _ i: Int, offset: Int = 0) -> RowValues {
@@ -114,11 +115,16 @@ public final class RowPaths {
             return try path(t, r)
         }
         let name = row["name"] ?? "?"
+        // The variant's nodes (docs/cluster.md): the `{…}` block of its step.
+        let scope = Scope.fromJSON(row["nodes"])
         switch table {
         case "global_variables":
-            return FieldPath([FieldPath.Step("globals"), FieldPath.Step(name)])
+            return FieldPath([FieldPath.Step("globals"), FieldPath.Step(name, scope: scope)])
         case "domains":
-            return FieldPath([FieldPath.Step("directory"), FieldPath.Step(name)])
+            return FieldPath([FieldPath.Step("directory"), FieldPath.Step(name, scope: scope)])
+        case "node_groups":
+            // Not a field path: what `fsconf scope group` changes (history shows it).
+            return FieldPath([FieldPath.Step("nodes"), FieldPath.Step("@" + (row["node_group"] ?? "?")), FieldPath.Step(row["node"] ?? "?")])
         case "domain_settings", "group_settings", "user_settings":
             let owner: FieldPath?
             switch table {
@@ -135,22 +141,24 @@ public final class RowPaths {
             if let id = row["user_id"], let r = try self.row("users", id), let v = r["user_id"] { u = v }
             return g.appending("member").appending(u)
         case "users":
-            return (try parent("domains", row["domain_id"]) ?? RowPaths.unknown("directory", "domain")).appending("user").appending(row["user_id"] ?? "?")
+            return (try parent("domains", row["domain_id"]) ?? RowPaths.unknown("directory", "domain")).appending("user").appending(row["user_id"] ?? "?", scope: scope)
         case "gateways":
             let owner = row["user_id"] != nil ? try parent("users", row["user_id"]) : try parent("domains", row["domain_id"])
-            return (owner ?? RowPaths.unknown("directory", "owner")).appending("gateway").appending(name)
+            return (owner ?? RowPaths.unknown("directory", "owner")).appending("gateway").appending(name, scope: scope)
         case "gateway_settings":
             let g = try parent("gateways", row["gateway_id"]) ?? RowPaths.unknown("directory", "gateway")
             return g.appending(row["kind"] ?? "param").appending(name, row["direction"].map { [.match("direction", $0)] } ?? [])
         case "dialplan_contexts":
-            return FieldPath([FieldPath.Step(row["section"] ?? "dialplan"), FieldPath.Step(name)])
+            return FieldPath([FieldPath.Step(row["section"] ?? "dialplan"), FieldPath.Step(name, scope: scope)])
         case "dialplan_extensions":
             let c = try parent("dialplan_contexts", row["context_id"]) ?? RowPaths.unknown("dialplan", "context")
+            // Names and ordinals count the extensions of the same scope.
             let list = try siblingRows("x/\(row["context_id"] ?? "")",
                 "SELECT to_jsonb(t) AS j FROM fsconf.dialplan_extensions t WHERE context_id = $1::bigint ORDER BY position, id", [row["context_id"]])
+                .filter { Scope.fromJSON($0["nodes"]) == scope }
             let same = list.filter { $0["name"] == name }.count + (list.contains { $0["id"] == row["id"] } ? 0 : 1)
             var p = c
-            p.steps.append(CanonicalStep.extensionStep(name: name, sameName: same, ordinal: RowPaths.ordinal(row, in: list)))
+            p.steps.append(CanonicalStep.extensionStep(name: name, sameName: same, ordinal: RowPaths.ordinal(row, in: list), scope: scope))
             return p
         case "dialplan_conditions":
             let owner: FieldPath?
@@ -175,7 +183,7 @@ public final class RowPaths {
                 table == "dialplan_regexes" ? [row["condition_id"]] : [row["condition_id"], kind])
             return c.appending(kind, [.index(RowPaths.ordinal(row, in: list))])
         case "documents":
-            return FieldPath([FieldPath.Step(row["section"] ?? "configuration"), FieldPath.Step(name)])
+            return FieldPath([FieldPath.Step(row["section"] ?? "configuration"), FieldPath.Step(name, scope: scope)])
         case "elements":
             guard let parentID = row["parent_id"] else {
                 return try parent("documents", row["document_id"]) ?? RowPaths.unknown("configuration", "document")
@@ -201,7 +209,7 @@ public final class RowPaths {
             }
             var all = list
             if !list.contains(where: { $0["id"] == me["id"] }) { all.append(me) }
-            let steps = FieldListing.childSteps(all.map { ($0["tag"] ?? "?", $0["name"]) })
+            let steps = FieldListing.childSteps(all.map { ($0["tag"] ?? "?", $0["name"], Scope.fromJSON($0["nodes"])) })
             let index = all.firstIndex { $0["id"] == me["id"] } ?? (all.count - 1)
             var p = owner
             p.steps.append(steps[index])

@@ -6,26 +6,56 @@ import FSConfCore
 /// after a change set. Reverting a change set's rows gives the state before it,
 /// exactly, from the jsonb rows the triggers recorded.
 public struct ConfigState: Equatable, Sendable {
-    public struct Document: Equatable, Sendable { public var section: String; public var name: String }
+    public struct Document: Equatable, Sendable {
+        public var section: String; public var name: String
+        /// The nodes this variant is for (docs/cluster.md); nil: every node.
+        public var scope: Scope? = nil
+    }
     public struct Element: Equatable, Sendable {
         public var document: Int64; public var parent: Int64?; public var position: Int64
         public var tag: String; public var text: String?
+        public var scope: Scope? = nil
     }
+    public struct GlobalVariant: Equatable, Sendable { public var name: String; public var value: String; public var scope: Scope }
     public struct Attribute: Equatable, Sendable { public var value: String; public var position: Int64 }
     public struct AttributeKey: Hashable, Sendable { public var element: Int64; public var name: String }
 
     public var documents: [Int64: Document] = [:]
     public var elements: [Int64: Element] = [:]
     public var attributes: [AttributeKey: Attribute] = [:]
+    /// Every node's global variables.
     public var globals: [String: String] = [:]
+    /// Global variables limited to some nodes, by row id.
+    public var scopedGlobals: [Int64: GlobalVariant] = [:]
+    /// The node the agent runs for: `tree` and `nodeGlobals` are what it gets.
+    public var node = NodeIdentity(name: nil)
 
     public init() {}
 
-    public mutating func addDocument(id: Int64, section: String, name: String) {
-        documents[id] = Document(section: section, name: name)
+    public mutating func addDocument(id: Int64, section: String, name: String, scope: Scope? = nil) {
+        documents[id] = Document(section: section, name: name, scope: scope)
     }
-    public mutating func addElement(id: Int64, document: Int64, parent: Int64?, position: Int64, tag: String, text: String?) {
-        elements[id] = Element(document: document, parent: parent, position: position, tag: tag, text: text)
+    public mutating func addElement(id: Int64, document: Int64, parent: Int64?, position: Int64, tag: String, text: String?,
+                                    scope: Scope? = nil) {
+        elements[id] = Element(document: document, parent: parent, position: position, tag: tag, text: text, scope: scope)
+    }
+    public mutating func addGlobal(id: Int64, name: String, value: String, scope: Scope?) {
+        if let scope { scopedGlobals[id] = GlobalVariant(name: name, value: value, scope: scope) } else { globals[name] = value }
+    }
+
+    /// The global variables the node gets: every node's, overridden by the most
+    /// specific variant it can see (`Precedence`; ties: the lowest id).
+    public var nodeGlobals: [String: String] {
+        guard !scopedGlobals.isEmpty else { return globals }
+        var out = globals
+        var best: [String: (rank: Int, id: Int64)] = [:]
+        for (id, g) in scopedGlobals {
+            guard let r = node.rank(g.scope) else { continue }
+            if let b = best[g.name], b.rank > r || (b.rank == r && b.id < id) { continue }
+            best[g.name] = (r, id)
+            out[g.name] = g.value
+        }
+        return out
     }
     public mutating func addAttribute(element: Int64, name: String, value: String, position: Int64) {
         attributes[AttributeKey(element: element, name: name)] = Attribute(value: value, position: position)
@@ -53,13 +83,13 @@ public struct ConfigState: Equatable, Sendable {
         case "documents":
             if let r = remove, let id = r["id"]?.int { documents[id] = nil }
             if let r = put, let id = r["id"]?.int {
-                documents[id] = Document(section: r["section"]?.text ?? "", name: r["name"]?.text ?? "")
+                documents[id] = Document(section: r["section"]?.text ?? "", name: r["name"]?.text ?? "", scope: ChangeRow.scope(r))
             }
         case "elements":
             if let r = remove, let id = r["id"]?.int { elements[id] = nil }
             if let r = put, let id = r["id"]?.int, let doc = r["document_id"]?.int {
                 elements[id] = Element(document: doc, parent: r["parent_id"]?.int, position: r["position"]?.int ?? 0,
-                                       tag: r["tag"]?.text ?? "", text: r["text"]?.text)
+                                       tag: r["tag"]?.text ?? "", text: r["text"]?.text, scope: ChangeRow.scope(r))
             }
         case "attributes":
             if let r = remove, let e = r["element_id"]?.int, let n = r["name"]?.text {
@@ -69,24 +99,34 @@ public struct ConfigState: Equatable, Sendable {
                 attributes[AttributeKey(element: e, name: n)] = Attribute(value: r["value"]?.text ?? "", position: r["position"]?.int ?? 0)
             }
         case "global_variables":
-            if let r = remove, let n = r["name"]?.text { globals[n] = nil }
-            if let r = put, let n = r["name"]?.text { globals[n] = r["value"]?.text ?? "" }
+            if let r = remove, let n = r["name"]?.text {
+                if ChangeRow.scope(r) == nil { globals[n] = nil } else if let id = r["id"]?.int { scopedGlobals[id] = nil }
+            }
+            if let r = put, let n = r["name"]?.text {
+                addGlobal(id: r["id"]?.int ?? 0, name: n, value: r["value"]?.text ?? "", scope: ChangeRow.scope(r))
+            }
         default:
             break
         }
     }
 
-    /// The document `name` of `section` as a tree, or nil when it is not stored.
+    /// The document `name` of `section` as a tree, or nil when it is not stored:
+    /// what `node` gets of it (the most specific variant of the document and of
+    /// each element, docs/cluster.md).
     public func tree(_ name: String, section: String = "configuration") -> TreeNode? {
-        guard let docID = documents.first(where: { $0.value.section == section && $0.value.name == name })?.key else { return nil }
+        let variants = documents.filter { $0.value.section == section && $0.value.name == name }.sorted { $0.key < $1.key }
+        guard let docID = Precedence.resolve(variants, unique: true, identity: { _ in name }, rank: { node.rank($0.value.scope) },
+                                             id: { $0.key }).first?.key else { return nil }
         var children: [Int64?: [(Int64, Element)]] = [:]
         for (id, e) in elements where e.document == docID { children[e.parent, default: []].append((id, e)) }
         var attrs: [Int64: [(String, Attribute)]] = [:]
         for (k, a) in attributes where elements[k.element]?.document == docID { attrs[k.element, default: []].append((k.name, a)) }
         func build(_ id: Int64, _ e: Element, depth: Int) -> TreeNode {
             let list = (attrs[id] ?? []).sorted { ($0.1.position, $0.0) < ($1.1.position, $1.0) }.map { ($0.0, $0.1.value) }
-            let kids = depth > 64 ? [] : (children[id] ?? []).sorted { ($0.1.position, $0.0) < ($1.1.position, $1.0) }
-                .map { build($0.0, $0.1, depth: depth + 1) }
+            let sorted = depth > 64 ? [] : (children[id] ?? []).sorted { ($0.1.position, $0.0) < ($1.1.position, $1.0) }
+            let kids = Precedence.resolve(sorted, unique: false, identity: { c in
+                attrs[c.0]?.first { $0.0 == "name" }.map { c.1.tag + "\u{0}" + $0.1.value }
+            }, rank: { node.rank($0.1.scope) }, id: { $0.0 }).map { build($0.0, $0.1, depth: depth + 1) }
             return TreeNode(tag: e.tag, attributes: list, text: e.text, children: kids)
         }
         guard let root = (children[nil] ?? []).min(by: { $0.0 < $1.0 }) else { return nil }

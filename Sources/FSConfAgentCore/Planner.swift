@@ -325,8 +325,8 @@ struct PlanRun {
 
     init(planner: AgentPlanner, set: ChangeSet, before: ConfigState, after: ConfigState) {
         self.planner = planner; self.set = set; self.before = before; self.after = after
-        expandAfter = planner.expander(after.globals)
-        expandBefore = planner.expander(before.globals)
+        expandAfter = planner.expander(after.nodeGlobals)
+        expandBefore = planner.expander(before.nodeGlobals)
         versions = RowVersions(set)
         sofiaAfter = after.tree("sofia.conf").map { [expandAfter] in SofiaModel($0, expand: expandAfter) }
     }

@@ -165,13 +165,15 @@ public struct DialplanData: Sendable {
         var conditionIndex: [Int64: Int] = [:]
         var conditionParent: [Int64?] = []
         var conditionOwner: [Int64] = []
-        var globals: [String: String] = [:]
         var pending: [(parent: Int64, regex: DialplanRegex?, action: DialplanAction?)] = []
+        var ranks: [Int64: Int] = [:]
         for row in rows {
             switch row.kind {
             case "X":
                 context = DialplanContext(id: row.id, name: row.value(0) ?? "")
             case "E":
+                // owner: how specifically the extension's scope names the node (docs/cluster.md).
+                if let rank = row.owner, rank != 0 { ranks[row.id] = Int(rank) }
                 extensionIndex[row.id] = extensions.count
                 extensions.append(DialplanExtension(id: row.id, name: row.value(0) ?? "", continueOn: row.value(1),
                                                     position: row.position))
@@ -207,13 +209,11 @@ public struct DialplanData: Sendable {
                                             loop: row.value(5), dataElement: row.value(4) == "true")
                 if let i = conditionIndex[row.parent ?? 0] { conditions[i].actions.append(action) }
                 else { pending.append((row.parent ?? 0, nil, action)) }
-            case SectionRow.globalVariable:
-                if let name = row.value(0) { globals[name] = row.value(1) ?? "" }
             default:
                 continue
             }
         }
-        self.globals = globals
+        self.globals = SectionRow.globals(rows)
         guard var context else { self.context = nil; return }
         // Regexes and actions whose condition came later in the rows.
         for (parent, regex, action) in pending {
@@ -256,6 +256,11 @@ public struct DialplanData: Sendable {
             extensions[e].conditions.sortIfNeeded { $0.position < $1.position }
         }
         extensions.sortIfNeeded { $0.position < $1.position }
+        if !ranks.isEmpty {
+            // Of an extension's variants, the node gets the most specific (in place of the first).
+            extensions = Precedence.resolve(extensions, unique: false, identity: { $0.name.isEmpty ? nil : $0.name },
+                                            rank: { ranks[$0.id] ?? 0 }, id: { $0.id })
+        }
         context.extensions = extensions
         self.context = context
     }

@@ -41,7 +41,9 @@ public enum DirectoryQuery: Hashable, Sendable {
 }
 
 /// One row of a directory query, in the uniform shape every query returns:
-/// a record type, the row's id, its parent's id and up to five values.
+/// a record type, the row's id, its parent's id, up to five values and, for
+/// domains, users, gateways and global variables, how specifically the row's scope
+/// names the asking node (`rank`: 0 every node, 1 a group, 2 by name; docs/cluster.md).
 public struct DirectoryRow: Equatable, Sendable {
     public enum Kind: String, Sendable {
         case domain = "D", domainSetting = "DS", group = "G", groupSetting = "GS"
@@ -72,11 +74,12 @@ public struct DirectoryRow: Equatable, Sendable {
     public var parent: Int64?
     public var a: String?, b: String?, c: String?, d: String?, e: String?
     public var position: Int
+    public var rank: Int
 
     public init(kind: Kind, id: Int64, parent: Int64? = nil, a: String? = nil, b: String? = nil,
-                c: String? = nil, d: String? = nil, e: String? = nil, position: Int = 0) {
+                c: String? = nil, d: String? = nil, e: String? = nil, position: Int = 0, rank: Int = 0) {
         self.kind = kind; self.id = id; self.parent = parent
-        self.a = a; self.b = b; self.c = c; self.d = d; self.e = e; self.position = position
+        self.a = a; self.b = b; self.c = c; self.d = d; self.e = e; self.position = position; self.rank = rank
     }
 }
 
@@ -140,8 +143,11 @@ public struct DirectoryData: Sendable {
     /// One pass over flat arrays: the statements return parents before their
     /// settings (domains, groups, users, gateways, then theirs), so a setting is
     /// appended to its entity in place; lists are sorted only when out of order.
-    /// A user lookup is some twenty rows: no dictionary of arrays per kind.
+    /// A user lookup is some twenty rows: no dictionary of arrays per kind. Of the
+    /// variants of a domain, user, gateway or global variable (docs/cluster.md),
+    /// only the one the asking node gets is kept (`Precedence`, from the rows' ranks).
     public init(rows: [DirectoryRow]) {
+        let dropped = DirectoryData.shadowed(rows)
         var domains: [DirectoryDomain] = [], domainAt = IndexMap()
         var groups: [(domain: Int64, group: DirectoryGroup)] = [], groupAt = IndexMap()
         var users: [(domain: Int64, user: DirectoryUser)] = [], userAt = IndexMap()
@@ -178,6 +184,7 @@ public struct DirectoryData: Sendable {
             return true
         }
         for row in rows {
+            if !dropped.isEmpty, dropped.contains(DirectoryData.RowKey(kind: row.kind, id: row.id)) { continue }
             switch row.kind {
             case .domain:
                 let domain = DirectoryDomain(id: row.id, name: row.a ?? "", cacheable: row.b)
@@ -231,6 +238,43 @@ public struct DirectoryData: Sendable {
         domains.sortIfNeeded { $0.id < $1.id }
         self.domains = domains
         self.globals = globals
+    }
+
+    struct RowKey: Hashable {
+        var kind: DirectoryRow.Kind
+        var id: Int64
+    }
+
+    /// The domain, user, gateway and global rows another variant wins over (their
+    /// settings, groups and members go with them: nothing refers to a dropped id).
+    static func shadowed(_ rows: [DirectoryRow]) -> Set<RowKey> {
+        guard rows.contains(where: { $0.rank > 0 }) else { return [] }
+        func losers(_ list: [DirectoryRow], identity: (DirectoryRow) -> String?) -> [RowKey] {
+            let kept = Set(Precedence.resolve(list, unique: true, identity: identity, rank: { $0.rank }, id: { $0.id }).map(\.id))
+            return list.filter { !kept.contains($0.id) }.map { RowKey(kind: $0.kind, id: $0.id) }
+        }
+        var out: Set<RowKey> = []
+        let byID = { (k: DirectoryRow.Kind) in rows.filter { $0.kind == k }.sorted { $0.id < $1.id } }
+        out.formUnion(losers(byID(.domain)) { $0.a?.asciiLowercased })
+        let keptDomain = { (id: Int64?) in id.map { !out.contains(RowKey(kind: .domain, id: $0)) } ?? false }
+        let users = byID(.user).filter { keptDomain($0.parent) }
+        out.formUnion(byID(.user).filter { !keptDomain($0.parent) }.map { RowKey(kind: .user, id: $0.id) })
+        out.formUnion(losers(users) { u in u.a.map { "\(u.parent ?? 0)\u{0}\($0.asciiLowercased)" } })
+        // Gateways of a kept owner (a user, else the domain), one per name in a domain.
+        let gateways = byID(.gateway).filter { w in
+            let domain = w.e.flatMap { Int64($0) }
+            guard keptDomain(domain) else { return false }
+            return w.parent.map { !out.contains(RowKey(kind: .user, id: $0)) } ?? true
+        }
+        let candidates = Set(gateways.map(\.id))
+        out.formUnion(byID(.gateway).filter { !candidates.contains($0.id) }.map { RowKey(kind: .gateway, id: $0.id) })
+        out.formUnion(losers(gateways) { w in w.a.map { "\(w.e ?? "")\u{0}\($0)" } })
+        // Global variables: the V rows carry their own id.
+        let globals = rows.filter { $0.kind == .globalVariable }
+        if globals.contains(where: { $0.rank > 0 }) {
+            out.formUnion(losers(globals.sorted { $0.id < $1.id }) { $0.a })
+        }
+        return out
     }
 }
 

@@ -22,13 +22,18 @@ public struct SectionRow: Equatable, Sendable {
     /// Record type of a global variable row: values (name, value).
     public static let globalVariable = "V"
 
-    /// The `$${name}` values a result carries.
+    /// The `$${name}` values a result carries. A global's scoped variants come as
+    /// several rows of one name, `owner` saying how specifically each names the node:
+    /// the most specific wins, then the earliest created (docs/cluster.md).
     public static func globals(_ rows: [SectionRow]) -> [String: String] {
-        var globals: [String: String] = [:]
+        var globals: [String: (value: String, rank: Int64, id: Int64)] = [:]
         for row in rows where row.kind == globalVariable {
-            if let name = row.value(0) { globals[name] = row.value(1) ?? "" }
+            guard let name = row.value(0) else { continue }
+            let rank = row.owner ?? 0
+            if let held = globals[name], held.rank > rank || (held.rank == rank && held.id < row.id) { continue }
+            globals[name] = (row.value(1) ?? "", rank, row.id)
         }
-        return globals
+        return globals.mapValues(\.value)
     }
 }
 

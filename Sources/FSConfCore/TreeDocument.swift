@@ -37,18 +37,18 @@ public struct TreeData: Sendable {
         var children: [Int64: [(Int, Int64)]] = [:]
         var roots: [(Int, Int64)] = []
         var attributes: [Int64: [(Int, String, String)]] = [:]
-        var globals: [String: String] = [:]
+        // owner of an E row: how specifically the element's scope names the node (docs/cluster.md).
+        var ranks: [Int64: Int] = [:]
         for row in rows {
             switch row.kind {
             case "D": name = row.value(0)
             case "E":
                 elements[row.id] = (row.value(0) ?? "", row.value(1), row.position)
+                if let rank = row.owner, rank != 0 { ranks[row.id] = Int(rank) }
                 if let parent = row.parent { children[parent, default: []].append((row.position, row.id)) }
                 else { roots.append((row.position, row.id)) }
             case "A":
                 attributes[row.parent ?? row.id, default: []].append((row.position, row.value(0) ?? "", row.value(1) ?? ""))
-            case SectionRow.globalVariable:
-                if let n = row.value(0) { globals[n] = row.value(1) ?? "" }
             default: continue
             }
         }
@@ -57,13 +57,22 @@ public struct TreeData: Sendable {
             let attrs = (attributes[id] ?? []).sorted { ($0.0, $0.1) < ($1.0, $1.1) }.map { ($0.1, $0.2) }
             var element = TreeElement(e.tag, attrs, text: e.text)
             if depth < 256 {
-                element.children = (children[id] ?? []).sorted { $0.0 < $1.0 }.compactMap { build($0.1, depth: depth + 1) }
+                var list = (children[id] ?? []).sorted { $0.0 < $1.0 }
+                if !ranks.isEmpty {
+                    // Of sibling variants (same tag and name), the node gets the most specific, in place.
+                    list = Precedence.resolve(list, unique: false, identity: { c in
+                        guard let tag = elements[c.1]?.tag,
+                              let n = attributes[c.1]?.first(where: { $0.1 == "name" })?.2 else { return nil }
+                        return tag + "\u{0}" + n
+                    }, rank: { ranks[$0.1] ?? 0 }, id: { $0.1 })
+                }
+                element.children = list.compactMap { build($0.1, depth: depth + 1) }
             }
             return element
         }
         self.name = name
         self.root = roots.min { $0.0 < $1.0 }.flatMap { build($0.1, depth: 0) }
-        self.globals = globals
+        self.globals = SectionRow.globals(rows)
     }
 }
 

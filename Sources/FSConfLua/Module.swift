@@ -125,6 +125,21 @@ final class LuaLookup: HeaderSource, @unchecked Sendable {
     func global(_ name: String) -> String? {
         let top = lua_gettop(L)
         guard fsconf_glue_global_variable(L, name) == 0 else { lua_settop(L, top); return nil }
+        return popString(top)
+    }
+
+    /// The node's name when the lookup's params do not say (docs/cluster.md): the
+    /// FreeSWITCH-Switchname of a fresh event, else the `hostname` global the core
+    /// sets at start (src/switch_core.c).
+    func nodeName() -> String? {
+        let top = lua_gettop(L)
+        if fsconf_glue_switchname(L) == 0, let name = popString(top), !name.isEmpty { return name }
+        lua_settop(L, top)
+        return global("hostname")
+    }
+
+    /// The string on top (nil for anything else), then the stack back to `top`.
+    private func popString(_ top: Int32) -> String? {
         var len = 0
         let value = lua_tolstring(L, -1, &len).map { p in
             p.withMemoryRebound(to: UInt8.self, capacity: len) {
@@ -193,7 +208,8 @@ func handle(_ L: OpaquePointer?, modLua: Bool = false) -> Int32 {
     case .failure(let error):
         outcome = NodeEngine.shared.settingsFailure(error)
     case .success(let settings):
-        outcome = NodeEngine.shared.handle(request, settings: settings, node: { [lua] in lua.global($0) })
+        outcome = NodeEngine.shared.handle(request, settings: settings, node: { [lua] in lua.global($0) },
+                                           nodeName: { [lua] in lua.nodeName() })
     }
     for line in outcome.log { _ = fsconf_glue_log(L, line.level, line.message) }
     // 3. Push the results last.

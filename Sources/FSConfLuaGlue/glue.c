@@ -154,6 +154,31 @@ int fsconf_glue_global_variable(lua_State *L, const char *name) {
     return lua_pcallk(L, 1, 1, 0, 0, NULL);
 }
 
+// The node's switchname, for lookups without params: a fresh event carries it
+// (switch_event_create adds FreeSWITCH-Switchname to every event it makes:
+// switch_event_prep_for_delivery_detailed, src/switch_event.c), so
+// freeswitch.Event("REQUEST_PARAMS"):getHeader("FreeSWITCH-Switchname"). Nil when
+// freeswitch.Event is missing or gives no string. The event is left to Lua's GC.
+static int switchname(lua_State *L) {
+    if (lua_getglobal(L, "freeswitch") != LUA_TTABLE) { lua_pushnil(L); return 1; }
+    if (lua_getfield(L, -1, "Event") == LUA_TNIL) { lua_pushnil(L); return 1; }
+    lua_pushliteral(L, "REQUEST_PARAMS");
+    lua_call(L, 1, 1);
+    if (lua_isnoneornil(L, -1)) { lua_pushnil(L); return 1; }
+    lua_getfield(L, -1, "getHeader");
+    lua_pushvalue(L, -2);
+    lua_pushliteral(L, "FreeSWITCH-Switchname");
+    lua_call(L, 2, 1);
+    if (lua_type(L, -1) != LUA_TSTRING) { lua_pop(L, 1); lua_pushnil(L); }
+    return 1;
+}
+
+int fsconf_glue_switchname(lua_State *L) {
+    if (!lua_checkstack(L, 6)) return -1;
+    lua_pushcclosure(L, switchname, 0);
+    return lua_pcallk(L, 0, 1, 0, 0, NULL);
+}
+
 struct log_request { const char *level; const char *message; };
 
 static int console_log(lua_State *L) {

@@ -33,13 +33,23 @@ final class NodeCache: @unchecked Sendable {
     }
 
     /// A key with its hash computed once per lookup (it picks the shard and the
-    /// slot: the key's strings are hashed once, not twice).
+    /// slot: the key's strings are hashed once, not twice). `node` is the asking
+    /// node's name (docs/cluster.md): two nodes never share an answer, whatever the
+    /// scopes in the database (a process normally has one name; tests ask as several).
     struct Key: Hashable {
         let key: CacheKey
+        let node: String?
         let hash: Int
-        init(_ key: CacheKey) { self.key = key; hash = key.hashValue }
+        init(_ key: CacheKey, node: String?) {
+            self.key = key
+            self.node = node
+            var h = Hasher()
+            h.combine(key)
+            h.combine(node)
+            hash = h.finalize()
+        }
         func hash(into hasher: inout Hasher) { hasher.combine(hash) }
-        static func == (a: Key, b: Key) -> Bool { a.hash == b.hash && a.key == b.key }
+        static func == (a: Key, b: Key) -> Bool { a.hash == b.hash && a.key == b.key && a.node == b.node }
     }
 
     final class Shard: @unchecked Sendable {
@@ -74,8 +84,8 @@ final class NodeCache: @unchecked Sendable {
         shards.count == 1 ? shards[0] : shards[Int(UInt(bitPattern: key.hash) % UInt(shards.count))]
     }
 
-    func probe(_ cacheKey: CacheKey) -> Probe {
-        let key = Key(cacheKey)
+    func probe(_ cacheKey: CacheKey, node: String?) -> Probe {
+        let key = Key(cacheKey, node: node)
         let s = shard(key)
         let now = clock()
         return s.monitor.locked {
@@ -94,8 +104,8 @@ final class NodeCache: @unchecked Sendable {
 
     /// The answer kept for `cacheKey`, fresh or not (no hit or miss counted): what
     /// a failed lookup serves when another thread stored it after this one probed.
-    func lastGood(_ cacheKey: CacheKey) -> Entry? {
-        let key = Key(cacheKey)
+    func lastGood(_ cacheKey: CacheKey, node: String?) -> Entry? {
+        let key = Key(cacheKey, node: node)
         let s = shard(key)
         return s.monitor.locked { s.lru.get(key) }
     }
@@ -105,13 +115,13 @@ final class NodeCache: @unchecked Sendable {
     /// `servable: false` keeps the answer only as a last good answer for an outage,
     /// never as a hit (see NodeEngine: users FreeSWITCH caches itself).
     @discardableResult
-    func insert(_ cacheKey: CacheKey, xml: String, tags: CacheTags, negative: Bool, seq: Int64?, epoch: UInt64,
+    func insert(_ cacheKey: CacheKey, node: String?, xml: String, tags: CacheTags, negative: Bool, seq: Int64?, epoch: UInt64,
                 servable: Bool = true) -> Bool {
         guard enabled else { return false }
-        let key = Key(cacheKey)
+        let key = Key(cacheKey, node: node)
         let s = shard(key)
         let expires = !servable ? 0 : negative ? clock() &+ negativeTTL : UInt64.max
-        let bytes = xml.utf8.count + cacheKey.approximateBytes + tags.approximateBytes + 104
+        let bytes = xml.utf8.count + cacheKey.approximateBytes + (node?.utf8.count ?? 0) + tags.approximateBytes + 104
         return s.monitor.locked {
             guard let seq, seq >= s.heardSeq else {
                 s.rejected += 1

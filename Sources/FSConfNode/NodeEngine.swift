@@ -82,9 +82,11 @@ public final class NodeEngine: @unchecked Sendable {
     }
 
     /// Answers one lookup. Never throws; never blocks past the settings' deadline
-    /// for database work. `node` reads a FreeSWITCH global variable.
+    /// for database work. `node` reads a FreeSWITCH global variable; `nodeName`
+    /// asks the node its name when the lookup's params do not carry it
+    /// (`NodeIdentity.name`): the answer is the one for that node (docs/cluster.md).
     public func handle(_ request: LookupRequest, settings: NodeSettings,
-                       node: @escaping (String) -> String?) -> LookupOutcome {
+                       node: @escaping (String) -> String?, nodeName: () -> String? = { nil }) -> LookupOutcome {
         if let shim = settings.shimSchema, shim != SchemaVersion.current {
             return failure("schema", """
                 fsconf: the shim was generated for schema \(shim) but the library reads schema \(SchemaVersion.current): \
@@ -100,8 +102,12 @@ public final class NodeEngine: @unchecked Sendable {
             // A served section with nothing fsconf could hold: "not found".
             return LookupOutcome(xml: Section(rawValue: request.section) == nil ? nil : FreeSWITCHDocument.notFound)
         }
+        let me = NodeIdentity.name(of: request, fallback: nodeName)
+        if let problem = request.headerSource?.readError {
+            return LookupOutcome(xml: nil, error: "fsconf: bad arguments: \(problem)")
+        }
         let backend = currentBackend(settings)!
-        let probe = backend.cache.probe(key)
+        let probe = backend.cache.probe(key, node: me)
         if let hit = probe.hit { return LookupOutcome(xml: hit) }
 
         // A miss: the database is asked (and the listener started, on first use).
@@ -111,9 +117,10 @@ public final class NodeEngine: @unchecked Sendable {
             // The database failed a moment ago: do not make every lookup wait for it.
             return stale(lastGood, backend, log: log)
         }
-        switch answer(key, deadline: MonotonicClock.deadline(afterMilliseconds: settings.deadlineMs), source: .backend(backend), node: node) {
+        switch answer(key, asker: me, deadline: MonotonicClock.deadline(afterMilliseconds: settings.deadlineMs),
+                      source: .backend(backend), node: node) {
         case .success(let a):
-            backend.cache.insert(key, xml: a.xml, tags: a.tags, negative: a.negative, seq: a.seq, epoch: probe.epoch,
+            backend.cache.insert(key, node: me, xml: a.xml, tags: a.tags, negative: a.negative, seq: a.seq, epoch: probe.epoch,
                                  servable: a.servable)
             if let line = recovered(backend) { log.append(("notice", line)) }
             log += a.log
@@ -126,7 +133,7 @@ public final class NodeEngine: @unchecked Sendable {
             markDown(backend)
             // The probe may predate the answer another thread fetched meanwhile (the
             // first lookups after a start, racing an outage): look again.
-            if let lastGood = probe.lastGood ?? backend.cache.lastGood(key) {
+            if let lastGood = probe.lastGood ?? backend.cache.lastGood(key, node: me) {
                 return stale(lastGood, backend, log: log, error: error)
             }
             var outcome = failure("database", "fsconf: database unavailable, no answer for \(describe(key)): \(error.description)")
@@ -202,12 +209,15 @@ public final class NodeEngine: @unchecked Sendable {
     /// the node's planning, statement and renderer, without the cache, the pool,
     /// the globals copy or the outage fallback. What `fsconf apply --dry-run` and
     /// `fsconf import --dry-run` show before and after a change they roll back.
+    /// The asking node is named as for any lookup (params, else `nodeName`).
     public func render(_ request: LookupRequest, on conn: PGConnection, deadlineMs: Int = 30_000,
-                       node: @escaping (String) -> String?) -> LookupOutcome {
+                       node: @escaping (String) -> String?, nodeName: () -> String? = { nil }) -> LookupOutcome {
         guard let key = CacheKey.of(request) else {
             return LookupOutcome(xml: Section(rawValue: request.section) == nil ? nil : FreeSWITCHDocument.notFound)
         }
-        switch answer(key, deadline: MonotonicClock.deadline(afterMilliseconds: deadlineMs), source: .connection(conn), node: node) {
+        let me = NodeIdentity.name(of: request, fallback: nodeName)
+        switch answer(key, asker: me, deadline: MonotonicClock.deadline(afterMilliseconds: deadlineMs),
+                      source: .connection(conn), node: node) {
         case .success(let a): return LookupOutcome(xml: a.xml, log: a.log)
         case .failure(let error): return LookupOutcome(xml: nil, error: "no answer for \(describe(key)): \(error.description)")
         }
@@ -221,14 +231,14 @@ public final class NodeEngine: @unchecked Sendable {
         case connection(PGConnection)
     }
 
-    private func answer(_ key: CacheKey, deadline: UInt64, source: RowSource,
+    private func answer(_ key: CacheKey, asker: String?, deadline: UInt64, source: RowSource,
                         node: @escaping (String) -> String?) -> Result<Answer, PostgresError> {
         switch key {
         case .directory(let query):
-            guard let (statement, params) = DirectorySQL.bind(query) else {
+            guard let (statement, params) = DirectorySQL.bind(query, node: asker) else {
                 return .success(Answer(xml: FreeSWITCHDocument.notFound, tags: CacheTags.of(key), negative: true, seq: nil))
             }
-            return fetch(statement, params, source: source, deadline: deadline, decode: DirectorySQL.rows).map { f in
+            return fetch(statement, params, asker: asker, source: source, deadline: deadline, decode: DirectorySQL.rows).map { f in
                 var data = DirectoryData(rows: f.rows)
                 data.globals = f.globals(data.globals)
                 let rendered = DirectoryRenderer.answer(query, data, node: node)
@@ -238,20 +248,20 @@ public final class NodeEngine: @unchecked Sendable {
                 return answer
             }
         case .dialplan(let context):
-            return dialplan(context, .dialplan, source: source, deadline: deadline, node: node)
+            return dialplan(context, .dialplan, asker: asker, source: source, deadline: deadline, node: node)
         case .chatplan(let context):
-            return dialplan(context, .chatplan, source: source, deadline: deadline, node: node)
+            return dialplan(context, .chatplan, asker: asker, source: source, deadline: deadline, node: node)
         case .configuration(let query):
-            let (statement, params) = DocumentSQL.bind(query)
-            return fetch(statement, params, source: source, deadline: deadline, decode: SectionRows.decode).map { f in
+            let (statement, params) = DocumentSQL.bind(query, node: asker)
+            return fetch(statement, params, asker: asker, source: source, deadline: deadline, decode: SectionRows.decode).map { f in
                 var data = TreeData(rows: f.rows)
                 data.globals = f.globals(data.globals)
                 let xml = TreeRenderer.render(section: "configuration", data, narrowing: query.narrowing, node: node)
                 return Answer(xml: xml, tags: CacheTags.of(key), negative: xml == FreeSWITCHDocument.notFound, seq: f.seq)
             }
         case .language(let query):
-            let (statement, params) = DocumentSQL.bind(query)
-            return fetch(statement, params, source: source, deadline: deadline, decode: SectionRows.decode).map { f in
+            let (statement, params) = DocumentSQL.bind(query, node: asker)
+            return fetch(statement, params, asker: asker, source: source, deadline: deadline, decode: SectionRows.decode).map { f in
                 var data = TreeData(rows: f.rows)
                 data.globals = f.globals(data.globals)
                 let xml = query.phrases ? TreeRenderer.renderPhrases(data, node: node) : TreeRenderer.render(section: "languages", data, node: node)
@@ -263,11 +273,11 @@ public final class NodeEngine: @unchecked Sendable {
     /// Regex verdicts are cached for the process: a large context is compiled once.
     let regexCompiler = CachingRegexCompiler()
 
-    private func dialplan(_ context: String, _ section: PlanSection, source: RowSource, deadline: UInt64,
+    private func dialplan(_ context: String, _ section: PlanSection, asker: String?, source: RowSource, deadline: UInt64,
                           node: @escaping (String) -> String?) -> Result<Answer, PostgresError> {
         let query = DialplanQuery.context(context)
-        let (statement, params) = DialplanSQL.bind(query, section: section)!
-        return fetch(statement, params, source: source, deadline: deadline, decode: SectionRows.decode).map { f in
+        let (statement, params) = DialplanSQL.bind(query, section: section, node: asker)!
+        return fetch(statement, params, asker: asker, source: source, deadline: deadline, decode: SectionRows.decode).map { f in
             var data = DialplanData(rows: f.rows)
             data.globals = f.globals(data.globals)
             let result = DialplanRenderer.render(query, data, compiler: regexCompiler, node: node, section: section)
@@ -287,8 +297,9 @@ public final class NodeEngine: @unchecked Sendable {
         }
     }
 
-    /// The globals version this process holds (nil before its first lookup), for tests.
-    var globalsVersion: String? { currentBackend(nil)?.globals.current().version }
+    /// The globals version this process holds for a node with no name (nil before
+    /// its first lookup), for tests.
+    var globalsVersion: String? { currentBackend(nil)?.globals.current(for: nil).version }
 
     /// Pool statistics, for tests and diagnostics.
     public var poolStats: (open: Int, idle: Int) { currentBackend(nil)?.pool.stats ?? (0, 0) }
@@ -345,17 +356,19 @@ public final class NodeEngine: @unchecked Sendable {
         let sent: (version: String?, values: [String: String])
         let returned: String?
         let copy: GlobalsCopy
+        /// The asking node: its globals are its own (docs/cluster.md).
+        let asker: String?
 
         /// The globals of this lookup: `fromRows` (the `V` rows, decoded by the
         /// caller) when the statement sent them, else the node's copy.
         func globals(_ fromRows: [String: String]) -> [String: String] {
-            copy.resolve(sent: sent, returned: returned) { fromRows }
+            copy.resolve(for: asker, sent: sent, returned: returned) { fromRows }
         }
     }
 
-    /// Runs one statement; from the pool with the node's globals version, retried once on a dead
-    /// connection (server restarted, idle connection killed) if the deadline allows.
-    func fetch<Row>(_ statement: DirectorySQL.Statement, _ keys: [String?], source: RowSource,
+    /// Runs one statement with the asking node's globals version: retries once on a
+    /// dead connection (server restarted, idle connection killed) if the deadline allows.
+    func fetch<Row>(_ statement: DirectorySQL.Statement, _ keys: [String?], asker: String?, source: RowSource,
                     deadline: UInt64, decode: (PGResult) -> [Row]) -> Result<Fetched<Row>, PostgresError> {
         let backend: Backend
         switch source {
@@ -368,13 +381,13 @@ public final class NodeEngine: @unchecked Sendable {
                 let result = try conn.queryPrepared(statement.name, statement.arguments(keys, globalsVersion: nil), deadline: deadline)
                 let q = ChangeSeq.of(result)
                 return .success(Fetched(rows: decode(result), seq: q?.seq, sent: (nil, [:]), returned: q?.globalsVersion,
-                                        copy: GlobalsCopy()))
+                                        copy: GlobalsCopy(), asker: asker))
             } catch {
                 return .failure(error)
             }
         }
         let pool = backend.pool
-        let held = backend.globals.current()
+        let held = backend.globals.current(for: asker)
         let params = statement.arguments(keys, globalsVersion: held.version)
         var attempt = 0
         while true {
@@ -392,7 +405,7 @@ public final class NodeEngine: @unchecked Sendable {
                 let q = ChangeSeq.of(result)
                 pool.checkin(conn)
                 return .success(Fetched(rows: rows, seq: q?.seq, sent: held, returned: q?.globalsVersion,
-                                        copy: backend.globals))
+                                        copy: backend.globals, asker: asker))
             } catch {
                 if error.isConnectionFailure || !conn.isIdle {
                     pool.discard(conn)

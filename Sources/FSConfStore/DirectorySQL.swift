@@ -1,8 +1,10 @@
 import FSConfCore
 
 /// The SQL behind each directory lookup shape. Each is ONE statement returning
-/// rows in `DirectoryRow`'s uniform shape (rec, id, parent, a, b, c, d, e, pos),
-/// so a lookup is one round trip. Keys are bind parameters only.
+/// rows in `DirectoryRow`'s uniform shape (rec, id, parent, a, b, c, d, e, pos,
+/// rank), so a lookup is one round trip. Keys are bind parameters only; the last
+/// key is the asking node's name (`ScopeSQL`): rows scoped to other nodes are left
+/// out, and domains, users, gateways and globals carry their rank.
 ///
 /// Every statement takes one more parameter after its keys: the globals version
 /// the node holds (`GlobalsVersion`); the global variables come along only when it
@@ -30,10 +32,11 @@ public enum DirectorySQL {
     /// needs no de-duplication (whose hash table PostgreSQL would size from estimates).
     static let domainByName = """
         dom AS (
-            SELECT d.id, d.name, d.cacheable FROM fsconf.domains d WHERE lower(d.name) = lower($1)
+            SELECT d.id, d.name, d.cacheable, d.nodes FROM fsconf.domains d WHERE lower(d.name) = lower($1)
+                AND \(ScopeSQL.visible("d.nodes"))
             UNION ALL
-            SELECT d.id, d.name, d.cacheable FROM fsconf.domains d
-            WHERE d.name LIKE '%$${%' AND lower(d.name) <> lower($1)
+            SELECT d.id, d.name, d.cacheable, d.nodes FROM fsconf.domains d
+            WHERE d.name LIKE '%$${%' AND lower(d.name) <> lower($1) AND \(ScopeSQL.visible("d.nodes"))
         )
         """
 
@@ -47,69 +50,75 @@ public enum DirectorySQL {
     /// env-set: its stored value is not what the node uses), text around the
     /// reference: kept. (A join, not a sub-select per row: PostgreSQL scans the
     /// tiny globals table whatever the form, and a join computes the name once.)
+    /// The global is every node's one; a global with variants limited to some nodes
+    /// (docs/cluster.md) may expand otherwise on this node: kept.
     static func referenceCandidates(key: String, where condition: String) -> String {
         """
         SELECT \(userColumns) FROM fsconf.users u
         LEFT JOIN fsconf.global_variables v ON u.user_id LIKE '$${%}' AND v.name = substr(u.user_id, 4, length(u.user_id) - 4)
-            AND \(SectionRows.nodeEvaluatedFilter)
+            AND \(SectionRows.nodeEvaluatedFilter) AND v.nodes IS NULL
         WHERE u.domain_id IN (SELECT id FROM dom) AND u.enabled AND u.user_id LIKE '%$${%' AND \(condition)
-        AND NOT coalesce(v.value NOT LIKE '%$${%' AND lower(v.value) <> lower(\(key)), false)
+            AND \(ScopeSQL.visible("u.nodes"))
+        AND NOT coalesce(v.value NOT LIKE '%$${%' AND lower(v.value) <> lower(\(key))
+            AND NOT EXISTS (SELECT 1 FROM fsconf.global_variables x WHERE x.name = v.name AND x.nodes IS NOT NULL), false)
         """
     }
 
-    static let userColumns = "u.id, u.domain_id, u.user_id, u.number_alias, u.cacheable, u.home_group_id, u.extra_xml, u.position"
+    static let userColumns = "u.id, u.domain_id, u.user_id, u.number_alias, u.cacheable, u.home_group_id, u.extra_xml, u.position, u.nodes"
 
     /// The rows every shape returns, from CTEs dom, grp, usr (and optionally mem, gw).
     static func output(domainSettings: Bool, groupSettings: Bool, userSettings: String?, members: Bool,
                        gateways: Bool) -> String {
-        var parts = ["SELECT 'D' AS rec, d.id, NULL::bigint AS parent, d.name AS a, d.cacheable AS b, NULL::text AS c, NULL::text AS d, NULL::text AS e, 0 AS pos FROM dom d"]
+        var parts = ["SELECT 'D' AS rec, d.id, NULL::bigint AS parent, d.name AS a, d.cacheable AS b, NULL::text AS c, NULL::text AS d, NULL::text AS e, 0 AS pos, \(ScopeSQL.rank("d.nodes")) AS sc FROM dom d"]
         // Domain attributes (rendered on <domain>) always come along.
-        parts.append("SELECT 'DS', s.id, s.domain_id, s.kind, s.name, s.value, NULL, NULL, s.position FROM fsconf.domain_settings s WHERE s.domain_id IN (SELECT id FROM dom)"
+        parts.append("SELECT 'DS', s.id, s.domain_id, s.kind, s.name, s.value, NULL, NULL, s.position, 0 FROM fsconf.domain_settings s WHERE s.domain_id IN (SELECT id FROM dom)"
                      + (domainSettings ? "" : " AND s.kind = 'attribute'"))
-        parts.append("SELECT 'G', g.id, g.domain_id, g.name, NULL, NULL, NULL, NULL, g.position FROM grp g")
+        parts.append("SELECT 'G', g.id, g.domain_id, g.name, NULL, NULL, NULL, NULL, g.position, 0 FROM grp g")
         if groupSettings {
-            parts.append("SELECT 'GS', s.id, s.group_id, s.kind, s.name, s.value, NULL, NULL, s.position FROM fsconf.group_settings s WHERE s.group_id IN (SELECT id FROM grp)")
+            parts.append("SELECT 'GS', s.id, s.group_id, s.kind, s.name, s.value, NULL, NULL, s.position, 0 FROM fsconf.group_settings s WHERE s.group_id IN (SELECT id FROM grp)")
         }
-        parts.append("SELECT 'U', u.id, u.domain_id, u.user_id, u.number_alias, u.cacheable, u.home_group_id::text, u.extra_xml, u.position FROM usr u")
+        parts.append("SELECT 'U', u.id, u.domain_id, u.user_id, u.number_alias, u.cacheable, u.home_group_id::text, u.extra_xml, u.position, \(ScopeSQL.rank("u.nodes")) FROM usr u")
         if let filter = userSettings {
-            parts.append("SELECT 'US', s.id, s.user_id, s.kind, s.name, s.value, NULL, NULL, s.position FROM fsconf.user_settings s WHERE s.user_id IN (SELECT id FROM usr)" + filter)
+            parts.append("SELECT 'US', s.id, s.user_id, s.kind, s.name, s.value, NULL, NULL, s.position, 0 FROM fsconf.user_settings s WHERE s.user_id IN (SELECT id FROM usr)" + filter)
         }
         if members {
-            parts.append("SELECT 'M', m.user_id, m.group_id, u.user_id, NULL, NULL, NULL, NULL, m.position FROM fsconf.group_members m JOIN fsconf.users u ON u.id = m.user_id WHERE m.group_id IN (SELECT id FROM grp) AND u.enabled")
+            parts.append("SELECT 'M', m.user_id, m.group_id, u.user_id, NULL, NULL, NULL, NULL, m.position, 0 FROM fsconf.group_members m JOIN fsconf.users u ON u.id = m.user_id WHERE m.group_id IN (SELECT id FROM grp) AND u.enabled AND \(ScopeSQL.visible("u.nodes"))")
         }
         if gateways {
-            parts.append("SELECT 'W', w.id, w.user_id, w.name, NULL, NULL, NULL, w.domain_id::text, w.position FROM gw w")
-            parts.append("SELECT 'WS', s.id, s.gateway_id, s.kind, s.name, s.value, s.direction, NULL, s.position FROM fsconf.gateway_settings s WHERE s.gateway_id IN (SELECT id FROM gw)")
+            parts.append("SELECT 'W', w.id, w.user_id, w.name, NULL, NULL, NULL, w.domain_id::text, w.position, \(ScopeSQL.rank("w.nodes")) FROM gw w")
+            parts.append("SELECT 'WS', s.id, s.gateway_id, s.kind, s.name, s.value, s.direction, NULL, s.position, 0 FROM fsconf.gateway_settings s WHERE s.gateway_id IN (SELECT id FROM gw)")
         }
         return parts.joined(separator: "\n    UNION ALL ")
     }
 
-    /// Wraps CTEs and the output with the global variables (when the node's
-    /// version, parameter `parameters + 1`, is not the current one) and the `Q` row.
+    /// Wraps CTEs and the output with the node's `me` (the last key, $`parameters`),
+    /// the global variables it can see (when the node's version, parameter
+    /// `parameters + 1`, is not the current one) and the `Q` row.
     static func statement(_ name: String, parameters: Int, ctes: [String], output: String) -> Statement {
         let sql = """
             WITH
+            \(ScopeSQL.me(parameter: parameters)),
             \(ctes.joined(separator: ",\n"))
             \(output)
             UNION ALL
-            SELECT 'V', 0, NULL, v.name, v.value, NULL, NULL, NULL, 0 FROM fsconf.global_variables v
-            WHERE \(ChangeSeq.globalsStale(parameter: parameters + 1)) AND \(SectionRows.nodeEvaluatedFilter)
+            SELECT 'V', v.id, NULL, v.name, v.value, NULL, NULL, NULL, 0, \(ScopeSQL.rank("v.nodes")) FROM fsconf.global_variables v
+            WHERE \(ChangeSeq.globalsStale(parameter: parameters + 1)) AND \(SectionRows.nodeEvaluatedFilter) AND \(ScopeSQL.visible("v.nodes"))
             UNION ALL
-            \(ChangeSeq.row(padding: 5))
+            \(ChangeSeq.row(padding: 5, extra: ", 0"))
             """
         return Statement(name: name, sql: sql, parameters: parameters)
     }
 
     static func users(where condition: String) -> String {
-        "SELECT \(userColumns) FROM fsconf.users u WHERE u.domain_id IN (SELECT id FROM dom) AND u.enabled AND \(condition)"
+        "SELECT \(userColumns) FROM fsconf.users u WHERE u.domain_id IN (SELECT id FROM dom) AND u.enabled AND \(ScopeSQL.visible("u.nodes")) AND \(condition)"
     }
 
     static let homeGroups = "grp AS (SELECT g.id, g.domain_id, g.name, g.position FROM fsconf.groups g WHERE g.id IN (SELECT home_group_id FROM usr))"
-    static let userGateways = "gw AS (SELECT w.id, w.domain_id, w.user_id, w.name, w.position FROM fsconf.gateways w WHERE w.user_id IN (SELECT id FROM usr))"
+    static let userGateways = "gw AS (SELECT w.id, w.domain_id, w.user_id, w.name, w.position, w.nodes FROM fsconf.gateways w WHERE w.user_id IN (SELECT id FROM usr) AND \(ScopeSQL.visible("w.nodes")))"
 
-    /// $1 domain, $2 user: `key=id` matches the id or the number-alias (as
+    /// $1 domain, $2 user, $3 node: `key=id` matches the id or the number-alias (as
     /// FreeSWITCH's find_user_in_tag does), plus ids holding $${var} references.
-    public static let userByID = statement("fsconf_user_by_id", parameters: 2, ctes: [
+    public static let userByID = statement("fsconf_user_by_id", parameters: 3, ctes: [
         domainByName,
         // Exclusive branches (UNION ALL): the id, else the alias, else a candidate
         // whose id holds a $${var} reference (the partial index users_reference_idx)
@@ -118,78 +127,79 @@ public enum DirectorySQL {
         homeGroups, userGateways,
     ], output: output(domainSettings: true, groupSettings: true, userSettings: "", members: false, gateways: true))
 
-    /// $1 domain, $2 alias.
-    public static let userByAlias = statement("fsconf_user_by_alias", parameters: 2, ctes: [
+    /// $1 domain, $2 alias, $3 node.
+    public static let userByAlias = statement("fsconf_user_by_alias", parameters: 3, ctes: [
         domainByName,
         "usr AS (\(users(where: "lower(u.number_alias) = lower($2)")))",
         homeGroups, userGateways,
     ], output: output(domainSettings: true, groupSettings: true, userSettings: "", members: false, gateways: true))
 
-    /// $1 domain, $2 value, $3 attribute name (key=mailbox, ...).
-    public static let userByAttribute = statement("fsconf_user_by_attribute", parameters: 3, ctes: [
+    /// $1 domain, $2 value, $3 attribute name (key=mailbox, ...), $4 node.
+    public static let userByAttribute = statement("fsconf_user_by_attribute", parameters: 4, ctes: [
         domainByName,
         "usr AS (\(users(where: "u.id IN (SELECT s.user_id FROM fsconf.user_settings s WHERE s.kind = 'attribute' AND s.name = $3 AND lower(s.value) = lower($2))")))",
         homeGroups, userGateways,
     ], output: output(domainSettings: true, groupSettings: true, userSettings: "", members: false, gateways: true))
 
-    /// $1 domain, $2 group name: the group, the users defined in it and its pointer members.
-    public static let group = statement("fsconf_group", parameters: 2, ctes: [
+    /// $1 domain, $2 group name, $3 node: the group, the users defined in it and its pointer members.
+    public static let group = statement("fsconf_group", parameters: 3, ctes: [
         domainByName,
         "grp AS (SELECT g.id, g.domain_id, g.name, g.position FROM fsconf.groups g WHERE g.domain_id IN (SELECT id FROM dom) AND lower(g.name) = lower($2))",
-        "usr AS (SELECT \(userColumns) FROM fsconf.users u WHERE u.home_group_id IN (SELECT id FROM grp) AND u.enabled)",
+        "usr AS (SELECT \(userColumns) FROM fsconf.users u WHERE u.home_group_id IN (SELECT id FROM grp) AND u.enabled AND \(ScopeSQL.visible("u.nodes")))",
     ], output: output(domainSettings: true, groupSettings: true, userSettings: "", members: true, gateways: false))
 
-    /// $1 domain: the domain, its params and variables.
-    public static let domain = statement("fsconf_domain", parameters: 1, ctes: [
+    /// $1 domain, $2 node: the domain, its params and variables.
+    public static let domain = statement("fsconf_domain", parameters: 2, ctes: [
         domainByName,
         "usr AS (SELECT \(userColumns) FROM fsconf.users u WHERE false)",
         "grp AS (SELECT g.id, g.domain_id, g.name, g.position FROM fsconf.groups g WHERE false)",
     ], output: output(domainSettings: true, groupSettings: false, userSettings: nil, members: false, gateways: false))
 
-    /// $1 domain, purpose=network-list: users carrying a cidr attribute.
-    public static let domainCIDR = statement("fsconf_domain_cidr", parameters: 1, ctes: [
+    /// $1 domain, $2 node, purpose=network-list: users carrying a cidr attribute.
+    public static let domainCIDR = statement("fsconf_domain_cidr", parameters: 2, ctes: [
         domainByName,
         "usr AS (\(users(where: "u.id IN (SELECT s.user_id FROM fsconf.user_settings s WHERE s.kind = 'attribute' AND s.name = 'cidr')")))",
         homeGroups,
     ], output: output(domainSettings: true, groupSettings: false, userSettings: " AND s.kind = 'attribute'", members: false, gateways: false))
 
-    /// $1 domain, purpose=publish-vm: every user with params and variables.
-    public static let domainAllUsers = statement("fsconf_domain_all_users", parameters: 1, ctes: [
+    /// $1 domain, $2 node, purpose=publish-vm: every user with params and variables.
+    public static let domainAllUsers = statement("fsconf_domain_all_users", parameters: 2, ctes: [
         domainByName,
         "usr AS (\(users(where: "true")))",
         "grp AS (SELECT g.id, g.domain_id, g.name, g.position FROM fsconf.groups g WHERE false)",
     ], output: output(domainSettings: true, groupSettings: false, userSettings: "", members: false, gateways: false))
 
-    /// purpose=gateways: $1 domain or NULL for every domain; the users carrying gateways.
-    public static let gateways = statement("fsconf_gateways", parameters: 1, ctes: [
+    /// purpose=gateways: $1 domain or NULL for every domain, $2 node; the users carrying gateways.
+    public static let gateways = statement("fsconf_gateways", parameters: 2, ctes: [
         """
         dom AS (
-            SELECT d.id, d.name, d.cacheable FROM fsconf.domains d
-            WHERE $1::text IS NULL OR lower(d.name) = lower($1) OR d.name LIKE '%$${%'
+            SELECT d.id, d.name, d.cacheable, d.nodes FROM fsconf.domains d
+            WHERE ($1::text IS NULL OR lower(d.name) = lower($1) OR d.name LIKE '%$${%') AND \(ScopeSQL.visible("d.nodes"))
         )
         """,
-        "gw AS (SELECT w.id, w.domain_id, w.user_id, w.name, w.position FROM fsconf.gateways w WHERE w.domain_id IN (SELECT id FROM dom))",
-        "usr AS (SELECT \(userColumns) FROM fsconf.users u WHERE u.id IN (SELECT user_id FROM gw) AND u.enabled)",
+        "gw AS (SELECT w.id, w.domain_id, w.user_id, w.name, w.position, w.nodes FROM fsconf.gateways w WHERE w.domain_id IN (SELECT id FROM dom) AND \(ScopeSQL.visible("w.nodes")))",
+        "usr AS (SELECT \(userColumns) FROM fsconf.users u WHERE u.id IN (SELECT user_id FROM gw) AND u.enabled AND \(ScopeSQL.visible("u.nodes")))",
         homeGroups,
     ], output: output(domainSettings: false, groupSettings: false, userSettings: nil, members: false, gateways: true))
 
     public static let all: [Statement] = [userByID, userByAlias, userByAttribute, group, domain, domainCIDR, domainAllUsers, gateways]
 
-    /// The statement and parameters for a planned query (nil: nothing to ask).
-    public static func bind(_ query: DirectoryQuery) -> (Statement, [String?])? {
+    /// The statement and parameters for a planned query asked by `node` (its
+    /// lower-cased name, nil when unknown: only unscoped rows); nil: nothing to ask.
+    public static func bind(_ query: DirectoryQuery, node: String?) -> (Statement, [String?])? {
         switch query {
         case .none: return nil
         case .user(let domain, let user, let key):
             switch key {
-            case "id": return (userByID, [domain, user])
-            case "number-alias": return (userByAlias, [domain, user])
-            default: return (userByAttribute, [domain, user, key])
+            case "id": return (userByID, [domain, user, node])
+            case "number-alias": return (userByAlias, [domain, user, node])
+            default: return (userByAttribute, [domain, user, key, node])
             }
-        case .group(let domain, let group): return (self.group, [domain, group])
-        case .domain(let domain, .none): return (self.domain, [domain])
-        case .domain(let domain, .cidr): return (domainCIDR, [domain])
-        case .domain(let domain, .all): return (domainAllUsers, [domain])
-        case .gateways(let domain): return (gateways, [domain])
+        case .group(let domain, let group): return (self.group, [domain, group, node])
+        case .domain(let domain, .none): return (self.domain, [domain, node])
+        case .domain(let domain, .cidr): return (domainCIDR, [domain, node])
+        case .domain(let domain, .all): return (domainAllUsers, [domain, node])
+        case .gateways(let domain): return (gateways, [domain, node])
         }
     }
 
@@ -202,7 +212,7 @@ public enum DirectorySQL {
             rows.append(DirectoryRow(kind: kind, id: result.int64(i, 1) ?? 0, parent: result.int64(i, 2),
                                      a: result.string(i, 3), b: result.string(i, 4), c: result.string(i, 5),
                                      d: result.string(i, 6), e: result.string(i, 7),
-                                     position: result.int(i, 8) ?? 0))
+                                     position: result.int(i, 8) ?? 0, rank: result.int(i, 9) ?? 0))
         }
         return rows
     }
@@ -214,9 +224,10 @@ public enum DirectorySQL {
 /// node cache stores the seq with the answer, so an answer read from a lagging
 /// standby is never cached as newer than a change the node has already heard of.
 public enum ChangeSeq {
-    /// `SELECT 'Q', seq, globals version, `padding` NULLs, 0 (pos)`: the directory shape.
-    static func row(padding: Int) -> String {
-        "SELECT 'Q', c.value, \(globalsVersion)" + String(repeating: ", NULL", count: padding) + ", 0 FROM fsconf.change_counter c"
+    /// `SELECT 'Q', seq, globals version, `padding` NULLs, 0 (pos)`, then `extra`
+    /// columns: the directory shape.
+    static func row(padding: Int, extra: String = "") -> String {
+        "SELECT 'Q', c.value, \(globalsVersion)" + String(repeating: ", NULL", count: padding) + ", 0\(extra) FROM fsconf.change_counter c"
     }
 
     /// The current globals version (fsconf.globals_version holds one row).

@@ -29,19 +29,22 @@ public enum SectionRows {
     /// start): lookups leave `$${name}` to the node's global for them.
     static let nodeEvaluatedFilter = "v.command NOT IN ('exec-set', 'env-set')"
 
-    /// The statement: CTEs ending in `out`, then its rows, the global variables as
-    /// `V` rows (name, value) padded with `padding` NULLs when the node's globals
-    /// version (parameter `parameters + 1`) is not the current one — so values
-    /// expand on the node exactly as for the directory — and the `Q` row.
+    /// The statement: the node's `me` (the last key, $`parameters`; `ScopeSQL`),
+    /// CTEs ending in `out`, then its rows, the global variables the node can see as
+    /// `V` rows (id, rank as owner, name, value) padded with `padding` NULLs when the
+    /// node's globals version (parameter `parameters + 1`) is not the current one —
+    /// so values expand on the node exactly as for the directory — and the `Q` row.
     static func withGlobals(parameters: Int, ctes: String, padding: Int) -> String {
         let nulls = String(repeating: ", NULL", count: padding)
         return """
             WITH RECURSIVE
+            \(ScopeSQL.me(parameter: parameters)),
             \(ctes)
             SELECT * FROM out
             UNION ALL
-            SELECT 'V', 0, NULL, NULL, 0, v.name, v.value\(nulls)
+            SELECT 'V', v.id, NULL, \(ScopeSQL.rank("v.nodes")), 0, v.name, v.value\(nulls)
             FROM fsconf.global_variables v WHERE \(ChangeSeq.globalsStale(parameter: parameters + 1)) AND \(nodeEvaluatedFilter)
+                AND \(ScopeSQL.visible("v.nodes"))
             UNION ALL
             SELECT 'Q', c.value, \(ChangeSeq.globalsVersion), NULL, 0, NULL, NULL\(nulls) FROM fsconf.change_counter c
             """
@@ -58,7 +61,9 @@ public enum SectionRows {
 /// (enabled only), conditions (nested ones too), regexes, actions — and the global
 /// variables unless the node holds the current ones. $1: the context name (exact
 /// name preferred, else ASCII case-insensitive, as FreeSWITCH's find_child
-/// compares); $2: the section, `dialplan` or `chatplan`; $3: the node's globals version.
+/// compares; then the variant most specific to the node); $2: the section,
+/// `dialplan` or `chatplan`; $3: the asking node; $4: the node's globals version.
+/// Extensions come with their rank (`owner`).
 public enum DialplanSQL {
     static let textColumns = (1...19).map { "v\($0)" }
 
@@ -68,11 +73,12 @@ public enum DialplanSQL {
         let ctes = """
             ctx AS (
                 SELECT c.id, c.name FROM fsconf.dialplan_contexts c WHERE c.section = $2 AND lower(c.name) = lower($1)
-                ORDER BY (c.name = $1) DESC LIMIT 1
+                    AND \(ScopeSQL.visible("c.nodes"))
+                ORDER BY (c.name = $1) DESC, \(ScopeSQL.rank("c.nodes")) DESC, c.id LIMIT 1
             ),
             ext AS (
-                SELECT e.id, e.context_id, e.name, e.continue, e.position FROM fsconf.dialplan_extensions e
-                WHERE e.context_id = (SELECT id FROM ctx) AND e.enabled
+                SELECT e.id, e.context_id, e.name, e.continue, e.position, e.nodes FROM fsconf.dialplan_extensions e
+                WHERE e.context_id = (SELECT id FROM ctx) AND e.enabled AND \(ScopeSQL.visible("e.nodes"))
             ),
             cond AS (
                 SELECT d.* FROM fsconf.dialplan_conditions d WHERE d.extension_id = ANY (ARRAY(SELECT id FROM ext))
@@ -80,7 +86,7 @@ public enum DialplanSQL {
             out(rec, id, parent, owner, pos, \(textColumns.joined(separator: ", "))) AS (
                 SELECT 'X', c.id, NULL::bigint, NULL::bigint, 0, c.name\(pad(1)) FROM ctx c
                 UNION ALL
-                SELECT 'E', e.id, e.context_id, NULL, e.position, e.name, e.continue\(pad(2)) FROM ext e
+                SELECT 'E', e.id, e.context_id, \(ScopeSQL.rank("e.nodes")), e.position, e.name, e.continue\(pad(2)) FROM ext e
                 UNION ALL
                 SELECT 'C', d.id, d.parent_id, d.extension_id, d.position, d.field, d.expression, d.break,
                        d.require_nested, d.regex, d.year, d.yday, d.mon, d.mday, d.week, d.mweek, d.wday, d.hour,
@@ -98,27 +104,29 @@ public enum DialplanSQL {
             )
             """
         return DirectorySQL.Statement(name: "fsconf_dialplan_context",
-                                      sql: SectionRows.withGlobals(parameters: 2, ctes: ctes, padding: 17), parameters: 2)
+                                      sql: SectionRows.withGlobals(parameters: 3, ctes: ctes, padding: 17), parameters: 3)
     }()
 
-    public static func bind(_ query: DialplanQuery, section: PlanSection = .dialplan) -> (DirectorySQL.Statement, [String?])? {
+    public static func bind(_ query: DialplanQuery, section: PlanSection = .dialplan, node: String?) -> (DirectorySQL.Statement, [String?])? {
         switch query {
         case .none: return nil
-        case .context(let name): return (context, [name, section.rawValue])
+        case .context(let name): return (context, [name, section.rawValue, node])
         }
     }
 }
 
 /// Tree-store lookups (configuration documents and languages). Each is ONE
 /// statement returning the document's elements, their attributes and the global
-/// variables unless the node holds the current ones (the last parameter).
+/// variables unless the node holds the current ones (the last parameter). The last
+/// key is the asking node: the document variant most specific to it, its elements
+/// minus those scoped to other nodes, each with its rank (`owner`).
 public enum DocumentSQL {
     static func output(elements: String) -> String {
         """
         out(rec, id, parent, owner, pos, v1, v2) AS (
             SELECT 'D', d.id, NULL::bigint, NULL::bigint, 0, d.name, NULL::text FROM doc d
             UNION ALL
-            SELECT 'E', e.id, e.parent_id, NULL, e.position, e.tag, e.text FROM \(elements) e
+            SELECT 'E', e.id, e.parent_id, \(ScopeSQL.rank("e.nodes")), e.position, e.tag, e.text FROM \(elements) e
             UNION ALL
             SELECT 'A', a.element_id, a.element_id, NULL, a.position, a.name, a.value
             FROM fsconf.attributes a WHERE a.element_id = ANY (ARRAY(SELECT id FROM \(elements)))
@@ -126,55 +134,57 @@ public enum DocumentSQL {
         """
     }
 
-    /// $1 section, $2 name, $3 a fallback name or NULL (`en` for `en-US`): the whole
-    /// document. Names compare ASCII case-insensitively; an exact match wins.
-    public static let document = DirectorySQL.Statement(name: "fsconf_document", sql: SectionRows.withGlobals(parameters: 3, ctes: """
+    /// $1 section, $2 name, $3 a fallback name or NULL (`en` for `en-US`), $4 node:
+    /// the whole document. Names compare ASCII case-insensitively; an exact match
+    /// wins, then the variant most specific to the node.
+    public static let document = DirectorySQL.Statement(name: "fsconf_document", sql: SectionRows.withGlobals(parameters: 4, ctes: """
         doc AS (
             SELECT d.id, d.name FROM fsconf.documents d
             WHERE d.section = $1 AND (lower(d.name) = lower($2) OR lower(d.name) = lower($3))
-            ORDER BY (d.name = $2) DESC, (lower(d.name) = lower($2)) DESC LIMIT 1
+                AND \(ScopeSQL.visible("d.nodes"))
+            ORDER BY (d.name = $2) DESC, (lower(d.name) = lower($2)) DESC, \(ScopeSQL.rank("d.nodes")) DESC, d.id LIMIT 1
         ),
         el AS (
-            SELECT e.id, e.parent_id, e.position, e.tag, e.text FROM fsconf.elements e
-            WHERE e.document_id = (SELECT id FROM doc)
+            SELECT e.id, e.parent_id, e.position, e.tag, e.text, e.nodes FROM fsconf.elements e
+            WHERE e.document_id = (SELECT id FROM doc) AND \(ScopeSQL.visible("e.nodes"))
         ),
         \(output(elements: "el"))
-        """, padding: 0), parameters: 3)
+        """, padding: 0), parameters: 4)
 
-    /// $1 section, $2 name, $3 container tag, $4 child tag, $5 wanted name: the
-    /// document without the subtrees of `<child>` elements (under a root-level
+    /// $1 section, $2 name, $3 container tag, $4 child tag, $5 wanted name, $6 node:
+    /// the document without the subtrees of `<child>` elements (under a root-level
     /// `<container>`) named otherwise — sofia.conf with one profile does not fetch
     /// the others' gateways. Names holding `$${` are kept (compared after
     /// expansion on the node, which narrows again).
-    public static let narrowedDocument = DirectorySQL.Statement(name: "fsconf_document_narrowed", sql: SectionRows.withGlobals(parameters: 5, ctes: """
+    public static let narrowedDocument = DirectorySQL.Statement(name: "fsconf_document_narrowed", sql: SectionRows.withGlobals(parameters: 6, ctes: """
         doc AS (
             SELECT d.id, d.name FROM fsconf.documents d
-            WHERE d.section = $1 AND lower(d.name) = lower($2)
-            ORDER BY (d.name = $2) DESC LIMIT 1
+            WHERE d.section = $1 AND lower(d.name) = lower($2) AND \(ScopeSQL.visible("d.nodes"))
+            ORDER BY (d.name = $2) DESC, \(ScopeSQL.rank("d.nodes")) DESC, d.id LIMIT 1
         ),
-        el(id, parent_id, position, tag, text, depth) AS (
-            SELECT e.id, e.parent_id, e.position, e.tag, e.text, 0 FROM fsconf.elements e
+        el(id, parent_id, position, tag, text, nodes, depth) AS (
+            SELECT e.id, e.parent_id, e.position, e.tag, e.text, e.nodes, 0 FROM fsconf.elements e
             WHERE e.document_id = (SELECT id FROM doc) AND e.parent_id IS NULL
             UNION ALL
-            SELECT c.id, c.parent_id, c.position, c.tag, c.text, p.depth + 1
+            SELECT c.id, c.parent_id, c.position, c.tag, c.text, c.nodes, p.depth + 1
             FROM el p JOIN fsconf.elements c ON c.parent_id = p.id
-            WHERE NOT (p.depth = 1 AND p.tag = $3 AND c.tag = $4 AND NOT EXISTS (
+            WHERE \(ScopeSQL.visible("c.nodes")) AND NOT (p.depth = 1 AND p.tag = $3 AND c.tag = $4 AND NOT EXISTS (
                 SELECT 1 FROM fsconf.attributes a WHERE a.element_id = c.id AND a.name = 'name'
                 AND (lower(a.value) = lower($5) OR strpos(a.value, '$${') > 0)))
         ),
         \(output(elements: "el"))
-        """, padding: 0), parameters: 5)
+        """, padding: 0), parameters: 6)
 
-    public static func bind(_ query: ConfigurationQuery) -> (DirectorySQL.Statement, [String?]) {
+    public static func bind(_ query: ConfigurationQuery, node: String?) -> (DirectorySQL.Statement, [String?]) {
         switch query.narrowing {
         case .children(let container, let child, let name):
-            return (narrowedDocument, ["configuration", query.document, container, child, name])
+            return (narrowedDocument, ["configuration", query.document, container, child, name, node])
         case .whole, .ivrMenu:
-            return (document, ["configuration", query.document, nil])
+            return (document, ["configuration", query.document, nil, node])
         }
     }
 
-    public static func bind(_ query: LanguageQuery) -> (DirectorySQL.Statement, [String?]) {
-        (document, ["languages", query.language, query.fallback])
+    public static func bind(_ query: LanguageQuery, node: String?) -> (DirectorySQL.Statement, [String?]) {
+        (document, ["languages", query.language, query.fallback, node])
     }
 }

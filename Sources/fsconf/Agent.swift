@@ -178,6 +178,30 @@ final class AgentRunner {
         return result
     }
 
+    /// This node as its lookups name it (docs/cluster.md): `--node-name` and the
+    /// groups fsconf.node_groups gives it, read again for each plan.
+    func identity(_ s: AgentStore) throws(PostgresError) -> NodeIdentity {
+        try s.identity(of: nodeName)
+    }
+
+    /// Plans what of `set` concerns this node (`ChangeSet.concerning`), against its
+    /// view of the configuration (`ConfigState.node`).
+    func plan(_ s: AgentStore, _ set: ChangeSet, before: ConfigState) throws -> AgentPlan {
+        let me = try identity(s)
+        var before = before
+        before.node = me
+        let mine = set.concerning(me)
+        var after = before
+        for row in mine.rows { after.apply(row) }
+        var plan = planner(s).plan(mine, before: before, after: after)
+        if mine.rows.contains(where: { $0.table == "node_groups" }) {
+            // What this node gets may have changed anywhere.
+            if !plan.actions.contains(.api("xml_flush_cache")) { plan.actions.append(.api("xml_flush_cache")) }
+            plan.reports.append("the groups of this node (\(me.name ?? "?")) changed: every cached user flushed; gateways and profile settings that differ per group apply after `sofia profile PROFILE rescan` (or restart)")
+        }
+        return plan
+    }
+
     func planner(_ s: AgentStore) -> AgentPlanner {
         AgentPlanner(facts: s, node: { [unowned self] in self.nodeGlobal($0) }, flushAllAbove: options.flushAllAbove)
     }
@@ -185,12 +209,14 @@ final class AgentRunner {
     /// The gateway commands that bring FreeSWITCH in line with `config` and the
     /// stored directory gateways; nil when sofia.conf is not stored.
     func reconcileGateways(_ config: ConfigState, _ s: AgentStore, _ e: EventSocket) throws -> [AgentAction]? {
-        var x = VariableExpander(globals: config.globals, node: { [unowned self] in self.nodeGlobal($0) })
+        var config = config
+        config.node = try identity(s)
+        var x = VariableExpander(globals: config.nodeGlobals, node: { [unowned self] in self.nodeGlobal($0) })
         guard let tree = config.tree("sofia.conf") else { return nil }
         let sofia = SofiaModel(tree, expand: { x.expand($0) })
         var expected: [String: Set<String>] = [:]
         for (key, p) in sofia.profiles { expected[key] = Set(p.gateways.keys) }
-        for (domain, name) in try s.allGateways() {
+        for (domain, name) in try s.allGateways(for: config.node) {
             let d = x.expand(domain), n = x.expand(name)
             for p in sofia.profilesParsing(d) { expected[p.lowercased(), default: []].insert(n) }
         }
@@ -256,7 +282,8 @@ final class AgentRunner {
             case .plan(let set, let before, let after):
                 let s = try connectDB()
                 s.resetFactError()
-                let plan = planner(s).plan(set, before: before, after: after)
+                _ = after  // this node's `after` is its part of the set applied to `before`
+                let plan = try self.plan(s, set, before: before)
                 if let error = s.factError { throw error }
                 return .planned(plan)
             case .send(let command):
@@ -354,7 +381,7 @@ final class AgentRunner {
         for set in try s.changeSets(after: last, upTo: counter, limit: 100_000) {
             var after = st
             for row in set.rows { after.apply(row) }
-            let plan = planner(s).plan(set, before: st, after: after)
+            let plan = try self.plan(s, set, before: st)
             print("# seq \(set.seq) (change set \(set.id), \(set.rows.count) row change(s))")
             for a in plan.actions {
                 if case .restartProfile = a {

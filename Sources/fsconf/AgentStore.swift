@@ -1,4 +1,5 @@
 import FSConfAgentCore
+import FSConfCore
 import FSConfAdminStore
 import FSConfStore
 
@@ -88,18 +89,19 @@ final class AgentStore: DirectoryFacts {
     /// The configuration documents and globals, in the caller's transaction.
     func readConfigState() throws(PostgresError) -> ConfigState {
         var s = ConfigState()
-        let docs = try run("SELECT id, section, name FROM fsconf.documents WHERE section = 'configuration'")
+        let docs = try run("SELECT id, section, name, array_to_string(nodes, ',') FROM fsconf.documents WHERE section = 'configuration'")
         for i in 0..<docs.rowCount {
-            s.addDocument(id: Int64(docs.string(i, 0)!)!, section: docs.string(i, 1) ?? "", name: docs.string(i, 2) ?? "")
+            s.addDocument(id: Int64(docs.string(i, 0)!)!, section: docs.string(i, 1) ?? "", name: docs.string(i, 2) ?? "",
+                          scope: Scope.fromColumn(docs.string(i, 3)))
         }
         let els = try run("""
-            SELECT e.id, e.document_id, e.parent_id, e.position, e.tag, e.text FROM fsconf.elements e
+            SELECT e.id, e.document_id, e.parent_id, e.position, e.tag, e.text, array_to_string(e.nodes, ',') FROM fsconf.elements e
             JOIN fsconf.documents d ON d.id = e.document_id WHERE d.section = 'configuration'
             """)
         for i in 0..<els.rowCount {
             s.addElement(id: Int64(els.string(i, 0)!)!, document: Int64(els.string(i, 1)!)!,
                          parent: els.string(i, 2).flatMap { Int64($0) }, position: Int64(els.string(i, 3) ?? "0") ?? 0,
-                         tag: els.string(i, 4) ?? "", text: els.string(i, 5))
+                         tag: els.string(i, 4) ?? "", text: els.string(i, 5), scope: Scope.fromColumn(els.string(i, 6)))
         }
         let attrs = try run("""
             SELECT a.element_id, a.name, a.value, a.position FROM fsconf.attributes a
@@ -110,8 +112,13 @@ final class AgentStore: DirectoryFacts {
             s.addAttribute(element: Int64(attrs.string(i, 0)!)!, name: attrs.string(i, 1) ?? "",
                            value: attrs.string(i, 2) ?? "", position: Int64(attrs.string(i, 3) ?? "0") ?? 0)
         }
-        let globals = try run("SELECT name, value FROM fsconf.global_variables WHERE command NOT IN ('exec-set', 'env-set')")
-        for i in 0..<globals.rowCount { s.globals[globals.string(i, 0) ?? ""] = globals.string(i, 1) ?? "" }
+        let globals = try run("""
+            SELECT id, name, value, array_to_string(nodes, ',') FROM fsconf.global_variables WHERE command NOT IN ('exec-set', 'env-set')
+            """)
+        for i in 0..<globals.rowCount {
+            s.addGlobal(id: Int64(globals.string(i, 0) ?? "") ?? 0, name: globals.string(i, 1) ?? "", value: globals.string(i, 2) ?? "",
+                        scope: Scope.fromColumn(globals.string(i, 3)))
+        }
         return s
     }
 
@@ -134,12 +141,22 @@ final class AgentStore: DirectoryFacts {
                 status.appliedSeq.map { String($0) }, status.lastFailure?.command, status.lastFailure?.reply)
     }
 
-    /// Every stored gateway with its domain's name (stored form), for reconcile.
-    func allGateways() throws(PostgresError) -> [(domain: String, name: String)] {
+    /// The groups `node` is in (docs/cluster.md).
+    func identity(of node: String) throws(PostgresError) -> NodeIdentity {
+        let r = try run("SELECT node_group FROM fsconf.node_groups WHERE node = $1 ORDER BY 1", node.asciiLowercased)
+        return NodeIdentity(name: node, groups: (0..<r.rowCount).compactMap { r.string($0, 0) })
+    }
+
+    /// Every stored gateway with its domain's name (stored form), for reconcile:
+    /// those `node` can see (its variants and every node's; docs/cluster.md).
+    func allGateways(for node: NodeIdentity) throws(PostgresError) -> [(domain: String, name: String)] {
+        let me = "{" + ([node.name ?? ""] + node.groups.map { "@" + $0 }).joined(separator: ",") + "}"
         let r = try run("""
             SELECT d.name, g.name FROM fsconf.gateways g JOIN fsconf.domains d ON d.id = g.domain_id
-            LEFT JOIN fsconf.users u ON u.id = g.user_id WHERE u.id IS NULL OR u.enabled
-            """)
+            LEFT JOIN fsconf.users u ON u.id = g.user_id
+            WHERE (u.id IS NULL OR u.enabled) AND (g.nodes IS NULL OR g.nodes && $1::text[])
+              AND (u.nodes IS NULL OR u.nodes && $1::text[]) AND (d.nodes IS NULL OR d.nodes && $1::text[])
+            """, me)
         return (0..<r.rowCount).map { (r.string($0, 0) ?? "", r.string($0, 1) ?? "") }
     }
 

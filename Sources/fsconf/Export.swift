@@ -12,7 +12,9 @@ extension Fsconf {
             discussion: """
                 The tree loads in FreeSWITCH from disk and `fsconf import DIR/freeswitch.xml` reads it back
                 identically: a way out, a backup and a way to diff. $${name} references are written as
-                references. See docs/import-export.md.
+                references. See docs/import-export.md. --node NAME writes what that node gets (of each
+                entity limited to some nodes, its variant: docs/cluster.md); without it, what every node
+                gets (the variants limited to some nodes are left out, and counted on stderr).
                 """)
 
         @OptionGroup var connection: ConnectionOptions
@@ -20,6 +22,11 @@ extension Fsconf {
         var directory: String
         @Flag(help: "Write into a folder that is not empty (files with the same names are replaced).")
         var force = false
+        @Option(help: ArgumentHelp("Write what this node gets (its switchname).", valueName: "name")) var node: String?
+
+        func validate() throws {
+            if let node, let problem = FSConfCore.Scope.nameProblem(node) { throw ValidationError("--node \(node): \(problem)") }
+        }
 
         func execute() throws {
             let started = Date()
@@ -29,10 +36,17 @@ extension Fsconf {
             }
             let conn = try connection.connect()
             // One consistent snapshot of every table.
-            let stored = try Transactions.snapshot(conn) { try ConfigStore(conn).load() }
+            let (all, me) = try Transactions.snapshot(conn) {
+                (try ConfigStore(conn).load(.all).tree, try ScopeStore(conn).identity(of: node))
+            }
+            let tree = all.view(for: me)
+            if node == nil, all.scopedCount > 0 {
+                printErr("note: \(all.scopedCount) variant(s) limited to some nodes are not in this export (every node's entities only); "
+                         + "`fsconf export --node NAME` writes what a node gets")
+            }
             let files: [ConfigExport.File]
             do {
-                files = try ConfigExport.files(stored.tree)
+                files = try ConfigExport.files(tree)
             } catch {
                 throw CLIFailure(error.description, code: CLIFailure.Code.failed)
             }
@@ -46,7 +60,7 @@ extension Fsconf {
                     throw CLIFailure("cannot write \(url.path): \(error.localizedDescription)", code: CLIFailure.Code.failed)
                 }
             }
-            print("exported \(stored.tree.countsSummary) as \(files.count) file(s) to \(directory) "
+            print("exported \(tree.countsSummary)\(node.map { " for node \($0)" } ?? "") as \(files.count) file(s) to \(directory) "
                   + "(\(String(format: "%.2f", Date().timeIntervalSince(started))) s)")
         }
     }

@@ -29,7 +29,8 @@ extension Fsconf {
             }
             if json {
                 print(JSON.object([("path", JSON.string(field.path.description)), ("value", JSON.string(field.value)),
-                                   ("exists", field.value != nil ? "true" : "false")]))
+                                   ("exists", field.value != nil ? "true" : "false")]
+                                  + (field.path.innermostScope.map { [("scope", JSON.string($0.description))] } ?? [])))
                 if field.value == nil { throw ExitCode(CLIFailure.Code.notFound) }
                 return
             }
@@ -132,21 +133,28 @@ extension Fsconf {
             commandName: "list",
             abstract: "List every field under a path, one `PATH = VALUE` per line.",
             discussion: """
-                Without PREFIX: everything. Paths are canonical: each line's path reads back with
-                `fsconf get`. Values are shown on one line (\\n, \\t escaped); --json gives them exactly.
-                Exit 4 when nothing is stored under PREFIX.
+                Without PREFIX: everything, every node's variants included (their paths carry
+                {node,@group} blocks; --node NAME: only what that node gets). Paths are canonical: each
+                line's path reads back with `fsconf get`. Values are shown on one line (\\n, \\t escaped);
+                --json gives them exactly, with the scope in effect. Exit 4 when nothing is stored under PREFIX.
                 """)
         @OptionGroup var connection: ConnectionOptions
         @Argument(help: "A path prefix: a section, an entity or a field.") var prefix: String?
-        @Flag(help: "Print [{\"path\", \"value\"}...] as JSON.") var json = false
+        @Flag(help: "Print [{\"path\", \"value\"}...] as JSON (with \"scope\" for a variant's fields).") var json = false
+        @Option(help: "Only what this node gets (one variant of each entity, paths without blocks).") var node: String?
 
         func execute() throws {
             let conn = try connection.connect()
             let under = try prefix.map { try Admin.prefix($0, conn) }
-            let stored = try ConfigStore(conn).load()
-            let entries = FieldListing.entries(stored.tree).filter { e in under.map { e.path.isUnder($0) } ?? true }
+            var tree = try ConfigStore(conn).load(.all).tree
+            if let node { tree = tree.view(for: try ScopeStore(conn).identity(of: node)) }
+            let entries = FieldListing.entries(tree).filter { e in under.map { e.path.isUnder($0) } ?? true }
             if json {
-                print(JSON.array(entries.map { JSON.object([("path", JSON.string($0.path.description)), ("value", JSON.string($0.value))]) }))
+                // "scope": the scope in effect, for the entries of variants only.
+                print(JSON.array(entries.map {
+                    JSON.object([("path", JSON.string($0.path.description)), ("value", JSON.string($0.value))]
+                                + ($0.path.innermostScope.map { [("scope", JSON.string($0.description))] } ?? []))
+                }))
             } else {
                 for e in entries { print("\(e.path) = \(FieldDiff.show(e.value))") }
             }
@@ -159,10 +167,12 @@ extension Fsconf {
 }
 
 /// One line (or JSON object) saying what a write did.
-func report(_ written: FieldStore.Written, _ changeSet: String?, json: Bool, hide: Bool = false) {
-    let secret = hide || written.path.isSecret
-    let old = secret ? written.old.map { _ in "(hidden)" } : written.old
-    let new = secret ? written.new.map { _ in "(hidden)" } : written.new
+/// `scope`: a scope change, whose values are scopes (nil: every node).
+func report(_ written: FieldStore.Written, _ changeSet: String?, json: Bool, hide: Bool = false, scope: Bool = false) {
+    let secret = !scope && (hide || written.path.isSecret)
+    var old = secret ? written.old.map { _ in "(hidden)" } : written.old
+    var new = secret ? written.new.map { _ in "(hidden)" } : written.new
+    if scope && !json { old = old ?? "(every node)"; new = new ?? "(every node)" }
     if json {
         print(JSON.object([("path", JSON.string(written.path.description)), ("old", JSON.string(old)), ("new", JSON.string(new)),
                            ("change_set", changeSet.map { $0 } ?? "null")]))

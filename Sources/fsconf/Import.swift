@@ -19,6 +19,10 @@ extension Fsconf {
                 entities missing from the tree stay unless --replace names their section.
                 Anything the schema cannot hold is reported as FILE:LINE and fails the import
                 unless --skip-unrepresentable is given. See docs/import-export.md.
+                --scope NODE,@GROUP imports a node's own tree as the variants of that scope
+                (docs/cluster.md): its globals, domains, contexts and documents are stored limited to
+                those nodes, beside every other scope's; those equal to what every node gets are not
+                stored again. Variants of other scopes inside what is rewritten are kept.
                 """)
 
         @OptionGroup var connection: ConnectionOptions
@@ -41,6 +45,8 @@ extension Fsconf {
         var quiet = false
         @Flag(help: "Follow includes that leave the tree's folder (their contents are stored and served to every node).")
         var allowOutsideIncludes = false
+        @Option(help: ArgumentHelp("Store the tree as the variants of these nodes and @groups (node,@group,...).", valueName: "scope"))
+        var scope: String?
 
         func validate() throws {
             try review.check(dryRun: dryRun, waiting: write.waiting)
@@ -74,6 +80,7 @@ extension Fsconf {
             }
             let sections: Set<ConfigDiff.Section> = replace.contains("all")
                 ? Set(ConfigDiff.Section.allCases) : Set(replace.compactMap { ConfigDiff.Section(rawValue: $0) })
+            let scope = try self.scope.map { try ScopeCommand.scope([$0]) }
 
             // Read and map (no database yet): a malformed tree never touches it.
             let (pre, importer) = try Import.read(path, domainMap: map, allowOutsideIncludes: allowOutsideIncludes)
@@ -90,6 +97,29 @@ extension Fsconf {
             let tree = importer.tree
             let parsed = Date()
 
+            /// What this import compares with and writes: the entities of its scope.
+            func plan(_ store: ConfigStore) throws -> (StoredConfig, ConfigDiff) {
+                let stored = try store.load(.slice(scope))
+                var shared = ConfigTree()
+                var tree = tree
+                if scope != nil {
+                    // A site's entities equal to every node's are not stored again (docs/cluster.md).
+                    (tree, shared) = tree.splittingShared(with: try store.load(.slice(nil)).tree)
+                }
+                var diff = ConfigDiff(stored: stored.tree, imported: tree.scoped(scope), replace: sections)
+                diff.removeStored(shared.scoped(scope), from: stored.tree)
+                let kept = stored.keepingVariants(diff)
+                if !kept.lost.isEmpty {
+                    throw CLIFailure("the imported tree drops the parents of variants limited to some nodes, which this import would lose: "
+                                     + kept.lost.joined(separator: ", ") + "; nothing was imported (remove or move them first)",
+                                     code: CLIFailure.Code.conflict)
+                }
+                if !shared.isEmpty && !quiet {
+                    printErr("note: \(shared.countsSummary) equal to every node's: not stored for \(scope!.description)")
+                }
+                return (stored, kept.diff)
+            }
+
             let conn = try connection.connect()
             if dryRun {
                 // The import as it would run, in a transaction rolled back: its entities,
@@ -98,10 +128,9 @@ extension Fsconf {
                 let summary = "import \(pre.display(pre.filesRead.first ?? path)) (dry run)"
                 let (diff, shown) = try review.dryRun(conn).review(actor: write.resolvedActor, source: "import", summary: summary, prepare: {
                     try store.lockImports()
-                    let stored = try store.load()
-                    return (stored, ConfigDiff(stored: stored.tree, imported: tree, replace: sections))
+                    return try plan(store)
                 }, write: { (stored, diff) in
-                    _ = try store.apply(diff, stored: stored)
+                    _ = try store.apply(diff, stored: stored, scope: scope)
                     return diff
                 })
                 for entry in diff.entries { print(entry.description) }
@@ -113,16 +142,15 @@ extension Fsconf {
                 // One import at a time: a lock writers can take and nodes (readers) cannot.
                 let store = ConfigStore(conn)
                 try store.lockImports()
-                let stored = try store.load()
-                let diff = ConfigDiff(stored: stored.tree, imported: tree, replace: sections)
+                let (stored, diff) = try plan(store)
                 if diff.isEmpty {
                     print("nothing to change: the database already holds this tree (\(tree.countsSummary); \(seconds(since: started)))")
                     return nil
                 }
                 let actor = write.resolvedActor
-                let summary = "import \(pre.display(pre.filesRead.first ?? path)): \(diff.summary) (\(tree.countsSummary))"
+                let summary = "import \(pre.display(pre.filesRead.first ?? path))\(scope.map { " {\($0)}" } ?? ""): \(diff.summary) (\(tree.countsSummary))"
                 let changeSet = try ChangeSets.open(conn, actor: actor, source: "import", summary: summary)
-                return (try store.apply(diff, stored: stored), changeSet, diff.summary)
+                return (try store.apply(diff, stored: stored, scope: scope), changeSet, diff.summary)
             }
             guard let (rows, changeSet, summary) = written else { return }
             print("imported: \(summary); \(rows) row(s) written; change set \(changeSet); "

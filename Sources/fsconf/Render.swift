@@ -16,7 +16,10 @@ extension Fsconf {
                 fsconf render configuration FILE [--profile NAME]
                 fsconf render languages LANG        (also: phrases LANG)
                 --param NAME=VALUE adds any request header (purpose=gateways, Menu-Name=..., key=...);
-                --global NAME=VALUE plays the node's own global variables ($${local_ip_v4}...).
+                --global NAME=VALUE plays the node's own global variables ($${local_ip_v4}...);
+                --node NAME asks as that node (its FreeSWITCH-Switchname): what it gets of the entities
+                limited to some nodes (docs/cluster.md). Without it: a node with no name, which gets only
+                what is every node's.
                 Exit 4 when the node would answer "not found" (the document is still printed).
                 """)
         @OptionGroup var connection: ConnectionOptions
@@ -29,6 +32,7 @@ extension Fsconf {
         var params: [String] = []
         @Option(name: .customLong("global"), help: ArgumentHelp("A node global variable (repeatable).", valueName: "name=value"))
         var globals: [String] = []
+        @Option(help: ArgumentHelp("Ask as this node (its switchname).", valueName: "name")) var node: String?
 
         /// NAME=VALUE options as a dictionary (a repeated name: the last wins).
         func pairs(_ list: [String], _ option: String) throws -> [String: String] {
@@ -36,11 +40,17 @@ extension Fsconf {
         }
 
         func request() throws -> LookupRequest {
-            do {
-                return try RenderTarget(section: section, key: key, user: user, headers: try pairs(params, "param"))
-                    .request(action: action, profile: profile)
-            } catch let problem as RenderTarget.Problem {
-                throw CLIFailure(problem.description, code: CLIFailure.Code.invalid)
+            var headers = try pairs(params, "param")
+            if let node {
+                if let problem = FSConfCore.Scope.nameProblem(node) { throw CLIFailure("--node \(node): \(problem)", code: CLIFailure.Code.invalid) }
+                // What every lookup carries (switch_event_prep_for_delivery_detailed).
+                headers["FreeSWITCH-Switchname"] = node
+                headers["FreeSWITCH-Hostname"] = headers["FreeSWITCH-Hostname"] ?? node
+            }
+            let target = RenderTarget(section: section, key: key, user: user, headers: headers)
+            switch Result(catching: { () throws(RenderTarget.Problem) -> LookupRequest in try target.request(action: action, profile: profile) }) {
+            case .success(let request): return request
+            case .failure(let problem): throw CLIFailure(problem.description, code: CLIFailure.Code.invalid)
             }
         }
 
@@ -80,6 +90,12 @@ extension Fsconf {
         @Option(help: ArgumentHelp("Compare only this section (repeatable): globals, directory, dialplan, chatplan, configuration, languages.", valueName: "section"))
         var section: [String] = []
         @Flag(help: "Follow includes that leave the tree's folder.") var allowOutsideIncludes = false
+        @Option(help: ArgumentHelp("Compare with what this node gets (its switchname) instead of the entities every node gets.", valueName: "name"))
+        var node: String?
+
+        func validate() throws {
+            if let node, let problem = FSConfCore.Scope.nameProblem(node) { throw ValidationError("--node \(node): \(problem)") }
+        }
 
         func execute() throws {
             var map: [String: String] = [:]
@@ -93,7 +109,13 @@ extension Fsconf {
             let (_, importer) = try Import.read(path, domainMap: map, allowOutsideIncludes: allowOutsideIncludes)
             for issue in importer.unrepresentable { printErr("not compared: \(issue)") }
             let conn = try connection.connect()
-            let stored = try ConfigStore(conn).load().tree
+            let stored: ConfigTree
+            if let node {
+                stored = try ConfigStore(conn).load(.all).tree.view(for: ScopeStore(conn).identity(of: node))
+            } else {
+                // What every node gets: what a plain import compares with.
+                stored = try ConfigStore(conn).load(.slice(nil)).tree
+            }
             let keep = { (e: FieldEntry) in section.isEmpty || section.contains(e.path.section) }
             let lines = FieldDiff.compare(stored: FieldListing.entries(stored).filter(keep),
                                           tree: FieldListing.entries(importer.tree).filter(keep))

@@ -17,6 +17,8 @@ extension Fsconf {
             @OptionGroup var write: WriteOptions
             @Argument(help: "The domain name (may be a $${...} reference).") var name: String
             @Option(help: "The default cacheable for its users: true or milliseconds.") var cacheable: String?
+            @Option(help: ArgumentHelp("Only for these nodes and @groups (node,@group,...): a variant (docs/cluster.md).", valueName: "scope"))
+            var scope: String?
             func prepared() throws -> PreparedWrite {
                 let domain = DirectoryAddress(domain: name, field: .column("name"))
                 var fields: [(FieldAddress, String, String)] = [(.directory(domain), name, "domain add")]
@@ -24,8 +26,9 @@ extension Fsconf {
                     fields.append((.directory(DirectoryAddress(domain: name, field: .column("cacheable"))), cacheable, "--cacheable"))
                 }
                 try Admin.validate(fields)
+                let scoped = try scope.map { try ScopeCommand.scope([$0]) }
                 return PreparedWrite(summary: "domain add \(name)") { conn in
-                    try AdminStore(conn).addDomain(name, cacheable: cacheable)
+                    try AdminStore(conn).addDomain(name, cacheable: cacheable, scope: scoped)
                     return PreparedWrite.Done(line: "added domain \(name)")
                 }
             }
@@ -55,6 +58,8 @@ extension Fsconf {
             @Argument var user: String
             @Option(help: "The group whose <users> defines it (created if missing).") var group: String?
             @Option(help: "Its number-alias.") var alias: String?
+            @Option(help: ArgumentHelp("Only for these nodes and @groups (node,@group,...): a variant (docs/cluster.md).", valueName: "scope"))
+            var scope: String?
             @Option(name: .customLong("param"), help: ArgumentHelp("A param (repeatable).", valueName: "name=value")) var params: [String] = []
             @Option(name: .customLong("variable"), help: ArgumentHelp("A variable (repeatable).", valueName: "name=value")) var variables: [String] = []
             func prepared() throws -> PreparedWrite {
@@ -73,8 +78,10 @@ extension Fsconf {
                 for (n, _) in params {
                     if let w = FieldValidation.unknownParamWarning(at(.setting(kind: .param, name: n, direction: nil)), name: n) { Admin.warn(w) }
                 }
+                let scoped = try scope.map { try ScopeCommand.scope([$0]) }
                 return PreparedWrite(summary: "user add \(user)@\(domain)") { conn in
-                    try AdminStore(conn).addUser(domain: domain, user: user, group: group, alias: alias, params: params, variables: variables)
+                    try AdminStore(conn).addUser(domain: domain, user: user, group: group, alias: alias, params: params, variables: variables,
+                                                 scope: scoped)
                     return PreparedWrite.Done(line: "added user \(user)@\(domain)")
                 }
             }
@@ -152,6 +159,8 @@ extension Fsconf {
             @Argument(help: ArgumentHelp("DOMAIN NAME with --user; NAME with --profile.", valueName: "name")) var names: [String] = []
             @Option(help: "The user that carries it.") var user: String?
             @Option(help: "The sofia.conf profile whose <gateways> gets it.") var profile: String?
+            @Option(help: ArgumentHelp("Only for these nodes and @groups (node,@group,...): a variant (docs/cluster.md).", valueName: "scope"))
+            var scope: String?
             @Option(name: .customLong("param"), help: ArgumentHelp("A param (repeatable).", valueName: "name=value")) var params: [String] = []
             @Option(name: .customLong("variable"), help: ArgumentHelp("A variable (repeatable).", valueName: "name=value")) var variables: [String] = []
 
@@ -180,16 +189,19 @@ extension Fsconf {
                 for (n, _) in params {
                     if let w = FieldValidation.unknownParamWarning(at(.setting(kind: .param, name: n, direction: nil)), name: n) { Admin.warn(w) }
                 }
+                let scoped = try scope.map { try ScopeCommand.scope([$0]) }
                 if let profile {
                     // `<gateway name>` with `<param>`s and `<variables>` in the profile's
                     // `<gateways>` (created when missing) of the stored sofia.conf.
                     return PreparedWrite(summary: "gateway add \(name) (sofia.conf profile \(profile))") { conn in
-                        try AdminStore(conn).addProfileGateway(profile: profile, name: name, params: params, variables: variables)
+                        try AdminStore(conn).addProfileGateway(profile: profile, name: name, params: params, variables: variables,
+                                                               scope: scoped)
                         return PreparedWrite.Done(line: "added gateway \(name) to sofia.conf profile \(profile)")
                     }
                 }
                 return PreparedWrite(summary: "gateway add \(name)@\(domain)") { conn in
-                    try AdminStore(conn).addGateway(domain: domain, name: name, user: user, params: params, variables: variables)
+                    try AdminStore(conn).addGateway(domain: domain, name: name, user: user, params: params, variables: variables,
+                                                    scope: scoped)
                     return PreparedWrite.Done(line: "added gateway \(name) to \(user.map { "\($0)@" } ?? "")\(domain)")
                 }
             }
@@ -244,6 +256,8 @@ extension Fsconf {
             @Option(name: .customLong("action"), help: ArgumentHelp("An action of the last condition (repeatable).", valueName: "app[=data]")) var actions: [String] = []
             @Option(name: .customLong("anti-action"), help: ArgumentHelp("An anti-action of the last condition (repeatable).", valueName: "app[=data]")) var antiActions: [String] = []
             @Flag(name: .customLong("continue"), help: "continue=\"true\": carry on with the next extension after this one.") var continueOn = false
+            @Option(help: ArgumentHelp("Only for these nodes and @groups (node,@group,...): a variant (docs/cluster.md).", valueName: "scope"))
+            var scope: String?
             func prepared() throws -> PreparedWrite {
                 if name.isEmpty { throw CLIFailure("extension name cannot be empty", code: CLIFailure.Code.invalid) }
                 let conditions = try Typed.pairs(self.conditions, "condition")
@@ -280,9 +294,11 @@ extension Fsconf {
                     }
                 }
                 try Admin.validate(fields)
+                let scoped = try scope.map { try ScopeCommand.scope([$0]) }
                 return PreparedWrite(summary: "extension add \(self.context)/\(name)") { conn in
                     let created = try AdminStore(conn).addExtension(context: self.context, name: name, continue: continueOn,
-                                                                    conditions: conditions, actions: acts, antiActions: antis)
+                                                                    conditions: conditions, actions: acts, antiActions: antis,
+                                                                    scope: scoped)
                     return PreparedWrite.Done(line: "added extension \(name) to context \(self.context)",
                                               notes: created ? ["created dialplan context \(self.context)"] : [])
                 }

@@ -47,7 +47,7 @@ final class FieldPathTests: XCTestCase {
 
     func testAddresses() throws {
         func address(_ s: String) throws -> FieldAddress { try FieldAddress.resolve(try parse(s)) }
-        XCTAssertEqual(try address("globals/x"), .globals(name: "x"))
+        XCTAssertEqual(try address("globals/x"), .globals(name: "x", scope: nil))
         XCTAssertEqual(try address("directory/d/user/u/param/password"),
                        .directory(DirectoryAddress(domain: "d", owner: .user("u"), field: .setting(kind: .param, name: "password", direction: nil))))
         XCTAssertEqual(try address("directory/d/gateway/g/variable/v[direction=outbound]"),
@@ -73,7 +73,8 @@ final class FieldPathTests: XCTestCase {
     }
 
     func testCanonicalSteps() {
-        let steps = FieldListing.childSteps([("param", "a"), ("param", "b"), ("param", "a"), ("settings", nil), ("x", nil), ("x", nil)])
+        let steps = FieldListing.childSteps([("param", "a", nil), ("param", "b", nil), ("param", "a", nil), ("settings", nil, nil),
+                                             ("x", nil, nil), ("x", nil, nil)])
         XCTAssertEqual(steps.map { FieldPath([$0]).description },
                        ["param[1]", "param[name=b]", "param[3]", "settings", "x[1]", "x[2]"])
         XCTAssertEqual(CanonicalStep.extensionStep(name: "a", sameName: 1, ordinal: 4), FieldPath.Step("extension", [.match("name", "a")]))

@@ -173,14 +173,14 @@ final class CacheEngineTests: XCTestCase {
         let xml = String(repeating: "x", count: 200)
         for i in 0..<100_000 {
             let key = CacheKey.directory(.user(domain: "pbx.test", user: "u\(i)", key: "id"))
-            cache.insert(key, xml: xml, tags: CacheTags.of(key), negative: false, seq: 0, epoch: cache.probe(key).epoch)
+            cache.insert(key, node: nil, xml: xml, tags: CacheTags.of(key), negative: false, seq: 0, epoch: cache.probe(key, node: nil).epoch)
         }
         let stats = cache.stats
         XCTAssertLessThanOrEqual(stats.bytes, cap)
         XCTAssertGreaterThan(stats.entries, 1000)
         XCTAssertEqual(stats.entries + stats.evictions, 100_000)
-        XCTAssertNotNil(cache.probe(.directory(.user(domain: "pbx.test", user: "u99999", key: "id"))).hit, "the newest stays")
-        XCTAssertNil(cache.probe(.directory(.user(domain: "pbx.test", user: "u0", key: "id"))).hit, "the oldest went first")
+        XCTAssertNotNil(cache.probe(.directory(.user(domain: "pbx.test", user: "u99999", key: "id")), node: nil).hit, "the newest stays")
+        XCTAssertNil(cache.probe(.directory(.user(domain: "pbx.test", user: "u0", key: "id")), node: nil).hit, "the oldest went first")
         print("cap \(cap): \(stats.entries) entries, \(stats.bytes) bytes, \(stats.evictions) evicted")
 
         // And through the engine (each lookup a real query).

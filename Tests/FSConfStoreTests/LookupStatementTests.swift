@@ -28,7 +28,7 @@ final class LookupStatementTests: XCTestCase {
     func candidates(_ conn: PGConnection, _ user: String) throws -> [String] {
         let statement = DirectorySQL.userByID
         try conn.prepare(statement.name, statement.sql)
-        let result = try conn.queryPrepared(statement.name, statement.arguments(["192.0.2.1", user], globalsVersion: nil),
+        let result = try conn.queryPrepared(statement.name, statement.arguments(["192.0.2.1", user, nil], globalsVersion: nil),
                                             deadline: .max)
         return DirectorySQL.rows(result).filter { $0.kind == .user }.compactMap(\.a).sorted()
     }

@@ -58,7 +58,7 @@ final class SectionsSQLTests: XCTestCase {
         // Where the time goes: the statement alone, row assembly, rendering.
         let conn = try db.connect()
         try conn.execute("SET jit = off; SET plan_cache_mode = force_generic_plan")  // as on node connections (ConnectionPool)
-        let (statement, params) = DialplanSQL.bind(.context("big"))!
+        let (statement, params) = DialplanSQL.bind(.context("big"), node: nil)!
         try conn.prepare(statement.name, statement.sql)
         var result: PGResult?
         let sql = try (0..<3).map { _ in
@@ -106,28 +106,28 @@ final class SectionsSQLTests: XCTestCase {
         }
         func version() throws -> String? { try conn.query("SELECT value FROM fsconf.globals_version").string(0, 0) }
         // A node without the globals gets every one of them, whatever the rows reference.
-        let whole = try rows(DocumentSQL.bind(ConfigurationQuery(document: "SOFIA2.conf")))
+        let whole = try rows(DocumentSQL.bind(ConfigurationQuery(document: "SOFIA2.conf"), node: nil))
         XCTAssertEqual(SectionRow.globals(whole), ["a": "x$${b}", "b": "y", "unused": "z"])
         XCTAssertEqual(whole.filter { $0.kind == "E" }.count, 11)
         // A node holding the current version gets none; a changed global is a new version.
         let current = try version()
-        let held = try rows(DocumentSQL.bind(ConfigurationQuery(document: "SOFIA2.conf")), globalsVersion: current)
+        let held = try rows(DocumentSQL.bind(ConfigurationQuery(document: "SOFIA2.conf"), node: nil), globalsVersion: current)
         XCTAssertEqual(held.filter { $0.kind == "V" }.count, 0)
         XCTAssertEqual(held.filter { $0.kind == "E" }.count, 11)
         try conn.execute("UPDATE fsconf.global_variables SET value = 'w' WHERE name = 'b'")
         XCTAssertNotEqual(try version(), current)
-        let renewed = try rows(DocumentSQL.bind(ConfigurationQuery(document: "SOFIA2.conf")), globalsVersion: current)
+        let renewed = try rows(DocumentSQL.bind(ConfigurationQuery(document: "SOFIA2.conf"), node: nil), globalsVersion: current)
         XCTAssertEqual(SectionRow.globals(renewed), ["a": "x$${b}", "b": "w", "unused": "z"])
         // Narrowed in SQL: the other profile's subtree is not fetched at all.
         let narrowed = try rows(DocumentSQL.bind(ConfigurationQuery(document: "sofia2.conf",
-                                                                    narrowing: .children(container: "profiles", child: "profile", name: "Internal"))))
+                                                                    narrowing: .children(container: "profiles", child: "profile", name: "Internal")), node: nil))
         let data = TreeData(rows: narrowed)
         XCTAssertEqual(narrowed.filter { $0.kind == "E" }.count, 7)
         XCTAssertEqual(data.root?.children[1].children.map { $0.attribute("name") ?? "" }, ["internal"])
         let now = try version()
-        XCTAssertEqual(try rows(DocumentSQL.bind(ConfigurationQuery(document: "nope.conf")), globalsVersion: now).count, 0)
-        XCTAssertTrue(try rows(DocumentSQL.bind(LanguageQuery(language: "en", fallback: nil, phrases: false)), globalsVersion: now).isEmpty)
-        XCTAssertTrue(try rows(DialplanSQL.bind(.context("nope"))!, globalsVersion: now).isEmpty)
+        XCTAssertEqual(try rows(DocumentSQL.bind(ConfigurationQuery(document: "nope.conf"), node: nil), globalsVersion: now).count, 0)
+        XCTAssertTrue(try rows(DocumentSQL.bind(LanguageQuery(language: "en", fallback: nil, phrases: false), node: nil), globalsVersion: now).isEmpty)
+        XCTAssertTrue(try rows(DialplanSQL.bind(.context("nope"), node: nil)!, globalsVersion: now).isEmpty)
         for statement in DirectorySQL.all {
             let keys = [String?](repeating: "x", count: statement.parameters)
             XCTAssertEqual(try rows((statement, keys), globalsVersion: now).filter { $0.kind == "V" }.count, 0, statement.name)

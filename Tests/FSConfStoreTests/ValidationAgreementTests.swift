@@ -80,7 +80,7 @@ final class ValidationAgreementTests: XCTestCase {
     }
 
     func tree(_ tags: [String], _ leaf: FieldPath.Leaf?) -> FieldAddress {
-        .tree(TreeAddress(section: .configuration, document: "x.conf", elements: tags.map { ($0, .only) }, leaf: leaf))
+        .tree(TreeAddress(section: .configuration, document: "x.conf", elements: tags.map { ($0, .only, nil) }, leaf: leaf))
     }
 
     func testEveryCheckAgreesWithTheValidator() throws {

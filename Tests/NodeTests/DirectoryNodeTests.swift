@@ -262,19 +262,20 @@ final class DirectoryNodeTests: XCTestCase {
             assert(xml and xml:find('<user id="1000"'), "good lookup: " .. tostring(xml))
             -- the shim's entry point: settings as one string, XML_REQUEST and params
             -- from mod_lua's globals, the answer in XML_STRING; a REGISTER's lookup
-            -- asks params for purpose, user and key only
+            -- asks params for purpose, user and key, then the node's name (docs/cluster.md)
             local handler = assert(package.loadlib(lib, "fsconf_xml_handler"))
             local asked = {}
             params = setmetatable({}, { __index = { getHeader = function(_, n)
               asked[#asked + 1] = n
-              return ({ action = "sip_auth", key = "id", user = "1000", domain = "127.0.0.1", sip_auth_nonce = "n" })[n]
+              return ({ action = "sip_auth", key = "id", user = "1000", domain = "127.0.0.1", sip_auth_nonce = "n",
+                        ["FreeSWITCH-Switchname"] = "fs-node-1", ["FreeSWITCH-Hostname"] = "fs-node-1" })[n]
             end } })
             XML_REQUEST = { section = "directory", tag_name = "domain", key_name = "name", key_value = "127.0.0.1" }
             local text = "schema=\(SchemaVersion.current)\\nconninfo=" .. \(luaQuote(node.db.conninfo))
             xml = handler(text)
             assert(xml and xml:find('<user id="1000"'), "string settings: " .. tostring(xml))
             assert(XML_STRING == xml, "XML_STRING is set")
-            assert(table.concat(asked, ",") == "purpose,user,key", "headers read: " .. table.concat(asked, ","))
+            assert(table.concat(asked, ",") == "purpose,user,key,FreeSWITCH-Switchname", "headers read: " .. table.concat(asked, ","))
             -- no params (many configuration lookups): not a crash, not a Lua error
             params = nil
             XML_REQUEST = { section = "directory", tag_name = "domain", key_name = "name", key_value = "127.0.0.1" }

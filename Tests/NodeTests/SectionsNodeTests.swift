@@ -8,19 +8,9 @@ import XCTest
 /// library: data mirroring FreeSWITCH's vanilla files, lookups replayed from the
 /// captured FreeSWITCH requests (shared/fixtures/fs-requests) by lua5.3 and the
 /// mod_lua-like harness, answers parsed back with FoundationXML.
-final class SectionsNodeTests: XCTestCase {
+final class SectionsNodeTests: XCTestCase, XMLAnswers {
     static let globals = ["domain": "127.0.0.1", "internal_sip_port": "5060", "external_sip_port": "5080",
                           "sound_prefix": "/usr/share/freeswitch/sounds/en/us/callie"]
-
-    func parse(_ output: ProcessOutput, file: StaticString = #filePath, line: UInt = #line) throws -> XMLElement {
-        XCTAssertEqual(output.status, 0, output.description, file: file, line: line)
-        let doc = try XMLDocument(xmlString: output.stdout, options: [])
-        return try XCTUnwrap(doc.rootElement(), output.description, file: file, line: line)
-    }
-
-    func values(_ e: XMLNode, _ xpath: String) throws -> [String] {
-        try e.nodes(forXPath: xpath).map { $0.stringValue ?? "" }
-    }
 
     func vanillaNames(_ file: String, _ xpath: String, exclude: [String] = []) throws -> [String] {
         let xml = try VanillaConfig.expand(VanillaConfig.root.appendingPathComponent(file), exclude: exclude)

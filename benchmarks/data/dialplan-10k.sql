@@ -7,7 +7,7 @@
 BEGIN;
 DELETE FROM fsconf.dialplan_contexts WHERE name = 'big';
 INSERT INTO fsconf.global_variables (name, value) VALUES ('big_moh', 'local_stream://moh')
-    ON CONFLICT (name) DO NOTHING;
+    ON CONFLICT DO NOTHING;
 INSERT INTO fsconf.dialplan_contexts (name) VALUES ('big');
 INSERT INTO fsconf.dialplan_extensions (context_id, name, continue, position)
 SELECT c.id, 'ext-' || lpad(i::text, 5, '0'), CASE WHEN i % 10 = 0 THEN 'true' END, i

@@ -8,7 +8,8 @@
  *          [--domain D] [--user-template 'user%d'] [--server-time N]
  * Users are B..B+K-1 (default 1..K), picked at random, formatted with the template.
  * Like the node, each connection runs with jit off and generic plans forced, sends the
- * globals version it holds as the last parameter (NULL at first) and keeps the one the
+ * globals version it holds as the last parameter (NULL at first; before it, the asking node's
+ * name, NULL: a node with no name, docs/cluster.md) and keeps the one the
  * `Q` row returns (column 2), so the global variables come back only on a connection's
  * first execution.
  * Output: threads=T requests=N ok=N failed=N seconds=S rate=R p50_us=X p99_us=Y max_us=Z
@@ -86,9 +87,9 @@ static void *run(void *arg) {
 	while (now_ns() < deadline) {
 		x ^= x << 13; x ^= x >> 7; x ^= x << 17;
 		snprintf(user, sizeof user, user_tmpl, (int)(key_base + (long)(x % (uint64_t)keyspace)));
-		const char *params[3] = {domain, user, version[0] ? version : NULL};
+		const char *params[4] = {domain, user, NULL, version[0] ? version : NULL};
 		uint64_t t0 = now_ns();
-		r = PQexecPrepared(c, "q", 3, params, NULL, NULL, 0);
+		r = PQexecPrepared(c, "q", 4, params, NULL, NULL, 0);
 		int good = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 1;
 		/* read every value, as the node does */
 		for (int i = 0; i < PQntuples(r); i++)
@@ -112,7 +113,7 @@ static int cmp(const void *a, const void *b);
 static double explain_us(PGconn *c, const char *user, const char *version) {
 	char *d = PQescapeLiteral(c, domain, strlen(domain)), *u = PQescapeLiteral(c, user, strlen(user));
 	char q[512];
-	snprintf(q, sizeof q, "EXPLAIN (ANALYZE, TIMING OFF, SUMMARY ON) EXECUTE q(%s, %s, %s)", d, u, version[0] ? version : "NULL");
+	snprintf(q, sizeof q, "EXPLAIN (ANALYZE, TIMING OFF, SUMMARY ON) EXECUTE q(%s, %s, NULL, %s)", d, u, version[0] ? version : "NULL");
 	PQfreemem(d); PQfreemem(u);
 	PGresult *r = PQexec(c, q);
 	double total = -1;
@@ -142,8 +143,8 @@ static void server_time(long warm) {
 		x ^= x << 13; x ^= x >> 7; x ^= x << 17;
 		snprintf(user, sizeof user, user_tmpl, (int)(key_base + (long)(x % (uint64_t)keyspace)));
 		if (i < warm) {
-			const char *params[3] = {domain, user, version[0] ? version : NULL};
-			PGresult *r = PQexecPrepared(c, "q", 3, params, NULL, NULL, 0);
+			const char *params[4] = {domain, user, NULL, version[0] ? version : NULL};
+			PGresult *r = PQexecPrepared(c, "q", 4, params, NULL, NULL, 0);
 			keep_version(r, version, sizeof version);
 			PQclear(r);
 		} else {

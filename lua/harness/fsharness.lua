@@ -52,6 +52,9 @@ What each lookup gets (emulating mod_lua.cpp lua_fetch / lua_init):
     freeswitch.consoleCleanLog(msg)     -> stderr msg
     freeswitch.getGlobalVariable(name)  -> env FSCONF_HARNESS_GLOBAL_<name>, else nil
     freeswitch.msleep(ms)               -> no-op
+    freeswitch.Event(type)              -> a new event carrying FreeSWITCH-Hostname /
+                                           FreeSWITCH-Switchname from env FSCONF_HARNESS_HOSTNAME /
+                                           FSCONF_HARNESS_SWITCHNAME (when set), as switch_event_create does
   * os.exit replaced by a function that logs "Surely you jest!..." (mod_lua's lua_init).
 
 Limits of a pure-Lua emulation (one lua_State for all lookups):
@@ -440,6 +443,17 @@ local function make_freeswitch()
     return os.getenv("FSCONF_HARNESS_GLOBAL_" .. name)
   end
   function fs.msleep(ms) end
+  -- freeswitch.Event(type[, subclass]): switch_event_create stamps every new event
+  -- with the node's FreeSWITCH-Hostname and FreeSWITCH-Switchname
+  -- (env FSCONF_HARNESS_HOSTNAME / FSCONF_HARNESS_SWITCHNAME; absent when unset).
+  function fs.Event(type_name, subclass)
+    local names, values = { "Event-Name" }, { tostring(type_name or "MESSAGE") }
+    local host, switch = os.getenv("FSCONF_HARNESS_HOSTNAME"), os.getenv("FSCONF_HARNESS_SWITCHNAME")
+    if host then names[#names + 1] = "FreeSWITCH-Hostname"; values[#values + 1] = host end
+    if switch then names[#names + 1] = "FreeSWITCH-Switchname"; values[#values + 1] = switch end
+    if subclass then names[#names + 1] = "Event-Subclass"; values[#values + 1] = tostring(subclass) end
+    return new_event(names, values)
+  end
   return fs
 end
 

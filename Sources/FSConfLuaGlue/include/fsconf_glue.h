@@ -49,6 +49,12 @@ int fsconf_glue_header(lua_State *L, int method_index, int params_index, const c
 // nil) on the stack, or non-zero with an error message on the stack.
 int fsconf_glue_global_variable(lua_State *L, const char *name);
 
+// freeswitch.Event("REQUEST_PARAMS"):getHeader("FreeSWITCH-Switchname"): the node's
+// name when a lookup carries no params. Returns 0 and leaves the result (string or
+// nil) on the stack, or non-zero with an error message on the stack (-1: nothing
+// pushed, the stack cannot grow).
+int fsconf_glue_switchname(lua_State *L);
+
 // freeswitch.consoleLog(level, message .. "\n"). Returns 0 or non-zero; leaves nothing.
 int fsconf_glue_log(lua_State *L, const char *level, const char *message);
 
