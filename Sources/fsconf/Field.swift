@@ -182,15 +182,19 @@ func report(_ written: FieldStore.Written, _ changeSet: String?, json: Bool, hid
         print(describe(written, changed: false))
         return
     }
-    print("\(describe(written, changed: true, hide: hide)) (change set \(changeSet))")
+    print("\(describe(written.path, old: old, new: new)) (change set \(changeSet))")
 }
 
 /// `PATH: what changed` (secrets hidden), or `PATH: unchanged`.
 func describe(_ written: FieldStore.Written, changed: Bool, hide: Bool = false) -> String {
     guard changed else { return "\(written.path): unchanged" }
     let secret = hide || written.path.isSecret
-    let old = secret ? written.old.map { _ in "(hidden)" } : written.old
-    let new = secret ? written.new.map { _ in "(hidden)" } : written.new
+    return describe(written.path, old: secret ? written.old.map { _ in "(hidden)" } : written.old,
+                    new: secret ? written.new.map { _ in "(hidden)" } : written.new)
+}
+
+/// `PATH: added V`, `PATH: removed (was V)` or `PATH: OLD -> NEW`, values as given.
+func describe(_ path: FieldPath, old: String?, new: String?) -> String {
     let what: String
     switch (old, new) {
     case (nil, let n?): what = "added \(FieldDiff.show(n))"
@@ -198,5 +202,5 @@ func describe(_ written: FieldStore.Written, changed: Bool, hide: Bool = false) 
     case (nil, nil): what = "removed"
     case (let o?, let n?): what = "\(FieldDiff.show(o)) -> \(FieldDiff.show(n))"
     }
-    return "\(written.path): \(what)"
+    return "\(path): \(what)"
 }
