@@ -117,7 +117,8 @@ public final class NodeEngine: @unchecked Sendable {
             // The database failed a moment ago: do not make every lookup wait for it.
             return stale(lastGood, backend, log: log)
         }
-        switch answer(key, asker: me, settings: settings, backend: backend, node: node) {
+        switch answer(key, asker: me, deadline: MonotonicClock.deadline(afterMilliseconds: settings.deadlineMs),
+                      source: .backend(backend), node: node) {
         case .success(let a):
             backend.cache.insert(key, node: me, xml: a.xml, tags: a.tags, negative: a.negative, seq: a.seq, epoch: probe.epoch,
                                  servable: a.servable)
@@ -204,15 +205,40 @@ public final class NodeEngine: @unchecked Sendable {
 
     // MARK: Fetch and render
 
-    private func answer(_ key: CacheKey, asker: String?, settings: NodeSettings, backend: Backend,
+    /// Renders one lookup on `conn`, inside whatever transaction its caller holds:
+    /// the node's planning, statement and renderer, without the cache, the pool,
+    /// the globals copy or the outage fallback. What `fsconf apply --dry-run` and
+    /// `fsconf import --dry-run` show before and after a change they roll back.
+    /// The asking node is named as for any lookup (params, else `nodeName`).
+    public func render(_ request: LookupRequest, on conn: PGConnection, deadlineMs: Int = 30_000,
+                       node: @escaping (String) -> String?, nodeName: () -> String? = { nil }) -> LookupOutcome {
+        guard let key = CacheKey.of(request) else {
+            return LookupOutcome(xml: Section(rawValue: request.section) == nil ? nil : FreeSWITCHDocument.notFound)
+        }
+        let me = NodeIdentity.name(of: request, fallback: nodeName)
+        switch answer(key, asker: me, deadline: MonotonicClock.deadline(afterMilliseconds: deadlineMs),
+                      source: .connection(conn), node: node) {
+        case .success(let a): return LookupOutcome(xml: a.xml, log: a.log)
+        case .failure(let error): return LookupOutcome(xml: nil, error: "no answer for \(describe(key)): \(error.description)")
+        }
+    }
+
+    /// Where a lookup's statement runs: a connection of the node's pool (with its
+    /// globals copy), or one connection the caller holds (no retry: its
+    /// transaction is the caller's; the globals read with every statement).
+    enum RowSource {
+        case backend(Backend)
+        case connection(PGConnection)
+    }
+
+    private func answer(_ key: CacheKey, asker: String?, deadline: UInt64, source: RowSource,
                         node: @escaping (String) -> String?) -> Result<Answer, PostgresError> {
-        let deadline = MonotonicClock.deadline(afterMilliseconds: settings.deadlineMs)
         switch key {
         case .directory(let query):
             guard let (statement, params) = DirectorySQL.bind(query, node: asker) else {
                 return .success(Answer(xml: FreeSWITCHDocument.notFound, tags: CacheTags.of(key), negative: true, seq: nil))
             }
-            return fetch(statement, params, asker: asker, backend: backend, deadline: deadline, decode: DirectorySQL.rows).map { f in
+            return fetch(statement, params, asker: asker, source: source, deadline: deadline, decode: DirectorySQL.rows).map { f in
                 var data = DirectoryData(rows: f.rows)
                 data.globals = f.globals(data.globals)
                 let rendered = DirectoryRenderer.answer(query, data, node: node)
@@ -222,12 +248,12 @@ public final class NodeEngine: @unchecked Sendable {
                 return answer
             }
         case .dialplan(let context):
-            return dialplan(context, .dialplan, asker: asker, backend: backend, deadline: deadline, node: node)
+            return dialplan(context, .dialplan, asker: asker, source: source, deadline: deadline, node: node)
         case .chatplan(let context):
-            return dialplan(context, .chatplan, asker: asker, backend: backend, deadline: deadline, node: node)
+            return dialplan(context, .chatplan, asker: asker, source: source, deadline: deadline, node: node)
         case .configuration(let query):
             let (statement, params) = DocumentSQL.bind(query, node: asker)
-            return fetch(statement, params, asker: asker, backend: backend, deadline: deadline, decode: SectionRows.decode).map { f in
+            return fetch(statement, params, asker: asker, source: source, deadline: deadline, decode: SectionRows.decode).map { f in
                 var data = TreeData(rows: f.rows)
                 data.globals = f.globals(data.globals)
                 let xml = TreeRenderer.render(section: "configuration", data, narrowing: query.narrowing, node: node)
@@ -235,7 +261,7 @@ public final class NodeEngine: @unchecked Sendable {
             }
         case .language(let query):
             let (statement, params) = DocumentSQL.bind(query, node: asker)
-            return fetch(statement, params, asker: asker, backend: backend, deadline: deadline, decode: SectionRows.decode).map { f in
+            return fetch(statement, params, asker: asker, source: source, deadline: deadline, decode: SectionRows.decode).map { f in
                 var data = TreeData(rows: f.rows)
                 data.globals = f.globals(data.globals)
                 let xml = query.phrases ? TreeRenderer.renderPhrases(data, node: node) : TreeRenderer.render(section: "languages", data, node: node)
@@ -247,11 +273,11 @@ public final class NodeEngine: @unchecked Sendable {
     /// Regex verdicts are cached for the process: a large context is compiled once.
     let regexCompiler = CachingRegexCompiler()
 
-    private func dialplan(_ context: String, _ section: PlanSection, asker: String?, backend: Backend, deadline: UInt64,
+    private func dialplan(_ context: String, _ section: PlanSection, asker: String?, source: RowSource, deadline: UInt64,
                           node: @escaping (String) -> String?) -> Result<Answer, PostgresError> {
         let query = DialplanQuery.context(context)
         let (statement, params) = DialplanSQL.bind(query, section: section, node: asker)!
-        return fetch(statement, params, asker: asker, backend: backend, deadline: deadline, decode: SectionRows.decode).map { f in
+        return fetch(statement, params, asker: asker, source: source, deadline: deadline, decode: SectionRows.decode).map { f in
             var data = DialplanData(rows: f.rows)
             data.globals = f.globals(data.globals)
             let result = DialplanRenderer.render(query, data, compiler: regexCompiler, node: node, section: section)
@@ -342,8 +368,24 @@ public final class NodeEngine: @unchecked Sendable {
 
     /// Runs one statement with the asking node's globals version: retries once on a
     /// dead connection (server restarted, idle connection killed) if the deadline allows.
-    func fetch<Row>(_ statement: DirectorySQL.Statement, _ keys: [String?], asker: String?, backend: Backend,
+    func fetch<Row>(_ statement: DirectorySQL.Statement, _ keys: [String?], asker: String?, source: RowSource,
                     deadline: UInt64, decode: (PGResult) -> [Row]) -> Result<Fetched<Row>, PostgresError> {
+        let backend: Backend
+        switch source {
+        case .backend(let b):
+            backend = b
+        case .connection(let conn):
+            // No version sent: the statement returns the globals it sees.
+            do {
+                try conn.prepare(statement.name, statement.sql, deadline: deadline)
+                let result = try conn.queryPrepared(statement.name, statement.arguments(keys, globalsVersion: nil), deadline: deadline)
+                let q = ChangeSeq.of(result)
+                return .success(Fetched(rows: decode(result), seq: q?.seq, sent: (nil, [:]), returned: q?.globalsVersion,
+                                        copy: GlobalsCopy(), asker: asker))
+            } catch {
+                return .failure(error)
+            }
+        }
         let pool = backend.pool
         let held = backend.globals.current(for: asker)
         let params = statement.arguments(keys, globalsVersion: held.version)

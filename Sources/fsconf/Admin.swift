@@ -23,6 +23,16 @@ struct WriteOptions: ParsableArguments {
 }
 
 enum Admin {
+    /// Where the operation being checked comes from (`FILE:LINE` in `fsconf apply`),
+    /// for its warnings.
+    @TaskLocal static var location: String?
+
+    /// A `warning: …` line on stderr, naming the operation's line in a batch.
+    static func warn(_ line: String) {
+        guard let location else { return printErr(line) }
+        printErr(line.hasPrefix("warning: ") ? "warning: \(location): \(line.dropFirst(9))" : "\(location): \(line)")
+    }
+
     /// Parses a path into its canonical form and typed address (exit 2 when malformed).
     static func address(_ text: String) throws -> (FieldPath, FieldAddress) {
         do {
@@ -57,7 +67,7 @@ enum Admin {
             throw CLIFailure(FieldValidation.oneLine("\(path): \(problem); nothing written"), code: CLIFailure.Code.invalid)
         }
         if let warning = FieldValidation.unknownParamWarning(address, name: paramName(address) ?? "") {
-            printErr(warning)
+            warn(warning)
         }
         if case .directory(let d) = address, case .column("extra-xml")? = d.field, let xml = FieldValidation.extraXML(value).xml {
             return xml

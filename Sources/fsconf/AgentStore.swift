@@ -19,6 +19,13 @@ final class AgentStore: DirectoryFacts {
         try run("SELECT set_config('statement_timeout', $1, false), set_config('jit', 'off', false)", String(timeoutMs))
     }
 
+    /// On the caller's connection and transaction (a dry run plans a change set it
+    /// has not committed): no settings changed, reads only.
+    init(connection: PGConnection, timeoutMs: Int = 30_000) {
+        self.timeoutMs = timeoutMs
+        conn = connection
+    }
+
     /// Runs one statement; every value is a bind parameter.
     @discardableResult
     func run(_ sql: String, _ params: String?...) throws(PostgresError) -> PGResult {
@@ -70,42 +77,60 @@ final class AgentStore: DirectoryFacts {
         try run("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         do {
             let seq = try counter().seq
-            var s = ConfigState()
-            let docs = try run("SELECT id, section, name, array_to_string(nodes, ',') FROM fsconf.documents WHERE section = 'configuration'")
-            for i in 0..<docs.rowCount {
-                s.addDocument(id: Int64(docs.string(i, 0)!)!, section: docs.string(i, 1) ?? "", name: docs.string(i, 2) ?? "",
-                              scope: Scope.fromColumn(docs.string(i, 3)))
-            }
-            let els = try run("""
-                SELECT e.id, e.document_id, e.parent_id, e.position, e.tag, e.text, array_to_string(e.nodes, ',') FROM fsconf.elements e
-                JOIN fsconf.documents d ON d.id = e.document_id WHERE d.section = 'configuration'
-                """)
-            for i in 0..<els.rowCount {
-                s.addElement(id: Int64(els.string(i, 0)!)!, document: Int64(els.string(i, 1)!)!,
-                             parent: els.string(i, 2).flatMap { Int64($0) }, position: Int64(els.string(i, 3) ?? "0") ?? 0,
-                             tag: els.string(i, 4) ?? "", text: els.string(i, 5), scope: Scope.fromColumn(els.string(i, 6)))
-            }
-            let attrs = try run("""
-                SELECT a.element_id, a.name, a.value, a.position FROM fsconf.attributes a
-                JOIN fsconf.elements e ON e.id = a.element_id JOIN fsconf.documents d ON d.id = e.document_id
-                WHERE d.section = 'configuration'
-                """)
-            for i in 0..<attrs.rowCount {
-                s.addAttribute(element: Int64(attrs.string(i, 0)!)!, name: attrs.string(i, 1) ?? "",
-                               value: attrs.string(i, 2) ?? "", position: Int64(attrs.string(i, 3) ?? "0") ?? 0)
-            }
-            let globals = try run("""
-                SELECT id, name, value, array_to_string(nodes, ',') FROM fsconf.global_variables WHERE command NOT IN ('exec-set', 'env-set')
-                """)
-            for i in 0..<globals.rowCount {
-                s.addGlobal(id: Int64(globals.string(i, 0) ?? "") ?? 0, name: globals.string(i, 1) ?? "", value: globals.string(i, 2) ?? "",
-                            scope: Scope.fromColumn(globals.string(i, 3)))
-            }
+            let s = try readConfigState()
             try run("COMMIT")
             return (s, seq)
         } catch {
             _ = try? run("ROLLBACK")
             throw error
+        }
+    }
+
+    /// The configuration documents and globals, in the caller's transaction.
+    func readConfigState() throws(PostgresError) -> ConfigState {
+        var s = ConfigState()
+        let docs = try run("SELECT id, section, name, array_to_string(nodes, ',') FROM fsconf.documents WHERE section = 'configuration'")
+        for i in 0..<docs.rowCount {
+            s.addDocument(id: Int64(docs.string(i, 0)!)!, section: docs.string(i, 1) ?? "", name: docs.string(i, 2) ?? "",
+                          scope: Scope.fromColumn(docs.string(i, 3)))
+        }
+        let els = try run("""
+            SELECT e.id, e.document_id, e.parent_id, e.position, e.tag, e.text, array_to_string(e.nodes, ',') FROM fsconf.elements e
+            JOIN fsconf.documents d ON d.id = e.document_id WHERE d.section = 'configuration'
+            """)
+        for i in 0..<els.rowCount {
+            s.addElement(id: Int64(els.string(i, 0)!)!, document: Int64(els.string(i, 1)!)!,
+                         parent: els.string(i, 2).flatMap { Int64($0) }, position: Int64(els.string(i, 3) ?? "0") ?? 0,
+                         tag: els.string(i, 4) ?? "", text: els.string(i, 5), scope: Scope.fromColumn(els.string(i, 6)))
+        }
+        let attrs = try run("""
+            SELECT a.element_id, a.name, a.value, a.position FROM fsconf.attributes a
+            JOIN fsconf.elements e ON e.id = a.element_id JOIN fsconf.documents d ON d.id = e.document_id
+            WHERE d.section = 'configuration'
+            """)
+        for i in 0..<attrs.rowCount {
+            s.addAttribute(element: Int64(attrs.string(i, 0)!)!, name: attrs.string(i, 1) ?? "",
+                           value: attrs.string(i, 2) ?? "", position: Int64(attrs.string(i, 3) ?? "0") ?? 0)
+        }
+        let globals = try run("""
+            SELECT id, name, value, array_to_string(nodes, ',') FROM fsconf.global_variables WHERE command NOT IN ('exec-set', 'env-set')
+            """)
+        for i in 0..<globals.rowCount {
+            s.addGlobal(id: Int64(globals.string(i, 0) ?? "") ?? 0, name: globals.string(i, 1) ?? "", value: globals.string(i, 2) ?? "",
+                        scope: Scope.fromColumn(globals.string(i, 3)))
+        }
+        return s
+    }
+
+    /// The rows of one change set, committed or not (the caller's own, in its transaction).
+    func changeRows(changeSet id: Int64) throws(PostgresError) -> [ChangeRow] {
+        let rows = try run("""
+            SELECT table_name, operation, old_row::text, new_row::text, keys::text
+            FROM fsconf.changes WHERE change_set_id = $1::bigint AND table_name IS NOT NULL ORDER BY id
+            """, String(id))
+        return (0..<rows.rowCount).compactMap {
+            ChangeRow(table: rows.string($0, 0) ?? "", operation: rows.string($0, 1) ?? "",
+                      oldRow: rows.string($0, 2), newRow: rows.string($0, 3), keys: rows.string($0, 4))
         }
     }
 

@@ -41,7 +41,7 @@ extension Fsconf {
         }
     }
 
-    struct SetField: FsconfCommand {
+    struct SetField: FsconfCommand, BatchStep {
         static let configuration = CommandConfiguration(
             commandName: "set",
             abstract: "Set one field (check-and-set with --expect).",
@@ -78,19 +78,25 @@ extension Fsconf {
             }
         }
 
-        func execute() throws {
+        var outputOption: String? { json ? "--json" : nil }
+
+        func prepared() throws -> PreparedWrite {
             let (parsed, address) = try Admin.address(path)
             let value = try Admin.validate(address, parsed, value: self.value)
-            let conn = try connection.connect()
             let expectation: String?? = expectAbsent ? .some(nil) : expect.map { .some($0) }
-            let (written, changeSet) = try Admin.write(conn, actor: write.resolvedActor, summary: "set \(parsed)") { conn in
-                try FieldStore(conn).set(address, value: value, expect: expectation)
+            return PreparedWrite(summary: "set \(parsed)") { conn in
+                let written = try FieldStore(conn).set(address, value: value, expect: expectation)
+                return PreparedWrite.Done(line: describe(written, changed: written.old != written.new), written: written)
             }
-            report(written, changeSet, json: json)
+        }
+
+        func execute() throws {
+            let (done, changeSet) = try runAlone()
+            report(done.written!, changeSet, json: json)
         }
     }
 
-    struct UnsetField: FsconfCommand {
+    struct UnsetField: FsconfCommand, BatchStep {
         static let configuration = CommandConfiguration(
             commandName: "unset",
             abstract: "Remove one field, or a whole entity (a user, an extension, an element...).",
@@ -106,13 +112,19 @@ extension Fsconf {
         var expect: String?
         @Flag(help: "Print {\"path\", \"old\", \"new\", \"change_set\"} as JSON.") var json = false
 
-        func execute() throws {
+        var outputOption: String? { json ? "--json" : nil }
+
+        func prepared() throws -> PreparedWrite {
             let (parsed, address) = try Admin.address(path)
-            let conn = try connection.connect()
-            let (written, changeSet) = try Admin.write(conn, actor: write.resolvedActor, summary: "unset \(parsed)") { conn in
-                try FieldStore(conn).unset(address, expect: expect.map { .some($0) })
+            return PreparedWrite(summary: "unset \(parsed)") { conn in
+                let written = try FieldStore(conn).unset(address, expect: expect.map { .some($0) })
+                return PreparedWrite.Done(line: describe(written, changed: true), written: written)
             }
-            report(written, changeSet, json: json)
+        }
+
+        func execute() throws {
+            let (done, changeSet) = try runAlone()
+            report(done.written!, changeSet, json: json)
         }
     }
 
@@ -167,9 +179,18 @@ func report(_ written: FieldStore.Written, _ changeSet: String?, json: Bool, hid
         return
     }
     guard let changeSet else {
-        print("\(written.path): unchanged")
+        print(describe(written, changed: false))
         return
     }
+    print("\(describe(written, changed: true, hide: hide)) (change set \(changeSet))")
+}
+
+/// `PATH: what changed` (secrets hidden), or `PATH: unchanged`.
+func describe(_ written: FieldStore.Written, changed: Bool, hide: Bool = false) -> String {
+    guard changed else { return "\(written.path): unchanged" }
+    let secret = hide || written.path.isSecret
+    let old = secret ? written.old.map { _ in "(hidden)" } : written.old
+    let new = secret ? written.new.map { _ in "(hidden)" } : written.new
     let what: String
     switch (old, new) {
     case (nil, let n?): what = "added \(FieldDiff.show(n))"
@@ -177,5 +198,5 @@ func report(_ written: FieldStore.Written, _ changeSet: String?, json: Bool, hid
     case (nil, nil): what = "removed"
     case (let o?, let n?): what = "\(FieldDiff.show(o)) -> \(FieldDiff.show(n))"
     }
-    print("\(written.path): \(what) (change set \(changeSet))")
+    return "\(written.path): \(what)"
 }

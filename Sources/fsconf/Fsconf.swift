@@ -57,7 +57,7 @@ struct Fsconf: ParsableCommand {
             """,
         version: FSConfVersion.string,
         subcommands: [Migrate.self, Grant.self, Shim.self, Debug.self, Import.self, Export.self,
-                      GetField.self, SetField.self, UnsetField.self, ListFields.self, History.self, Undo.self,
+                      GetField.self, SetField.self, UnsetField.self, ListFields.self, Apply.self, History.self, Undo.self,
                       Render.self, Diff.self, Domain.self, User.self, Gateway.self, Extension.self, ScopeCommand.self, Agent.self,
                       Node.self, Doctor.self, Nodes.self])
 }

@@ -36,8 +36,9 @@ extension Fsconf {
             "Make a section exactly the tree's, removing stored entities it lacks: directory, dialplan, chatplan, configuration, languages, globals or all (repeatable).",
             valueName: "section"))
         var replace: [String] = []
-        @Flag(help: "Show what would change (+ added, ~ changed, - removed); write nothing.")
+        @Flag(help: "Show what would change (+ added, ~ changed, - removed) and the rendered-XML diff of every lookup whose answer changes; write nothing.")
         var dryRun = false
+        @OptionGroup var review: ReviewOptions
         @Flag(help: "Import what can be stored and only report what cannot, instead of failing.")
         var skipUnrepresentable = false
         @Flag(help: "Do not print the notes (node-evaluated globals, inert elements dropped...).")
@@ -48,6 +49,7 @@ extension Fsconf {
         var scope: String?
 
         func validate() throws {
+            try review.check(dryRun: dryRun, waiting: write.waiting)
             for m in domainMap where !m.contains("=") { throw ValidationError("--domain-map takes FROM=TO, got \(m)") }
             for r in replace where r != "all" && ConfigDiff.Section(rawValue: r) == nil {
                 throw ValidationError("--replace takes directory, dialplan, chatplan, configuration, languages, globals or all; got \(r)")
@@ -92,17 +94,14 @@ extension Fsconf {
                                      + "Use --skip-unrepresentable to import the rest.", code: CLIFailure.Code.invalid)
                 }
             }
-            var tree = importer.tree
+            let tree = importer.tree
             let parsed = Date()
 
-            let conn = try connection.connect()
-            let written: (rows: Int, changeSet: String, summary: String)? = try Transactions.run(conn) {
-                // One import at a time: a lock writers can take and nodes (readers) cannot.
-                let store = ConfigStore(conn)
-                try store.lockImports()
-                // What this import compares with and writes: the entities of its scope.
+            /// What this import compares with and writes: the entities of its scope.
+            func plan(_ store: ConfigStore) throws -> (StoredConfig, ConfigDiff) {
                 let stored = try store.load(.slice(scope))
                 var shared = ConfigTree()
+                var tree = tree
                 if scope != nil {
                     // A site's entities equal to every node's are not stored again (docs/cluster.md).
                     (tree, shared) = tree.splittingShared(with: try store.load(.slice(nil)).tree)
@@ -115,16 +114,35 @@ extension Fsconf {
                                      + kept.lost.joined(separator: ", ") + "; nothing was imported (remove or move them first)",
                                      code: CLIFailure.Code.conflict)
                 }
-                diff = kept.diff
                 if !shared.isEmpty && !quiet {
                     printErr("note: \(shared.countsSummary) equal to every node's: not stored for \(scope!.description)")
                 }
-                if dryRun {
-                    for entry in diff.entries { print(entry.description) }
-                    print("dry run: \(diff.isEmpty ? "nothing to change" : diff.summary); read \(tree.countsSummary) "
-                          + "from \(pre.filesRead.count) file(s); nothing written (\(seconds(since: started)))")
-                    return nil
-                }
+                return (stored, kept.diff)
+            }
+
+            let conn = try connection.connect()
+            if dryRun {
+                // The import as it would run, in a transaction rolled back: its entities,
+                // then the rendered diff of each lookup it changes and the agent's commands.
+                let store = ConfigStore(conn)
+                let summary = "import \(pre.display(pre.filesRead.first ?? path)) (dry run)"
+                let (diff, shown) = try review.dryRun(conn).review(actor: write.resolvedActor, source: "import", summary: summary, prepare: {
+                    try store.lockImports()
+                    return try plan(store)
+                }, write: { (stored, diff) in
+                    _ = try store.apply(diff, stored: stored, scope: scope)
+                    return diff
+                })
+                for entry in diff.entries { print(entry.description) }
+                shown.print(summary: "import: \(diff.isEmpty ? "nothing to change" : diff.summary); read \(tree.countsSummary) "
+                            + "from \(pre.filesRead.count) file(s) (\(seconds(since: started)))")
+                return
+            }
+            let written: (rows: Int, changeSet: String, summary: String)? = try Transactions.run(conn) {
+                // One import at a time: a lock writers can take and nodes (readers) cannot.
+                let store = ConfigStore(conn)
+                try store.lockImports()
+                let (stored, diff) = try plan(store)
                 if diff.isEmpty {
                     print("nothing to change: the database already holds this tree (\(tree.countsSummary); \(seconds(since: started)))")
                     return nil

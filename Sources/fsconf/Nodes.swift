@@ -231,6 +231,7 @@ extension Fsconf.SetField: WaitsForNodes { var waitOptions: WaitOptions { write.
 extension Fsconf.UnsetField: WaitsForNodes { var waitOptions: WaitOptions { write.waiting } }
 extension Fsconf.Undo: WaitsForNodes { var waitOptions: WaitOptions { write.waiting } }
 extension Fsconf.Import: WaitsForNodes { var waitOptions: WaitOptions { write.waiting } }
+extension Fsconf.Apply: WaitsForNodes { var waitOptions: WaitOptions { write.waiting } }
 extension Fsconf.Domain.Add: WaitsForNodes { var waitOptions: WaitOptions { write.waiting } }
 extension Fsconf.Domain.Remove: WaitsForNodes { var waitOptions: WaitOptions { write.waiting } }
 extension Fsconf.User.Add: WaitsForNodes { var waitOptions: WaitOptions { write.waiting } }

@@ -47,30 +47,10 @@ extension Fsconf {
                 headers["FreeSWITCH-Switchname"] = node
                 headers["FreeSWITCH-Hostname"] = headers["FreeSWITCH-Hostname"] ?? node
             }
-            switch section {
-            case "directory":
-                headers["domain"] = headers["domain"] ?? key
-                if let user {
-                    headers["user"] = user
-                    headers["action"] = headers["action"] ?? action ?? "sip_auth"
-                } else if let action { headers["action"] = action }
-                return LookupRequest(section: "directory", tagName: "domain", keyName: "name", keyValue: key, headers: headers)
-            case "dialplan":
-                headers["Hunt-Context"] = key
-                return LookupRequest(section: "dialplan", headers: headers)
-            case "chatplan":
-                // mod_sms: the message event's "context" header names the context.
-                headers["context"] = key
-                return LookupRequest(section: "chatplan", headers: headers)
-            case "configuration":
-                if let profile { headers["profile"] = profile; headers["profile_name"] = profile }
-                return LookupRequest(section: "configuration", tagName: "configuration", keyName: "name", keyValue: key,
-                                     headers: headers, hasParams: !headers.isEmpty)
-            case "languages", "phrases":
-                headers["lang"] = key
-                return LookupRequest(section: section, headers: headers)
-            default:
-                throw CLIFailure("unknown section \(section): directory, dialplan, chatplan, configuration, languages or phrases", code: CLIFailure.Code.invalid)
+            let target = RenderTarget(section: section, key: key, user: user, headers: headers)
+            switch Result(catching: { () throws(RenderTarget.Problem) -> LookupRequest in try target.request(action: action, profile: profile) }) {
+            case .success(let request): return request
+            case .failure(let problem): throw CLIFailure(problem.description, code: CLIFailure.Code.invalid)
             }
         }
 

@@ -11,7 +11,7 @@ extension Fsconf {
     struct Domain: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Add or remove a directory domain.",
                                                         subcommands: [Add.self, Remove.self])
-        struct Add: FsconfCommand {
+        struct Add: FsconfCommand, BatchStep {
             static let configuration = CommandConfiguration(abstract: "Add a domain (exit 5 if it exists).")
             @OptionGroup var connection: ConnectionOptions
             @OptionGroup var write: WriteOptions
@@ -19,35 +19,37 @@ extension Fsconf {
             @Option(help: "The default cacheable for its users: true or milliseconds.") var cacheable: String?
             @Option(help: ArgumentHelp("Only for these nodes and @groups (node,@group,...): a variant (docs/cluster.md).", valueName: "scope"))
             var scope: String?
-            func execute() throws {
+            func prepared() throws -> PreparedWrite {
                 let domain = DirectoryAddress(domain: name, field: .column("name"))
                 var fields: [(FieldAddress, String, String)] = [(.directory(domain), name, "domain add")]
                 if let cacheable {
                     fields.append((.directory(DirectoryAddress(domain: name, field: .column("cacheable"))), cacheable, "--cacheable"))
                 }
                 try Admin.validate(fields)
-                let conn = try connection.connect()
-                let (_, id) = try Admin.write(conn, actor: write.resolvedActor, summary: "domain add \(name)") { conn in
-                    try AdminStore(conn).addDomain(name, cacheable: cacheable, scope: try scope.map { try ScopeCommand.scope([$0]) })
+                let scoped = try scope.map { try ScopeCommand.scope([$0]) }
+                return PreparedWrite(summary: "domain add \(name)") { conn in
+                    try AdminStore(conn).addDomain(name, cacheable: cacheable, scope: scoped)
+                    return PreparedWrite.Done(line: "added domain \(name)")
                 }
-                print("added domain \(name) (change set \(id ?? "-"))")
             }
+            func execute() throws { try runAlone() }
         }
-        struct Remove: FsconfCommand {
+        struct Remove: FsconfCommand, BatchStep {
             static let configuration = CommandConfiguration(abstract: "Remove a domain with its groups, users and gateways.")
             @OptionGroup var connection: ConnectionOptions
             @OptionGroup var write: WriteOptions
             @Argument var name: String
-            func execute() throws {
-                try Typed.unset(connection, write, ["directory", name], summary: "domain remove \(name)")
+            func prepared() throws -> PreparedWrite {
+                try Typed.removal(["directory", name], summary: "domain remove \(name)")
             }
+            func execute() throws { try runAlone() }
         }
     }
 
     struct User: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Add or remove a directory user; set its password.",
                                                         subcommands: [Add.self, Remove.self, SetPassword.self])
-        struct Add: FsconfCommand {
+        struct Add: FsconfCommand, BatchStep {
             static let configuration = CommandConfiguration(abstract: "Add a user (exit 5 if it exists).",
                 discussion: "Set its password afterwards with `fsconf user set-password` (the clear text never goes on the command line).")
             @OptionGroup var connection: ConnectionOptions
@@ -60,7 +62,7 @@ extension Fsconf {
             var scope: String?
             @Option(name: .customLong("param"), help: ArgumentHelp("A param (repeatable).", valueName: "name=value")) var params: [String] = []
             @Option(name: .customLong("variable"), help: ArgumentHelp("A variable (repeatable).", valueName: "name=value")) var variables: [String] = []
-            func execute() throws {
+            func prepared() throws -> PreparedWrite {
                 let params = try Typed.pairs(self.params, "param"), variables = try Typed.pairs(self.variables, "variable")
                 for (n, _) in params where n == "password" {
                     throw CLIFailure("a password does not go on the command line: use `fsconf user set-password`", code: CLIFailure.Code.invalid)
@@ -74,25 +76,27 @@ extension Fsconf {
                 fields += variables.map { (at(.setting(kind: .variable, name: $0.0, direction: nil)), $0.1, "--variable \($0.0)") }
                 try Admin.validate(fields)
                 for (n, _) in params {
-                    if let w = FieldValidation.unknownParamWarning(at(.setting(kind: .param, name: n, direction: nil)), name: n) { printErr(w) }
+                    if let w = FieldValidation.unknownParamWarning(at(.setting(kind: .param, name: n, direction: nil)), name: n) { Admin.warn(w) }
                 }
-                let conn = try connection.connect()
-                let (_, id) = try Admin.write(conn, actor: write.resolvedActor, summary: "user add \(user)@\(domain)") { conn in
+                let scoped = try scope.map { try ScopeCommand.scope([$0]) }
+                return PreparedWrite(summary: "user add \(user)@\(domain)") { conn in
                     try AdminStore(conn).addUser(domain: domain, user: user, group: group, alias: alias, params: params, variables: variables,
-                                                 scope: try scope.map { try ScopeCommand.scope([$0]) })
+                                                 scope: scoped)
+                    return PreparedWrite.Done(line: "added user \(user)@\(domain)")
                 }
-                print("added user \(user)@\(domain) (change set \(id ?? "-"))")
             }
+            func execute() throws { try runAlone() }
         }
-        struct Remove: FsconfCommand {
+        struct Remove: FsconfCommand, BatchStep {
             static let configuration = CommandConfiguration(abstract: "Remove a user with its settings, gateways and memberships.")
             @OptionGroup var connection: ConnectionOptions
             @OptionGroup var write: WriteOptions
             @Argument var domain: String
             @Argument var user: String
-            func execute() throws {
-                try Typed.unset(connection, write, ["directory", domain, "user", user], summary: "user remove \(user)@\(domain)")
+            func prepared() throws -> PreparedWrite {
+                try Typed.removal(["directory", domain, "user", user], summary: "user remove \(user)@\(domain)")
             }
+            func execute() throws { try runAlone() }
         }
         struct SetPassword: FsconfCommand {
             static let configuration = CommandConfiguration(
@@ -146,7 +150,7 @@ extension Fsconf {
         static let places = "sofia reads gateways only from a user (--user USER: the domain's users, sofia.c parse_domain_tag) "
             + "or from a sofia.conf profile (--profile PROFILE: <profile><gateways>, parse_gateways)"
 
-        struct Add: FsconfCommand {
+        struct Add: FsconfCommand, BatchStep {
             static let configuration = CommandConfiguration(
                 abstract: "Add a gateway with its params to a user (DOMAIN NAME --user USER) or a sofia.conf profile (NAME --profile P).",
                 discussion: "Exit 5 if the name is taken there. \(Gateway.places). A gateway directly in a domain is never read: refused (exit 2).")
@@ -170,7 +174,7 @@ extension Fsconf {
                 }
             }
 
-            func execute() throws {
+            func prepared() throws -> PreparedWrite {
                 let name = names.last!
                 let params = try Typed.pairs(self.params, "param"), variables = try Typed.pairs(self.variables, "variable")
                 // The same rules wherever the gateway goes: its name and its settings' names are names, values are XML text.
@@ -183,29 +187,27 @@ extension Fsconf {
                 fields += variables.map { (at(.setting(kind: .variable, name: $0.0, direction: nil)), $0.1, "--variable \($0.0)") }
                 try Admin.validate(fields)
                 for (n, _) in params {
-                    if let w = FieldValidation.unknownParamWarning(at(.setting(kind: .param, name: n, direction: nil)), name: n) { printErr(w) }
+                    if let w = FieldValidation.unknownParamWarning(at(.setting(kind: .param, name: n, direction: nil)), name: n) { Admin.warn(w) }
                 }
-                if let profile { return try addToProfile(profile, name: name, params: params, variables: variables) }
-                let conn = try connection.connect()
-                let (_, id) = try Admin.write(conn, actor: write.resolvedActor, summary: "gateway add \(name)@\(domain)") { conn in
+                let scoped = try scope.map { try ScopeCommand.scope([$0]) }
+                if let profile {
+                    // `<gateway name>` with `<param>`s and `<variables>` in the profile's
+                    // `<gateways>` (created when missing) of the stored sofia.conf.
+                    return PreparedWrite(summary: "gateway add \(name) (sofia.conf profile \(profile))") { conn in
+                        try AdminStore(conn).addProfileGateway(profile: profile, name: name, params: params, variables: variables,
+                                                               scope: scoped)
+                        return PreparedWrite.Done(line: "added gateway \(name) to sofia.conf profile \(profile)")
+                    }
+                }
+                return PreparedWrite(summary: "gateway add \(name)@\(domain)") { conn in
                     try AdminStore(conn).addGateway(domain: domain, name: name, user: user, params: params, variables: variables,
-                                                    scope: try scope.map { try ScopeCommand.scope([$0]) })
+                                                    scope: scoped)
+                    return PreparedWrite.Done(line: "added gateway \(name) to \(user.map { "\($0)@" } ?? "")\(domain)")
                 }
-                print("added gateway \(name) to \(user.map { "\($0)@" } ?? "")\(domain) (change set \(id ?? "-"))")
             }
-
-            /// `<gateway name>` with `<param>`s and `<variables>` in the profile's
-            /// `<gateways>` (created when missing) of the stored sofia.conf.
-            func addToProfile(_ profile: String, name: String, params: [(String, String)], variables: [(String, String)]) throws {
-                let conn = try connection.connect()
-                let (_, id) = try Admin.write(conn, actor: write.resolvedActor, summary: "gateway add \(name) (sofia.conf profile \(profile))") { conn in
-                    try AdminStore(conn).addProfileGateway(profile: profile, name: name, params: params, variables: variables,
-                                                           scope: try scope.map { try ScopeCommand.scope([$0]) })
-                }
-                print("added gateway \(name) to sofia.conf profile \(profile) (change set \(id ?? "-"))")
-            }
+            func execute() throws { try runAlone() }
         }
-        struct Remove: FsconfCommand {
+        struct Remove: FsconfCommand, BatchStep {
             static let configuration = CommandConfiguration(abstract: "Remove a gateway.")
             @OptionGroup var connection: ConnectionOptions
             @OptionGroup var write: WriteOptions
@@ -218,25 +220,26 @@ extension Fsconf {
                     throw ValidationError(profile == nil ? "give DOMAIN NAME" : "give the gateway's name")
                 }
             }
-            func execute() throws {
+            func prepared() throws -> PreparedWrite {
                 let name = names.last!
                 if let profile {
                     let path = FieldPath([FieldPath.Step("configuration"), FieldPath.Step("sofia.conf"), FieldPath.Step("profiles"),
                                           FieldPath.Step("profile", [.match("name", profile)]), FieldPath.Step("gateways"),
                                           FieldPath.Step("gateway", [.match("name", name)])])
-                    return try Typed.unset(connection, write, path, summary: "gateway remove \(name) (sofia.conf profile \(profile))")
+                    return try Typed.removal(path, summary: "gateway remove \(name) (sofia.conf profile \(profile))")
                 }
                 let domain = names[0]
-                try Typed.unset(connection, write, ["directory", domain] + (user.map { ["user", $0] } ?? []) + ["gateway", name],
-                                summary: "gateway remove \(name)@\(domain)")
+                return try Typed.removal(["directory", domain] + (user.map { ["user", $0] } ?? []) + ["gateway", name],
+                                         summary: "gateway remove \(name)@\(domain)")
             }
+            func execute() throws { try runAlone() }
         }
     }
 
     struct Extension: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Add or remove a dialplan extension.",
                                                         subcommands: [Add.self, Remove.self])
-        struct Add: FsconfCommand {
+        struct Add: FsconfCommand, BatchStep {
             static let configuration = CommandConfiguration(
                 abstract: "Append an extension to a context (created if missing; exit 5 if the context has an extension of that name).",
                 discussion: """
@@ -255,7 +258,7 @@ extension Fsconf {
             @Flag(name: .customLong("continue"), help: "continue=\"true\": carry on with the next extension after this one.") var continueOn = false
             @Option(help: ArgumentHelp("Only for these nodes and @groups (node,@group,...): a variant (docs/cluster.md).", valueName: "scope"))
             var scope: String?
-            func execute() throws {
+            func prepared() throws -> PreparedWrite {
                 if name.isEmpty { throw CLIFailure("extension name cannot be empty", code: CLIFailure.Code.invalid) }
                 let conditions = try Typed.pairs(self.conditions, "condition")
                 func split(_ s: String) -> (String, String?) {
@@ -291,16 +294,18 @@ extension Fsconf {
                     }
                 }
                 try Admin.validate(fields)
-                let conn = try connection.connect()
-                let (created, id) = try Admin.write(conn, actor: write.resolvedActor, summary: "extension add \(self.context)/\(name)") { conn in
-                    try AdminStore(conn).addExtension(context: self.context, name: name, continue: continueOn, conditions: conditions,
-                                                      actions: acts, antiActions: antis, scope: try scope.map { try ScopeCommand.scope([$0]) })
+                let scoped = try scope.map { try ScopeCommand.scope([$0]) }
+                return PreparedWrite(summary: "extension add \(self.context)/\(name)") { conn in
+                    let created = try AdminStore(conn).addExtension(context: self.context, name: name, continue: continueOn,
+                                                                    conditions: conditions, actions: acts, antiActions: antis,
+                                                                    scope: scoped)
+                    return PreparedWrite.Done(line: "added extension \(name) to context \(self.context)",
+                                              notes: created ? ["created dialplan context \(self.context)"] : [])
                 }
-                if created { printErr("note: created dialplan context \(self.context)") }
-                print("added extension \(name) to context \(self.context) (change set \(id ?? "-"))")
             }
+            func execute() throws { try runAlone() }
         }
-        struct Remove: FsconfCommand {
+        struct Remove: FsconfCommand, BatchStep {
             static let configuration = CommandConfiguration(
                 abstract: "Remove an extension by name.",
                 discussion: "When several extensions of the context share the name, remove one by position with `fsconf unset 'dialplan/CONTEXT/extension[N]'`.")
@@ -308,10 +313,11 @@ extension Fsconf {
             @OptionGroup var write: WriteOptions
             @Argument var context: String
             @Argument var name: String
-            func execute() throws {
+            func prepared() throws -> PreparedWrite {
                 let path = FieldPath([FieldPath.Step("dialplan"), FieldPath.Step(context), FieldPath.Step("extension", [.match("name", name)])])
-                try Typed.unset(connection, write, path, summary: "extension remove \(context)/\(name)")
+                return try Typed.removal(path, summary: "extension remove \(context)/\(name)")
             }
+            func execute() throws { try runAlone() }
         }
     }
 }
@@ -326,20 +332,20 @@ enum Typed {
         }
     }
 
-    static func unset(_ connection: ConnectionOptions, _ write: WriteOptions, _ steps: [String], summary: String) throws {
-        try unset(connection, write, FieldPath(steps.map { FieldPath.Step($0) }), summary: summary)
+    static func removal(_ steps: [String], summary: String) throws -> PreparedWrite {
+        try removal(FieldPath(steps.map { FieldPath.Step($0) }), summary: summary)
     }
 
-    static func unset(_ connection: ConnectionOptions, _ write: WriteOptions, _ path: FieldPath, summary: String) throws {
+    /// The typed removes: the entity at `path`, with everything inside.
+    static func removal(_ path: FieldPath, summary: String) throws -> PreparedWrite {
         let address: FieldAddress
         do { address = try FieldAddress.resolve(path) } catch {
             throw CLIFailure("\(path): \(error.description)", code: CLIFailure.Code.invalid)
         }
-        let conn = try connection.connect()
-        let (written, id) = try Admin.write(conn, actor: write.resolvedActor, summary: summary) { conn in
-            try FieldStore(conn).unset(address, expect: nil)
+        return PreparedWrite(summary: summary) { conn in
+            let written = try FieldStore(conn).unset(address, expect: nil)
+            return PreparedWrite.Done(line: "removed \(written.path)")
         }
-        print("removed \(written.path) (change set \(id ?? "-"))")
     }
 
     /// The password from stdin (first line), or a no-echo prompt on a terminal.

@@ -118,13 +118,19 @@ final class AgentFleetTests: XCTestCase {
         out = try fsconf(s, ["domain", "add", "second.test", "--wait"])
         XCTAssertEqual(out.status, 0, out.description)
         XCTAssertTrue(out.stderr.contains("applied by every live node"), out.stderr)
+        // A batch waits for its one change set like any writer.
+        try dir.write("batch.txt", "set globals/waited 1\ndomain add third.test\n")
+        out = try fsconf(s, ["apply", dir.path("batch.txt"), "--wait"])
+        XCTAssertEqual(out.status, 0, out.description)
+        XCTAssertTrue(out.stderr.contains("applied by every live node (fs-a, fs-b)"), out.stderr)
+        XCTAssertEqual(try s.db.column("SELECT count(*)::text FROM fsconf.nodes WHERE applied_seq >= $1::bigint", [String(s.counter)]), ["2"])
 
         // fs-b stops: it is still live (seen seconds ago) but will not apply.
         _ = b.stop()
         out = try fsconf(s, AgentFleetTests.setPassword + ["w-2", "--wait", "2"])
         XCTAssertEqual(out.status, 1, out.description)
         XCTAssertTrue(out.stdout.contains("change set"), "the write itself is done and reported: \(out.stdout)")
-        XCTAssertTrue(out.stderr.contains("fsconf: not applied within 2 s by: fs-b (applied \(seq + 1)"), out.stderr)
+        XCTAssertTrue(out.stderr.contains("fsconf: not applied within 2 s by: fs-b (applied \(seq + 2)"), out.stderr)
         XCTAssertFalse(out.stderr.contains("fs-a ("), out.stderr)
 
         // undo and unset wait the same way.
