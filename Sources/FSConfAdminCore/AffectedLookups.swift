@@ -1,16 +1,25 @@
 import FSConfCore
 
 /// A lookup a node can make, named as `fsconf render` names it: the section, the
-/// key (domain, context, document, language), the directory user and request
-/// headers (`purpose=gateways`, `group_name=…`, `key=number-alias`).
+/// key (domain, context, document, language), the directory user, request
+/// headers (`purpose=gateways`, `group_name=…`, `key=number-alias`) and the node
+/// asking (nil: a node with no name, which gets what is every node's).
 public struct RenderTarget: Hashable, Sendable {
     public var section: String
     public var key: String
     public var user: String?
     public var headers: [String: String]
+    public var node: String?
 
-    public init(section: String, key: String, user: String? = nil, headers: [String: String] = [:]) {
-        self.section = section; self.key = key; self.user = user; self.headers = headers
+    public init(section: String, key: String, user: String? = nil, headers: [String: String] = [:], node: String? = nil) {
+        self.section = section; self.key = key; self.user = user; self.headers = headers; self.node = node
+    }
+
+    /// The same lookup asked by `node`.
+    public func asked(by node: String?) -> RenderTarget {
+        var t = self
+        t.node = node
+        return t
     }
 
     public enum Problem: Error, CustomStringConvertible {
@@ -25,6 +34,11 @@ public struct RenderTarget: Hashable, Sendable {
     /// The request a node would get for it (what `fsconf render` builds).
     public func request(action: String? = nil, profile: String? = nil) throws(Problem) -> LookupRequest {
         var headers = self.headers
+        if let node {
+            // What every lookup carries (switch_event_prep_for_delivery_detailed).
+            headers["FreeSWITCH-Switchname"] = node
+            headers["FreeSWITCH-Hostname"] = headers["FreeSWITCH-Hostname"] ?? node
+        }
         switch section {
         case "directory":
             headers["domain"] = headers["domain"] ?? key
@@ -56,6 +70,7 @@ public struct RenderTarget: Hashable, Sendable {
     /// `directory example.com --param purpose=gateways`.
     public var arguments: [String] {
         [section, key] + (user.map { [$0] } ?? []) + headers.keys.sorted().flatMap { ["--param", "\($0)=\(headers[$0]!)"] }
+            + (node.map { ["--node", $0] } ?? [])
     }
 
     /// The arguments as one line, each quoted when a shell would need it.
@@ -101,6 +116,8 @@ public struct LookupKey: Hashable, Sendable {
         case "configuration", "languages", "globals":
             guard let n = text("n") else { return LookupKey(section: s, all: true) }
             return LookupKey(section: s, name: n)
+        case "nodes":
+            return LookupKey(section: s, all: true)
         default:
             return nil
         }
@@ -152,6 +169,9 @@ public enum AffectedLookups {
                 if k.section == "globals" { if let n = k.name { queue.append(n) } } else { all.append(k) }
             }
         }
+        if keys.contains(where: { $0.section == "nodes" }) {
+            notes.append("node groups changed: what their nodes get may differ anywhere; those lookups are not derived from it (fsconf render --node NAME)")
+        }
         if keys.contains(where: { $0.section == "globals" && $0.all }) {
             notes.append("every global variable changed (a whole-table change): any lookup may differ; none rendered for it")
         }
@@ -159,6 +179,7 @@ public enum AffectedLookups {
         // tree sections for an element, both plan sections for a dialplan row (the
         // trigger cannot tell which) —, and its parent's own key is in the change set.
         let named = Set(all.filter { !$0.all && $0.section != "globals" }.map(\.section))
+        all.removeAll { $0.section == "nodes" }
         func covered(_ section: String) -> Bool {
             for pair in [["configuration", "languages"], ["dialplan", "chatplan"]] where pair.contains(section) {
                 return pair.contains(where: named.contains)

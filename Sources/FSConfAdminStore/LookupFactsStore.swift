@@ -22,6 +22,19 @@ public final class LookupFactsStore: LookupFacts {
         return (0..<r.rowCount).compactMap { r.string($0, 0).flatMap(JSONValue.parse).flatMap(LookupKey.from) }
     }
 
+    /// The nodes some entity is limited to, by name or through a group they are in
+    /// (docs/cluster.md): the nodes whose answers may differ from every other node's.
+    public func scopedNodes() throws(PostgresError) -> [String] {
+        let scoped = FieldStore.scopedTables.sorted().map { "SELECT unnest(nodes) FROM fsconf.\($0) WHERE nodes IS NOT NULL" }
+        let r = try conn.query("""
+            WITH named(n) AS (\(scoped.joined(separator: " UNION ")))
+            SELECT n FROM named WHERE n NOT LIKE '@%'
+            UNION SELECT g.node FROM fsconf.node_groups g JOIN named ON named.n = '@' || g.node_group
+            ORDER BY 1
+            """)
+        return (0..<r.rowCount).compactMap { r.string($0, 0) }
+    }
+
     /// How many rows the change set changed.
     public func rowCount(changeSet id: String) throws(PostgresError) -> Int {
         try conn.query("SELECT count(*) FROM fsconf.changes WHERE change_set_id = $1::bigint", [id]).int(0, 0) ?? 0

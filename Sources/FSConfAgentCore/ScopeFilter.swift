@@ -32,3 +32,23 @@ extension ChangeRow {
         return versions.contains { node.rank(ChangeRow.scope($0)) != nil }
     }
 }
+
+extension AgentPlanner {
+    /// What `set` asks of the node `me` (docs/cluster.md): its part of the change
+    /// set (`concerning`), planned against its view of the configuration before and
+    /// after; a change of its groups flushes everything and says so. The agent plans
+    /// each change set this way, and so does a dry run for each node.
+    public func plan(_ set: ChangeSet, before: ConfigState, after: ConfigState, for me: NodeIdentity) -> AgentPlan {
+        var before = before, after = after
+        before.node = me
+        after.node = me
+        let mine = set.concerning(me)
+        var plan = self.plan(mine, before: before, after: after)
+        if mine.rows.contains(where: { $0.table == "node_groups" }) {
+            // What this node gets may have changed anywhere.
+            if !plan.actions.contains(.api("xml_flush_cache")) { plan.actions.append(.api("xml_flush_cache")) }
+            plan.reports.append("the groups of this node (\(me.name ?? "?")) changed: every cached user flushed; gateways and profile settings that differ per group apply after `sofia profile PROFILE rescan` (or restart)")
+        }
+        return plan
+    }
+}

@@ -188,18 +188,9 @@ final class AgentRunner {
     /// view of the configuration (`ConfigState.node`).
     func plan(_ s: AgentStore, _ set: ChangeSet, before: ConfigState) throws -> AgentPlan {
         let me = try identity(s)
-        var before = before
-        before.node = me
-        let mine = set.concerning(me)
         var after = before
-        for row in mine.rows { after.apply(row) }
-        var plan = planner(s).plan(mine, before: before, after: after)
-        if mine.rows.contains(where: { $0.table == "node_groups" }) {
-            // What this node gets may have changed anywhere.
-            if !plan.actions.contains(.api("xml_flush_cache")) { plan.actions.append(.api("xml_flush_cache")) }
-            plan.reports.append("the groups of this node (\(me.name ?? "?")) changed: every cached user flushed; gateways and profile settings that differ per group apply after `sofia profile PROFILE rescan` (or restart)")
-        }
-        return plan
+        for row in set.concerning(me).rows { after.apply(row) }
+        return planner(s).plan(set, before: before, after: after, for: me)
     }
 
     func planner(_ s: AgentStore) -> AgentPlanner {

@@ -59,8 +59,8 @@ extension Fsconf {
                 One operation per line, written as the fsconf command line without `fsconf` (shell-like
                 quoting; # comments; a \\ at the end of a line continues it), or a JSON array of objects
                 ({"op":"set","path":P,"value":V,"expect":OLD}, {"op":"user add","args":[...]}).
-                Operations: set, unset, domain|user|gateway|extension add|remove, each parsed and checked
-                as the command itself checks it. Every line is checked before anything is written (a bad
+                Operations: set, unset, domain|user|gateway|extension add|remove, scope set|clear|group|ungroup,
+                each parsed and checked as the command itself checks it. Every line is checked before anything is written (a bad
                 line: exit 2 naming FILE:LINE); then all run in one transaction, in order, recorded as one
                 change set and announced once (--wait: until every live node's agent applied it). An
                 --expect that fails: exit 5 naming its line; nothing is written. --dry-run shows the
@@ -96,7 +96,7 @@ extension Fsconf {
                 func fail(_ message: String, _ code: Int32 = CLIFailure.Code.invalid) -> CLIFailure {
                     CLIFailure("\(name):\(op.line): \(message)", code: code)
                 }
-                let operations = "set, unset, domain|user|gateway|extension add|remove"
+                let operations = "set, unset, domain|user|gateway|extension add|remove, scope set|clear|group|ungroup"
                 if let word = op.words.first, !Fsconf.configuration.subcommands.contains(where: { $0._commandName == word }) {
                     throw fail("unknown operation \(word) (\(operations))")
                 }

@@ -57,9 +57,15 @@ struct DryRun {
         /// Identical diffs grouped: the lookups (labels) and the diff they share.
         var diffs: [(labels: [String], text: String)] = []
         var unchanged: [String] = []
+        /// Lookups asked by a node with its own variants whose answer, unlike every
+        /// other node's, does not change: one line each.
+        var unchangedForNodes: [String] = []
         var notes: [String] = []
-        var plan = AgentPlan()
+        /// The agent's plan for each group of nodes planned alike; the first is the
+        /// plan of a node with no variants of its own (and of the nodes planned alike).
+        var plans: [(nodes: [String], plan: AgentPlan)] = []
         var rows = 0
+        var rendered = 0
     }
 
     /// `prepare` runs first in the transaction (locks, reads); `write` makes the
@@ -78,18 +84,22 @@ struct DryRun {
         _ = try write(prepared)
         let keys = try facts.keys(changeSet: first)
         let after = AffectedLookups.derive(keys, facts: facts, usersPerDomain: usersPerDomain)
+        let nodesAfter = try facts.scopedNodes()
         try conn.execute("ROLLBACK TO SAVEPOINT fsconf_review")
 
-        // 2. Before it: the lookups they reach now too, rendered.
+        // 2. Before it: the lookups they reach now too, rendered — by a node with no
+        // name (what every node gets) and by each node some entity is limited to.
         let before = AffectedLookups.derive(keys, facts: facts, usersPerDomain: usersPerDomain)
         if let error = facts.error { throw error }
+        let nodes = Set(nodesAfter).union(try facts.scopedNodes()).sorted()
+        let askers: [String?] = [nil] + nodes
         var targets: [RenderTarget] = []
         var seen: Set<String> = []
         for t in after.targets + before.targets where seen.insert(t.label.asciiLowercased).inserted { targets.append(t) }
         for n in after.notes + before.notes where !review.notes.contains(n) { review.notes.append(n) }
         let engine = NodeEngine()
         var logged: [String] = []
-        let old = try targets.map { try render($0, engine, log: &logged) }
+        let old = try askers.map { node in try targets.map { try render($0.asked(by: node), engine, log: &logged) } }
         let agent = AgentStore(connection: conn)
         let configBefore = try agent.readConfigState()
 
@@ -98,25 +108,37 @@ struct DryRun {
         let result = try write(prepared)
         // A fresh engine: its log limiter has not seen the lines of the renders before.
         let engineAfter = NodeEngine()
-        let new = try targets.map { try render($0, engineAfter, log: &logged) }
+        let new = try askers.map { node in try targets.map { try render($0.asked(by: node), engineAfter, log: &logged) } }
+        review.rendered = targets.count * askers.count
         for line in logged where !review.notes.contains(line) { review.notes.append(line) }
         let rows = try agent.changeRows(changeSet: Int64(second)!)
         review.rows = rows.count
         let configAfter = try agent.readConfigState()
-        review.plan = AgentPlanner(facts: agent).plan(ChangeSet(seq: 0, id: Int64(second)!, rows: rows), before: configBefore, after: configAfter)
+        let set = ChangeSet(seq: 0, id: Int64(second)!, rows: rows)
+        let planner = AgentPlanner(facts: agent)
+        for node in askers {
+            let me = try node.map { try agent.identity(of: $0) } ?? NodeIdentity(name: nil)
+            let plan = planner.plan(set, before: configBefore, after: configAfter, for: me)
+            if let at = review.plans.firstIndex(where: { $0.plan == plan }) {
+                if let node { review.plans[at].nodes.append(node) }
+            } else {
+                review.plans.append((node.map { [$0] } ?? [], plan))
+            }
+        }
         if let error = agent.factError { throw error }
 
         for (i, target) in targets.enumerated() {
-            var mask = SecretMask()   // per lookup: its secrets numbered in order of appearance
-            let (old, new) = showSecrets ? (old[i], new[i]) : (mask.apply(old[i]), mask.apply(new[i]))
-            let text = UnifiedDiff.diff(old, new, oldLabel: "\(target.label)\t(before)", newLabel: "\(target.label)\t(after)")
-            if text.isEmpty { review.unchanged.append(target.label); continue }
-            // Identical hunks (a domain setting seen in each user's answer) shown once.
-            let body = String(text.split(separator: "\n", maxSplits: 2, omittingEmptySubsequences: false)[2])
-            if let at = review.diffs.firstIndex(where: { $0.text.split(separator: "\n", maxSplits: 2, omittingEmptySubsequences: false)[2] == body }) {
-                review.diffs[at].labels.append(target.label)
-            } else {
-                review.diffs.append(([target.label], text))
+            review.add(target, old[0][i], new[0][i], showSecrets: showSecrets)
+            var unchangedFor: [String] = []
+            for (k, node) in nodes.enumerated() where (old[k + 1][i], new[k + 1][i]) != (old[0][i], new[0][i]) {
+                // This node gets its own answer: its own diff, or none (said when every
+                // other node's answer changes).
+                if old[k + 1][i] == new[k + 1][i] { unchangedFor.append(node); continue }
+                review.add(target.asked(by: node), old[k + 1][i], new[k + 1][i], showSecrets: showSecrets)
+            }
+            if !unchangedFor.isEmpty && old[0][i] != new[0][i] {
+                review.unchangedForNodes.append("(\(target.label): no change for node(s) \(unchangedFor.joined(separator: ", ")), "
+                                                + "which get their own variant)")
             }
         }
         return (result, review)
@@ -136,25 +158,44 @@ struct DryRun {
 }
 
 extension DryRun.Review {
+    /// One lookup's diff (secrets masked unless shown), or its label among the unchanged.
+    mutating func add(_ target: RenderTarget, _ old: String, _ new: String, showSecrets: Bool) {
+        var mask = SecretMask()   // per lookup: its secrets numbered in order of appearance
+        let (old, new) = showSecrets ? (old, new) : (mask.apply(old), mask.apply(new))
+        let text = UnifiedDiff.diff(old, new, oldLabel: "\(target.label)\t(before)", newLabel: "\(target.label)\t(after)")
+        if text.isEmpty { unchanged.append(target.label); return }
+        // Identical hunks (a domain setting seen in each user's answer) shown once.
+        let body = String(text.split(separator: "\n", maxSplits: 2, omittingEmptySubsequences: false)[2])
+        if let at = diffs.firstIndex(where: { $0.text.split(separator: "\n", maxSplits: 2, omittingEmptySubsequences: false)[2] == body }) {
+            diffs[at].labels.append(target.label)
+        } else {
+            diffs.append(([target.label], text))
+        }
+    }
+
     /// The diffs, the agent's commands and the notes (stderr); `summary` last.
     func print(summary: String) {
         for d in diffs {
             Swift.print(d.text, terminator: "")
             if d.labels.count > 1 { Swift.print("(the same diff for \(d.labels.dropFirst().joined(separator: ", ")))") }
         }
-        if plan.actions.isEmpty && plan.reports.isEmpty {
-            Swift.print("agent: nothing to send")
-        }
-        for action in plan.actions {
-            switch action {
-            case .api(let command): Swift.print("agent: \(command)")
-            case .restartProfile: Swift.print("agent: \(action) (with --allow-restart, when no calls are up)")
+        for line in unchangedForNodes { Swift.print(line) }
+        for (i, (nodes, plan)) in plans.enumerated() {
+            // One plan: "agent:"; several: each says which nodes it is for (the
+            // first is the plan of a node with no variants of its own).
+            let who = plans.count == 1 ? "agent" : i == 0 ? "agent (every other node)" : "agent (node \(nodes.joined(separator: ", ")))"
+            if plan.actions.isEmpty && plan.reports.isEmpty { Swift.print("\(who): nothing to send") }
+            for action in plan.actions {
+                switch action {
+                case .api(let command): Swift.print("\(who): \(command)")
+                case .restartProfile: Swift.print("\(who): \(action) (with --allow-restart, when no calls are up)")
+                }
             }
+            for report in plan.reports { Swift.print("\(who) report: \(report)") }
         }
-        for report in plan.reports { Swift.print("agent report: \(report)") }
         for note in notes { printErr("note: \(note)") }
-        let lookups = diffs.reduce(0) { $0 + $1.labels.count }
-        Swift.print("dry run: \(summary); \(rows) row(s) would change; \(lookups + unchanged.count) lookup(s) rendered, "
-                    + "\(lookups) would change; nothing written")
+        let changing = diffs.reduce(0) { $0 + $1.labels.count }
+        Swift.print("dry run: \(summary); \(rows) row(s) would change; \(rendered) lookup(s) rendered, "
+                    + "\(changing) would change; nothing written")
     }
 }

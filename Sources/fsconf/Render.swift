@@ -40,14 +40,10 @@ extension Fsconf {
         }
 
         func request() throws -> LookupRequest {
-            var headers = try pairs(params, "param")
-            if let node {
-                if let problem = FSConfCore.Scope.nameProblem(node) { throw CLIFailure("--node \(node): \(problem)", code: CLIFailure.Code.invalid) }
-                // What every lookup carries (switch_event_prep_for_delivery_detailed).
-                headers["FreeSWITCH-Switchname"] = node
-                headers["FreeSWITCH-Hostname"] = headers["FreeSWITCH-Hostname"] ?? node
+            if let node, let problem = FSConfCore.Scope.nameProblem(node) {
+                throw CLIFailure("--node \(node): \(problem)", code: CLIFailure.Code.invalid)
             }
-            let target = RenderTarget(section: section, key: key, user: user, headers: headers)
+            let target = RenderTarget(section: section, key: key, user: user, headers: try pairs(params, "param"), node: node)
             switch Result(catching: { () throws(RenderTarget.Problem) -> LookupRequest in try target.request(action: action, profile: profile) }) {
             case .success(let request): return request
             case .failure(let problem): throw CLIFailure(problem.description, code: CLIFailure.Code.invalid)

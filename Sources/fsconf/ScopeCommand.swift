@@ -26,16 +26,15 @@ extension Fsconf {
             }
         }
 
-        /// Gives the entity `path` names the scope `scope` (nil: every node), in one change set.
-        static func change(_ path: String, to scope: FSConfCore.Scope?, _ connection: ConnectionOptions, _ write: WriteOptions,
-                           json: Bool) throws {
+        /// Gives the entity `path` names the scope `scope` (nil: every node).
+        static func change(_ path: String, to scope: FSConfCore.Scope?) throws -> PreparedWrite {
             let (parsed, address) = try Admin.address(path)
-            let conn = try connection.connect()
             let summary = scope.map { "scope set \(parsed) {\($0)}" } ?? "scope clear \(parsed)"
-            let (written, changeSet) = try Admin.write(conn, actor: write.resolvedActor, summary: summary) { conn in
-                try FieldStore(conn).setScope(address, to: scope)
+            return PreparedWrite(summary: summary) { conn in
+                let written = try FieldStore(conn).setScope(address, to: scope)
+                return PreparedWrite.Done(line: describe(written.path, old: written.old ?? "(every node)", new: written.new ?? "(every node)"),
+                                          written: written)
             }
-            report(written, changeSet, json: json, scope: true)
         }
 
         /// A group's name as given (with or without its @), checked and lower-cased.
@@ -50,7 +49,7 @@ extension Fsconf {
             return list.map { $0.asciiLowercased }
         }
 
-        struct SetScope: FsconfCommand {
+        struct SetScope: FsconfCommand, BatchStep {
             static let configuration = CommandConfiguration(
                 commandName: "set",
                 abstract: "Limit the entity PATH names to these nodes and @groups.",
@@ -70,12 +69,19 @@ extension Fsconf {
                 if entries.isEmpty { throw ValidationError("name at least one node or @group (fsconf scope clear PATH makes it every node's)") }
             }
 
+            var outputOption: String? { json ? "--json" : nil }
+
+            func prepared() throws -> PreparedWrite {
+                try ScopeCommand.change(path, to: try ScopeCommand.scope(entries))
+            }
+
             func execute() throws {
-                try ScopeCommand.change(path, to: try ScopeCommand.scope(entries), connection, write, json: json)
+                let (done, changeSet) = try runAlone()
+                report(done.written!, changeSet, json: json, scope: true)
             }
         }
 
-        struct ClearScope: FsconfCommand {
+        struct ClearScope: FsconfCommand, BatchStep {
             static let configuration = CommandConfiguration(
                 commandName: "clear",
                 abstract: "Make the variant PATH names every node's again.",
@@ -85,12 +91,19 @@ extension Fsconf {
             @Argument(help: "The variant's path (with its {…} block).") var path: String
             @Flag(help: "Print {\"path\", \"old\", \"new\", \"change_set\"} as JSON.") var json = false
 
+            var outputOption: String? { json ? "--json" : nil }
+
+            func prepared() throws -> PreparedWrite {
+                try ScopeCommand.change(path, to: nil)
+            }
+
             func execute() throws {
-                try ScopeCommand.change(path, to: nil, connection, write, json: json)
+                let (done, changeSet) = try runAlone()
+                report(done.written!, changeSet, json: json, scope: true)
             }
         }
 
-        struct GroupAdd: FsconfCommand {
+        struct GroupAdd: FsconfCommand, BatchStep {
             static let configuration = CommandConfiguration(
                 commandName: "group",
                 abstract: "Add nodes to a node group (created by its first node).",
@@ -104,18 +117,19 @@ extension Fsconf {
                 if nodes.isEmpty { throw ValidationError("name at least one node") }
             }
 
-            func execute() throws {
+            func prepared() throws -> PreparedWrite {
                 let group = try ScopeCommand.group(self.group)
                 let nodes = try ScopeCommand.names(self.nodes, "node")
-                let conn = try connection.connect()
-                let (added, changeSet) = try Admin.write(conn, actor: write.resolvedActor, summary: "scope group @\(group) + \(nodes.joined(separator: ","))") { conn in
-                    try ScopeStore(conn).add(nodes, to: group)
+                return PreparedWrite(summary: "scope group @\(group) + \(nodes.joined(separator: ","))") { conn in
+                    let added = try ScopeStore(conn).add(nodes, to: group)
+                    return PreparedWrite.Done(line: added.isEmpty ? "@\(group): unchanged" : "@\(group): added \(added.joined(separator: ", "))")
                 }
-                print(added.isEmpty ? "@\(group): unchanged" : "@\(group): added \(added.joined(separator: ", ")) (change set \(changeSet ?? "-"))")
             }
+
+            func execute() throws { try runAlone() }
         }
 
-        struct GroupRemove: FsconfCommand {
+        struct GroupRemove: FsconfCommand, BatchStep {
             static let configuration = CommandConfiguration(
                 commandName: "ungroup",
                 abstract: "Remove nodes from a node group (--all: every node, so the group is gone).")
@@ -129,16 +143,17 @@ extension Fsconf {
                 if nodes.isEmpty != all { throw ValidationError("name the nodes to remove, or --all") }
             }
 
-            func execute() throws {
+            func prepared() throws -> PreparedWrite {
                 let group = try ScopeCommand.group(self.group)
                 let nodes = all ? nil : try ScopeCommand.names(self.nodes, "node")
-                let conn = try connection.connect()
-                let (removed, changeSet) = try Admin.write(conn, actor: write.resolvedActor, summary: "scope ungroup @\(group)") { conn in
-                    try ScopeStore(conn).remove(nodes, from: group)
+                return PreparedWrite(summary: "scope ungroup @\(group)") { conn in
+                    let removed = try ScopeStore(conn).remove(nodes, from: group)
+                    if removed.isEmpty { throw CLIFailure("@\(group) holds none of those nodes", code: CLIFailure.Code.notFound) }
+                    return PreparedWrite.Done(line: "@\(group): removed \(removed.joined(separator: ", "))")
                 }
-                if removed.isEmpty { throw CLIFailure("@\(group) holds none of those nodes", code: CLIFailure.Code.notFound) }
-                print("@\(group): removed \(removed.joined(separator: ", ")) (change set \(changeSet ?? "-"))")
             }
+
+            func execute() throws { try runAlone() }
         }
 
         struct ListScopes: FsconfCommand {

@@ -125,7 +125,7 @@ extension AdminCLITests {
         let db = try demo()
         let dump = try dataDump(db, sequences: true)
         let cases: [(text: String, message: String)] = [
-            ("set globals/a 1\nfrobnicate x\n", ":2: unknown operation frobnicate (set, unset, domain|user|gateway|extension add|remove)"),
+            ("set globals/a 1\nfrobnicate x\n", ":2: unknown operation frobnicate (set, unset, domain|user|gateway|extension add|remove, scope set|clear|group|ungroup)"),
             ("set globals/a 1\n\nuser set-password pbx.example.test 1000\n", ":3: `user set-password` is not an operation a batch can hold"),
             ("set globals/a\n", ":1: "),
             ("set globals/a 1 --db dbname=elsewhere\n", ":1: --db, --actor and --wait belong on `fsconf apply`, not on an operation"),
@@ -380,5 +380,71 @@ extension AdminCLITests {
         // Imported for real, the lookups answer what the dry run showed.
         try ok(db, ["import", dir.path("freeswitch.xml"), "--quiet"])
         XCTAssertTrue(try ok(db, ["render", "dialplan", "default"]).contains("data=\"dialed_extension=$1 dialed_by=import\""))
+    }
+}
+
+extension AdminCLITests {
+    static let sipPort = "configuration/sofia.conf/profiles/profile[name=internal]/settings/param[name=sip-port]"
+
+    func testDryRunShowsEachNodeWhoseAnswerDiffers() throws {
+        let db = try demo()
+        try ok(db, ["set", "\(Self.sipPort){fs-eu-1}/@value", "5099"])
+        // Every other node's sip-port changes; fs-eu-1 keeps its own variant.
+        var out = try fsconf(db, ["apply", "-", "--dry-run"], stdin: "set '\(Self.sipPort)/@value' 5070\n")
+        XCTAssertEqual(out.status, 0, out.description)
+        XCTAssertEqual(out.stdout, """
+            stdin:1: \(Self.sipPort)/@value: $${internal_sip_port} -> 5070
+            --- configuration sofia.conf\t(before)
+            +++ configuration sofia.conf\t(after)
+            @@ -7,7 +7,7 @@
+                   <profiles>
+                     <profile name="internal">
+                       <settings>
+            -            <param name="sip-port" value="5060"/>
+            +            <param name="sip-port" value="5070"/>
+                         <param name="context" value="default"/>
+                         <param name="auth-calls" value="true"/>
+                       </settings>
+            (configuration sofia.conf: no change for node(s) fs-eu-1, which get their own variant)
+            agent (every other node): sofia profile internal restart (with --allow-restart, when no calls are up)
+            agent (every other node) report: sofia profile internal: settings changed; they apply when the profile restarts
+            agent (node fs-eu-1): nothing to send
+            dry run: apply stdin: 1 operation(s); 1 row(s) would change; 2 lookup(s) rendered, 1 would change; nothing written
+
+            """)
+        // A group's variant, in the same batch as the group: only its nodes' answers change.
+        out = try fsconf(db, ["apply", "-", "--dry-run"], stdin: """
+            scope group us fs-us-1 fs-us-2
+            set '\(Self.sipPort){@us}/@value' 5098
+
+            """)
+        XCTAssertEqual(out.status, 0, out.description)
+        XCTAssertTrue(out.stdout.contains("""
+            --- configuration sofia.conf --node fs-us-1\t(before)
+            +++ configuration sofia.conf --node fs-us-1\t(after)
+            @@ -7,7 +7,7 @@
+                   <profiles>
+                     <profile name="internal">
+                       <settings>
+            -            <param name="sip-port" value="5060"/>
+            +            <param name="sip-port" value="5098"/>
+            """), out.stdout)
+        XCTAssertTrue(out.stdout.contains("(the same diff for configuration sofia.conf --node fs-us-2)\n"), out.stdout)
+        XCTAssertFalse(out.stdout.contains("--- configuration sofia.conf\t"), "every other node's answer is unchanged: \(out.stdout)")
+        XCTAssertFalse(out.stdout.contains("no change for node(s)"), out.stdout)
+        // Each node plans its part (its group changed, which its report names).
+        for node in ["fs-us-1", "fs-us-2"] {
+            XCTAssertTrue(out.stdout.contains("agent (node \(node)): sofia profile internal restart"), out.stdout)
+            XCTAssertTrue(out.stdout.contains("agent (node \(node)) report: the groups of this node (\(node)) changed"), out.stdout)
+        }
+        XCTAssertTrue(out.stdout.contains("agent (every other node): nothing to send\n"), out.stdout)
+        XCTAssertTrue(out.stderr.contains("note: node groups changed"), out.stderr)
+        XCTAssertEqual(try db.column("SELECT count(*) FROM fsconf.node_groups"), ["0"], "the dry run wrote nothing")
+        // The same batch for real: one change set holds the group and the variant.
+        out = try fsconf(db, ["apply", "-"], stdin: "scope group us fs-us-1 fs-us-2\nset '\(Self.sipPort){@us}/@value' 5098\n")
+        XCTAssertEqual(out.status, 0, out.description)
+        XCTAssertTrue(out.stdout.hasPrefix("stdin:1: @us: added fs-us-1, fs-us-2\nstdin:2: \(Self.sipPort){@us}/@value: added 5098\n"), out.stdout)
+        XCTAssertTrue(try ok(db, ["render", "configuration", "sofia.conf", "--node", "fs-us-2"]).contains("<param name=\"sip-port\" value=\"5098\"/>"))
+        XCTAssertTrue(try ok(db, ["render", "configuration", "sofia.conf"]).contains("<param name=\"sip-port\" value=\"5060\"/>"))
     }
 }

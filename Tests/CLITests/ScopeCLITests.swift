@@ -138,7 +138,9 @@ final class ScopeCLITests: XCTestCase {
         let dry = try ok(db, ["import", site + "/freeswitch.xml", "--scope", "sited", "--dry-run"])
         XCTAssertTrue(dry.contains("+ globals outbound_proxy\n"), dry)
         XCTAssertTrue(dry.contains("+ configuration sofia.conf\n"), dry)
-        let entries = dry.split(separator: "\n").filter { $0.hasPrefix("+ ") || $0.hasPrefix("~ ") || $0.hasPrefix("- ") }
+        // The entity lines come before the rendered diffs (whose lines may start with "- " too).
+        let entries = dry.split(separator: "\n").prefix { !$0.hasPrefix("--- ") }
+            .filter { $0.hasPrefix("+ ") || $0.hasPrefix("~ ") || $0.hasPrefix("- ") }
         XCTAssertEqual(entries, ["+ globals outbound_proxy", "+ configuration sofia.conf"], "the rest equals every node's: shared, not stored again")
         let imported = try fsconf(db, ["import", site + "/freeswitch.xml", "--scope", "sited"])
         XCTAssertEqual(imported.status, 0, imported.description)
