@@ -386,6 +386,21 @@ extension AdminCLITests {
 extension AdminCLITests {
     static let sipPort = "configuration/sofia.conf/profiles/profile[name=internal]/settings/param[name=sip-port]"
 
+    /// The head of the demo sofia.conf's diff when the internal profile's sip-port
+    /// (5060) becomes `to`, up to the changed line.
+    static func sipPortDiff(_ label: String, to: String) -> String {
+        """
+        --- \(label)\t(before)
+        +++ \(label)\t(after)
+        @@ -7,7 +7,7 @@
+               <profiles>
+                 <profile name="internal">
+                   <settings>
+        -            <param name="sip-port" value="5060"/>
+        +            <param name="sip-port" value="\(to)"/>
+        """
+    }
+
     func testDryRunShowsEachNodeWhoseAnswerDiffers() throws {
         let db = try demo()
         try ok(db, ["set", "\(Self.sipPort){fs-eu-1}/@value", "5099"])
@@ -394,14 +409,7 @@ extension AdminCLITests {
         XCTAssertEqual(out.status, 0, out.description)
         XCTAssertEqual(out.stdout, """
             stdin:1: \(Self.sipPort)/@value: $${internal_sip_port} -> 5070
-            --- configuration sofia.conf\t(before)
-            +++ configuration sofia.conf\t(after)
-            @@ -7,7 +7,7 @@
-                   <profiles>
-                     <profile name="internal">
-                       <settings>
-            -            <param name="sip-port" value="5060"/>
-            +            <param name="sip-port" value="5070"/>
+            \(Self.sipPortDiff("configuration sofia.conf", to: "5070"))
                          <param name="context" value="default"/>
                          <param name="auth-calls" value="true"/>
                        </settings>
@@ -419,16 +427,7 @@ extension AdminCLITests {
 
             """)
         XCTAssertEqual(out.status, 0, out.description)
-        XCTAssertTrue(out.stdout.contains("""
-            --- configuration sofia.conf --node fs-us-1\t(before)
-            +++ configuration sofia.conf --node fs-us-1\t(after)
-            @@ -7,7 +7,7 @@
-                   <profiles>
-                     <profile name="internal">
-                       <settings>
-            -            <param name="sip-port" value="5060"/>
-            +            <param name="sip-port" value="5098"/>
-            """), out.stdout)
+        XCTAssertTrue(out.stdout.contains(Self.sipPortDiff("configuration sofia.conf --node fs-us-1", to: "5098")), out.stdout)
         XCTAssertTrue(out.stdout.contains("(the same diff for configuration sofia.conf --node fs-us-2)\n"), out.stdout)
         XCTAssertFalse(out.stdout.contains("--- configuration sofia.conf\t"), "every other node's answer is unchanged: \(out.stdout)")
         XCTAssertFalse(out.stdout.contains("no change for node(s)"), out.stdout)
