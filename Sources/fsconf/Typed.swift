@@ -72,12 +72,7 @@ extension Fsconf {
                 if let alias { fields.append((at(.column("number-alias")), alias, "--alias")) }
                 if let group { fields.append((at(.column("group")), group, "--group")) }
                 fields.append((.directory(DirectoryAddress(domain: domain, field: .column("name"))), domain, "user add"))
-                fields += params.map { (at(.setting(kind: .param, name: $0.0, direction: nil)), $0.1, "--param \($0.0)") }
-                fields += variables.map { (at(.setting(kind: .variable, name: $0.0, direction: nil)), $0.1, "--variable \($0.0)") }
-                try Admin.validate(fields)
-                for (n, _) in params {
-                    if let w = FieldValidation.unknownParamWarning(at(.setting(kind: .param, name: n, direction: nil)), name: n) { Admin.warn(w) }
-                }
+                try Typed.validate(fields, params: params, variables: variables, at: at)
                 let scoped = try scope.map { try ScopeCommand.scope([$0]) }
                 return PreparedWrite(summary: "user add \(user)@\(domain)") { conn in
                     try AdminStore(conn).addUser(domain: domain, user: user, group: group, alias: alias, params: params, variables: variables,
@@ -182,13 +177,8 @@ extension Fsconf {
                 func at(_ field: DirectoryAddress.Field) -> FieldAddress {
                     .directory(DirectoryAddress(domain: domain, owner: user.map { .user($0) } ?? .domain, gateway: name, field: field))
                 }
-                var fields: [(FieldAddress, String, String)] = [(at(.column("name")), name, "gateway add")]
-                fields += params.map { (at(.setting(kind: .param, name: $0.0, direction: nil)), $0.1, "--param \($0.0)") }
-                fields += variables.map { (at(.setting(kind: .variable, name: $0.0, direction: nil)), $0.1, "--variable \($0.0)") }
-                try Admin.validate(fields)
-                for (n, _) in params {
-                    if let w = FieldValidation.unknownParamWarning(at(.setting(kind: .param, name: n, direction: nil)), name: n) { Admin.warn(w) }
-                }
+                let fields: [(FieldAddress, String, String)] = [(at(.column("name")), name, "gateway add")]
+                try Typed.validate(fields, params: params, variables: variables, at: at)
                 let scoped = try scope.map { try ScopeCommand.scope([$0]) }
                 if let profile {
                     // `<gateway name>` with `<param>`s and `<variables>` in the profile's
@@ -323,6 +313,19 @@ extension Fsconf {
 }
 
 enum Typed {
+    /// Validates an entity's own fields with its --param/--variable settings (one
+    /// validator: exit 2, nothing written), and warns of params FreeSWITCH does not read.
+    static func validate(_ fields: [(FieldAddress, String, String)], params: [(String, String)], variables: [(String, String)],
+                         at: (DirectoryAddress.Field) -> FieldAddress) throws {
+        var fields = fields
+        fields += params.map { (at(.setting(kind: .param, name: $0.0, direction: nil)), $0.1, "--param \($0.0)") }
+        fields += variables.map { (at(.setting(kind: .variable, name: $0.0, direction: nil)), $0.1, "--variable \($0.0)") }
+        try Admin.validate(fields)
+        for (n, _) in params {
+            if let w = FieldValidation.unknownParamWarning(at(.setting(kind: .param, name: n, direction: nil)), name: n) { Admin.warn(w) }
+        }
+    }
+
     static func pairs(_ list: [String], _ option: String) throws -> [(String, String)] {
         try list.map { item in
             guard let eq = item.firstIndex(of: "="), eq != item.startIndex else {
