@@ -27,10 +27,19 @@ public struct LookupRequest: Equatable, Sendable {
 
     /// A header's value; nil when absent or empty.
     public func header(_ name: String) -> String? {
-        let value = headers[name] ?? headerSource?.header(name)
+        let value = (headers.isEmpty ? nil : headers[name]) ?? headerSource?.header(name)
         guard let value, !value.isEmpty else { return nil }
         return value
     }
+
+    /// The params headers a lookup of `section` reads in nearly every case, so a
+    /// node can read them all in one call into Lua: a directory lookup's plan for a
+    /// user (purpose, user, key: a REGISTER's sip_auth, a call's user_call) and the
+    /// node's name (NodeIdentity). Others are still read one by one, on demand.
+    public static func usualHeaders(section: String) -> [String] {
+        section == Section.directory.rawValue ? usualDirectoryHeaders : []
+    }
+    static let usualDirectoryHeaders = ["purpose", "user", "key", NodeIdentity.headers[0]]
 
     /// Equal requests ask the same thing: the header source is not compared.
     public static func == (a: LookupRequest, b: LookupRequest) -> Bool {
@@ -46,7 +55,13 @@ public struct LookupRequest: Equatable, Sendable {
     /// (Strings from Lua are decoded leniently; U+FFFD marks invalid UTF-8.)
     public static func isPlausibleKey(_ text: String) -> Bool {
         if text.utf8.count > maximumKeyLength { return false }
-        for scalar in text.unicodeScalars where scalar.value == 0 || scalar == "\u{FFFD}" { return false }
+        // In bytes: NUL, or U+FFFD (EF BF BD; a String's UTF-8 is always valid).
+        var last2: UInt8 = 0, last1: UInt8 = 0
+        for byte in text.utf8 {
+            if byte == 0 || (byte == 0xBD && last1 == 0xBF && last2 == 0xEF) { return false }
+            last2 = last1
+            last1 = byte
+        }
         return true
     }
 }
