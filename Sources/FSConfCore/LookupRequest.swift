@@ -56,13 +56,17 @@ public struct LookupRequest: Equatable, Sendable {
     public static func isPlausibleKey(_ text: String) -> Bool {
         if text.utf8.count > maximumKeyLength { return false }
         // In bytes: NUL, or U+FFFD (EF BF BD; a String's UTF-8 is always valid).
-        var last2: UInt8 = 0, last1: UInt8 = 0
-        for byte in text.utf8 {
-            if byte == 0 || (byte == 0xBD && last1 == 0xBF && last2 == 0xEF) { return false }
-            last2 = last1
-            last1 = byte
+        func plausible(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+            for i in bytes.indices {
+                let byte = bytes[i]
+                if byte == 0 || (byte == 0xEF && i + 2 < bytes.count && bytes[i + 1] == 0xBF && bytes[i + 2] == 0xBD) {
+                    return false
+                }
+            }
+            return true
         }
-        return true
+        if let answer = text.utf8.withContiguousStorageIfAvailable(plausible) { return answer }
+        return Array(text.utf8).withUnsafeBufferPointer(plausible)
     }
 }
 

@@ -97,10 +97,15 @@ public final class NodeEngine: @unchecked Sendable {
     /// Settings and the backend serving them, as `resolve` found them. A caller may
     /// keep one (the Lua module: one per thread, for the shim text it came from) and
     /// reuse it while `isCurrent`: a lookup then takes no process-wide lock.
-    public struct Resolved: @unchecked Sendable {
+    /// A class: a thread keeping one copies a reference, not the settings' strings
+    /// (retained on every copy, and shared by every thread).
+    public final class Resolved: @unchecked Sendable {
         public let settings: NodeSettings
         let backend: Backend
         let generation: UInt64
+        init(settings: NodeSettings, backend: Backend, generation: UInt64) {
+            self.settings = settings; self.backend = backend; self.generation = generation
+        }
     }
 
     /// The backend for `settings`, created (replacing another one) when needed.
@@ -117,8 +122,7 @@ public final class NodeEngine: @unchecked Sendable {
     /// `handle` with the backend already resolved.
     public func handle(_ request: LookupRequest, resolved: Resolved,
                        node: @escaping (String) -> String?, nodeName: () -> String? = { nil }) -> LookupOutcome {
-        let settings = resolved.settings
-        if let shim = settings.shimSchema, shim != SchemaVersion.current {
+        if let shim = resolved.settings.shimSchema, shim != SchemaVersion.current {
             return failure("schema", """
                 fsconf: the shim was generated for schema \(shim) but the library reads schema \(SchemaVersion.current): \
                 regenerate it with `fsconf shim`
@@ -148,7 +152,7 @@ public final class NodeEngine: @unchecked Sendable {
             // The database failed a moment ago: do not make every lookup wait for it.
             return stale(lastGood, backend, log: log)
         }
-        switch answer(key, asker: me, deadline: MonotonicClock.deadline(afterMilliseconds: settings.deadlineMs),
+        switch answer(key, asker: me, deadline: MonotonicClock.deadline(afterMilliseconds: resolved.settings.deadlineMs),
                       source: .backend(backend), node: node) {
         case .success(let a):
             backend.cache.insert(key, node: me, xml: a.xml, tags: a.tags, negative: a.negative, seq: a.seq, epoch: probe.epoch,
