@@ -291,11 +291,17 @@ final class DirectoryNodeTests: XCTestCase {
             XML_REQUEST = saved
             print("lua api ok")
             """
+        try runLua(script, node, printing: "lua api ok\n")
+    }
+
+    /// Runs `script` with lua5.3 against the node's database: it must exit 0 and
+    /// print exactly `printing`.
+    func runLua(_ script: String, _ node: NodeSetup, printing: String, file: StaticString = #filePath, line: UInt = #line) throws {
         let dir = try TemporaryDirectory()
-        try dir.write("api.lua", script)
-        let out = try runProcess(tool("lua5.3"), [dir.path("api.lua")], environment: node.db.environment)
-        XCTAssertEqual(out.status, 0, out.description)
-        XCTAssertEqual(out.stdout, "lua api ok\n")
+        try dir.write("script.lua", script)
+        let out = try runProcess(tool("lua5.3"), [dir.path("script.lua")], environment: node.db.environment)
+        XCTAssertEqual(out.status, 0, out.description, file: file, line: line)
+        XCTAssertEqual(out.stdout, printing, file: file, line: line)
     }
 
     /// The shim entry point in one thread, one process: shim texts that alternate
@@ -364,11 +370,7 @@ final class DirectoryNodeTests: XCTestCase {
             assert(fsconf.stats().pool_size == good_size, "the outer settings' backend again: " .. fsconf.stats().pool_size)
             print("ok")
             """
-        let dir = try TemporaryDirectory()
-        try dir.write("alternate.lua", script)
-        let out = try runProcess(tool("lua5.3"), [dir.path("alternate.lua")], environment: node.db.environment)
-        XCTAssertEqual(out.status, 0, out.description)
-        XCTAssertEqual(out.stdout, "ok\n")
+        try runLua(script, node, printing: "ok\n")
     }
 
     // MARK: Failures are not "not found"
