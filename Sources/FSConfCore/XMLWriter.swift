@@ -96,8 +96,16 @@ public struct XMLWriter: Sendable {
     private mutating func newline() {
         guard indent, !output.isEmpty else { return }
         output.append(UInt8(ascii: "\n"))
-        if depth > 0 { output.append(contentsOf: repeatElement(UInt8(ascii: " "), count: 2 * depth)) }
+        var spaces = 2 * depth
+        while spaces > 0 {
+            // Copied from a static run of spaces (no Repeated sequence per line).
+            let run = min(spaces, XMLWriter.spaces.utf8CodeUnitCount)
+            output.append(contentsOf: UnsafeBufferPointer(start: XMLWriter.spaces.utf8Start, count: run))
+            spaces -= run
+        }
     }
+
+    private static let spaces: StaticString = "                                "
 
     @inline(__always)
     static func append(static text: StaticString, to out: inout [UInt8]) {
