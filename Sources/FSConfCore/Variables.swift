@@ -91,6 +91,23 @@ public struct VariableExpander {
         guard let raw = globals[name] else { return nodeValue(name) }
         // A value with no reference is its own expansion: no walk, nothing cached.
         if !VariableExpander.hasReference(raw) { return raw }
+        // A short chain of whole references ending in a plain value or a node's
+        // (`$${domain}` → `$${local_ip_v4}`) is followed without the walk; a
+        // cycle, a long chain or mixed text take the walk below.
+        var chain = [name], value = raw
+        while chain.count < 8, let next = VariableExpander.wholeReference(value), !chain.contains(next) {
+            guard let stored = globals[next] else {
+                let done = nodeValue(next)
+                for n in chain { expandedCache[n] = done }
+                return done
+            }
+            chain.append(next)
+            if !VariableExpander.hasReference(stored) {
+                for n in chain.dropLast() { expandedCache[n] = stored }
+                return stored
+            }
+            value = stored
+        }
         var stack: [(name: String, pieces: [Piece], next: Int, out: String)] = [(name, VariableExpander.pieces(raw), 0, "")]
         var active: Set<String> = [name]
         while true {

@@ -35,4 +35,26 @@ final class VariableExpanderTests: XCTestCase {
         XCTAssertEqual(e.expand("${a}"), "${a}", "a channel variable is left alone")
         XCTAssertEqual(e.expand("日本$${a}\u{FFFD}"), "日本A\u{FFFD}")
     }
+
+    func testChainsOfWholeReferences() {
+        var globals = ["domain": "$${ip}", "ip": "$${local_ip_v4}", "f": "$${a}", "a": "A", "self": "$${self}",
+                       "p": "$${q}", "q": "$${p}", "mixed": "$${a}x", "m": "$${mixed}", "gone": "$${nobody}"]
+        for i in 0..<12 { globals["c\(i)"] = i == 11 ? "end" : "$${c\(i + 1)}" }
+        let node = { (name: String) -> String? in name == "local_ip_v4" ? "192.0.2.10" : nil }
+        let expected = ["$${domain}": "192.0.2.10", "$${ip}": "192.0.2.10", "$${f}": "A", "$${self}": "", "$${p}": "",
+                        "$${q}": "", "$${m}": "Ax", "$${gone}": "", "$${c0}": "end", "$${c5}": "end",
+                        "x$${domain}": "x192.0.2.10", "$${domain}$${domain}": "192.0.2.10192.0.2.10"]
+        for (text, value) in expected {
+            var fresh = VariableExpander(globals: globals, node: node)
+            XCTAssertEqual(fresh.expand(text), value, text)
+        }
+        var shared = VariableExpander(globals: globals, node: node)
+        XCTAssertEqual(shared.expand("$${domain}"), "192.0.2.10")
+        XCTAssertEqual(shared.expand("$${ip}"), "192.0.2.10")
+        XCTAssertEqual(shared.expand("$${p}"), "", "a cycle expands to nothing")
+        XCTAssertEqual(shared.expand("$${self}"), "")
+        XCTAssertEqual(shared.expand("$${m}"), "Ax")
+        XCTAssertEqual(shared.expand("$${c0}"), "end", "a chain longer than the shortcut's reach")
+        XCTAssertEqual(shared.expand("$${gone}"), "")
+    }
 }
