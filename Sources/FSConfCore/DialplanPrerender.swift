@@ -77,27 +77,60 @@ extension VariableExpander {
     /// works byte by byte, and references are ASCII-delimited).
     public mutating func expandEscaped(_ text: String) -> String {
         var copy = text
-        return copy.withUTF8 { bytes -> String in
-            var out: [UInt8] = []
-            out.reserveCapacity(bytes.count + bytes.count / 16)
-            var literal = 0, i = 0
-            let n = bytes.count
-            while i + 2 < n {
-                guard bytes[i] == UInt8(ascii: "$"), bytes[i + 1] == UInt8(ascii: "$"), bytes[i + 2] == UInt8(ascii: "{") else {
-                    i += 1
-                    continue
-                }
-                var close = i + 3
-                while close < n && bytes[close] != UInt8(ascii: "}") { close += 1 }
-                guard close < n else { break }   // unterminated: literal to the end
-                out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[literal..<i]))
-                let name = String(decoding: UnsafeBufferPointer(rebasing: bytes[(i + 3)..<close]), as: UTF8.self)
-                XMLWriter.escape(expanded(name), into: &out)
-                i = close + 1
-                literal = i
-            }
-            out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[literal..<n]))
-            return String(decoding: out, as: UTF8.self)
+        return copy.withUTF8 { expandEscaped($0) } ?? text
+    }
+
+    /// The same over UTF-8 bytes; nil when they hold no reference (use them as they
+    /// are). Two passes: the references and their escaped values, then the result
+    /// written once into a string of its exact size (a context can be megabytes).
+    public mutating func expandEscaped(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
+        guard let base = bytes.baseAddress else { return nil }
+        let n = bytes.count
+        var found: [(start: Int, end: Int, value: [UInt8])] = []
+        var i = 0
+        while let at = VariableExpander.nextReference(base, n, from: i) {
+            var end = at + 3
+            while end < n && base[end] != UInt8(ascii: "}") { end += 1 }
+            guard end < n else { break }  // unterminated: literal to the end
+            var value: [UInt8] = []
+            XMLWriter.escape(expanded(String(decoding: UnsafeBufferPointer(start: base + at + 3, count: end - at - 3), as: UTF8.self)),
+                             into: &value)
+            found.append((at, end + 1, value))
+            i = end + 1
         }
+        if found.isEmpty { return nil }
+        let total = found.reduce(n) { $0 - ($1.end - $1.start) + $1.value.count }
+        return String(unsafeUninitializedCapacity: total) { out in
+            guard let dst = out.baseAddress else { return 0 }
+            var w = 0, literal = 0
+            for ref in found {
+                (dst + w).update(from: base + literal, count: ref.start - literal)
+                w += ref.start - literal
+                ref.value.withUnsafeBufferPointer { v in
+                    if let p = v.baseAddress { (dst + w).update(from: p, count: v.count) }
+                }
+                w += ref.value.count
+                literal = ref.end
+            }
+            (dst + w).update(from: base + literal, count: n - literal)
+            return w + n - literal
+        }
+    }
+
+    /// The offset of the next `$${` at or after `from`. Eight bytes at a time while
+    /// none of them is a `$` (a context holds few against its size).
+    static func nextReference(_ base: UnsafePointer<UInt8>, _ n: Int, from: Int) -> Int? {
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        let dollars = ones &* UInt64(UInt8(ascii: "$"))
+        var i = from
+        while i + 2 < n {
+            if i + 8 <= n {
+                let x = UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self) ^ dollars
+                if (x &- ones) & ~x & highs == 0 { i += 8; continue }   // no `$` among these eight
+            }
+            if base[i] == UInt8(ascii: "$") && base[i + 1] == UInt8(ascii: "$") && base[i + 2] == UInt8(ascii: "{") { return i }
+            i += 1
+        }
+        return nil
     }
 }

@@ -73,4 +73,19 @@ final class DialplanPrerenderTests: XCTestCase {
         data.globals = ["prefix": "9"]
         XCTAssertEqual(DialplanRenderer.render(.context("office"), data, compiler: pcre).xml, "<document/>")
     }
+
+    /// Expanding escaped text equals escaping expanded text, for any arrangement of
+    /// `$`, `{`, `}` (unterminated references, `$$$${`, references across the
+    /// eight-byte steps of the scan).
+    func testExpandingEscapedTextEqualsEscapingExpandedText() {
+        var generator = SystemRandomNumberGenerator()
+        let alphabet = Array("ab$${}}x".utf8)
+        for _ in 0..<3000 {
+            let length = Int.random(in: 0...48, using: &generator)
+            let text = String(decoding: (0..<length).map { _ in alphabet.randomElement(using: &generator)! }, as: UTF8.self)
+            var a = VariableExpander(node: { "<\($0)&>" })
+            var b = VariableExpander(node: { "<\($0)&>" })
+            XCTAssertEqual(a.expandEscaped(text), XMLWriter.escape(b.expand(text)), text)
+        }
+    }
 }
