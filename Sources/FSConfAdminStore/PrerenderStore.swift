@@ -19,7 +19,9 @@ public struct PrerenderStore {
     }
 
     /// Renders every stale context. `all`: every context, current or not (after a
-    /// load with triggers disabled, which leaves versions unchanged).
+    /// load with triggers disabled, which leaves versions unchanged). Contexts
+    /// another transaction has locked (it changed them) are left to it: it renders
+    /// them before it commits, and two writers never wait for each other here.
     @discardableResult
     public func refresh(all: Bool = false, compiler: any RegexCompiler) throws -> Summary {
         // Contexts written with triggers disabled have no row yet.
@@ -32,7 +34,7 @@ public struct PrerenderStore {
                    EXISTS (SELECT 1 FROM fsconf.dialplan_extensions e WHERE e.context_id = c.id AND e.nodes IS NOT NULL)
             FROM fsconf.prerendered_contexts p JOIN fsconf.dialplan_contexts c ON c.id = p.context_id
             WHERE p.rendered_version IS DISTINCT FROM p.version OR p.format IS DISTINCT FROM $1::integer
-            ORDER BY c.id
+            ORDER BY c.id FOR UPDATE OF p SKIP LOCKED
             """, [String(DialplanPrerender.format)])
         var summary = Summary()
         for i in 0..<stale.rowCount {
