@@ -86,7 +86,7 @@ public struct VariableExpander {
     /// resolves). Iterative, so no chain can exhaust a FreeSWITCH thread's stack; a
     /// reference back into a name being expanded (a cycle, which writes refuse)
     /// expands to nothing. Values read from the node are final, as in FreeSWITCH.
-    private mutating func expanded(_ name: String) -> String {
+    mutating func expanded(_ name: String) -> String {
         if let done = expandedCache[name] { return done }
         guard let raw = globals[name] else { return nodeValue(name) }
         // A value with no reference is its own expansion: no walk, nothing cached.
