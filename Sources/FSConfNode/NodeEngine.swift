@@ -242,7 +242,12 @@ public final class NodeEngine: @unchecked Sendable {
                 var data = DirectoryData(rows: f.rows)
                 data.globals = f.globals(data.globals)
                 let rendered = DirectoryRenderer.answer(query, data, node: node)
-                var answer = Answer(xml: rendered.xml, tags: CacheTags.directory(query, data, found: !rendered.notFound),
+                // With the node's cache off nothing keeps the tags: not worked out per lookup.
+                var keepsTags = true
+                if case .backend(let b) = source { keepsTags = b.cache.enabled }
+                let tags = keepsTags ? CacheTags.directory(query, data, found: !rendered.notFound)
+                    : CacheTags(section: Section.directory.rawValue, names: [])
+                var answer = Answer(xml: rendered.xml, tags: tags,
                                     negative: rendered.notFound || rendered.noSuchUser, seq: f.seq)
                 answer.servable = !rendered.heldByFreeSWITCH
                 return answer
