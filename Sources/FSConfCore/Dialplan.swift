@@ -143,10 +143,16 @@ public struct DialplanContext: Equatable, Sendable {
 /// expression_element; parent = parent condition, owner = extension), `R` regex
 /// (field, expression, expression_element, 13 time columns; parent = condition),
 /// `A` action (kind, application, data, inline, data_element, loop; parent = condition),
-/// `V` global variable.
+/// `V` global variable, `P` the context's prerendered document (value 0; then no
+/// E/C/R/A rows: DialplanPrerender).
 public struct DialplanData: Sendable {
     public var context: DialplanContext?
     public var globals: [String: String]
+    /// The stored document, references unexpanded (DialplanPrerender), when the
+    /// database holds a current one for this context.
+    public var prerendered: String?
+    /// Its expressions holding references (`K` rows), checked on the node.
+    public var prerenderChecks: [String] = []
 
     public init(context: DialplanContext?, globals: [String: String] = [:]) {
         self.context = context
@@ -167,10 +173,16 @@ public struct DialplanData: Sendable {
         var conditionOwner: [Int64] = []
         var pending: [(parent: Int64, regex: DialplanRegex?, action: DialplanAction?)] = []
         var ranks: [Int64: Int] = [:]
+        var prerendered: String?
+        var checks: [String] = []
         for row in rows {
             switch row.kind {
             case "X":
                 context = DialplanContext(id: row.id, name: row.value(0) ?? "")
+            case "P":
+                prerendered = row.value(0)
+            case "K":
+                checks.append(row.value(0) ?? "")
             case "E":
                 // owner: how specifically the extension's scope names the node (docs/cluster.md).
                 if let rank = row.owner, rank != 0 { ranks[row.id] = Int(rank) }
@@ -214,6 +226,8 @@ public struct DialplanData: Sendable {
             }
         }
         self.globals = SectionRow.globals(rows)
+        self.prerendered = prerendered
+        self.prerenderChecks = checks
         guard var context else { self.context = nil; return }
         // Regexes and actions whose condition came later in the rows.
         for (parent, regex, action) in pending {
@@ -350,6 +364,9 @@ public enum DialplanRenderer {
         public var xml: String
         /// Extensions left out: (name, position, problems).
         public var skipped: [(name: String, position: Int, problems: [String])]
+        /// A stored document failed this node's checks (DialplanPrerender.passes):
+        /// the caller reads the context's rows and renders again.
+        public var needsRows = false
     }
 
     public static func render(_ query: DialplanQuery, _ data: DialplanData, compiler: any RegexCompiler,
@@ -358,6 +375,13 @@ public enum DialplanRenderer {
             return Result(xml: FreeSWITCHDocument.notFound, skipped: [])
         }
         var expander = VariableExpander(globals: data.globals, node: node)
+        // Stored by a writer once checked to be what the rows give (DialplanPrerender).
+        if let document = data.prerendered {
+            guard DialplanPrerender.passes(data.prerenderChecks, expander: &expander, compiler: compiler) else {
+                return Result(xml: FreeSWITCHDocument.notFound, skipped: [], needsRows: true)
+            }
+            return Result(xml: expander.expandEscaped(document), skipped: [])
+        }
         var w = XMLWriter(capacity: 256 + context.extensions.count * 320)
         var skipped: [(name: String, position: Int, problems: [String])] = []
         FreeSWITCHDocument.begin(&w, section: section.rawValue)

@@ -31,7 +31,7 @@ public enum DirectoryRenderer {
     static func render(_ query: DirectoryQuery, _ data: DirectoryData, node: @escaping (String) -> String?,
                        facts: inout Answer) -> String {
         var expander = VariableExpander(globals: data.globals, node: node)
-        var w = XMLWriter(capacity: 2048)
+        var w = XMLWriter(capacity: 4096)   // a user answer is ~2.5 KB: no regrowth
         switch query {
         case .none:
             return FreeSWITCHDocument.notFound
@@ -195,11 +195,12 @@ public enum DirectoryRenderer {
     static func renderSettings(_ w: inout XMLWriter, _ settings: [Setting], _ kind: Setting.Kind, container: String,
                                tag: String, _ expander: inout VariableExpander) {
         var opened = false
-        for s in settings where s.kind == kind {
+        // By index: no copy of each setting (three strings retained) per pass.
+        for i in settings.indices where settings[i].kind == kind {
             if !opened { w.open(container); opened = true }
             w.start(tag)
-            w.attribute("name", s.name)
-            w.attribute("value", expander.expand(s.value))
+            w.attribute("name", settings[i].name)
+            w.attribute("value", expander.expand(settings[i].value))
             w.finish(selfClosing: true)
         }
         if opened { w.close(container) }

@@ -17,12 +17,48 @@ public struct VariableExpander {
     }
 
     public static func hasReference(_ text: String) -> Bool {
-        var previous: (UInt8, UInt8) = (0, 0)
-        for byte in text.utf8 {
-            if byte == UInt8(ascii: "{") && previous == (UInt8(ascii: "$"), UInt8(ascii: "$")) { return true }
-            previous = (previous.1, byte)
+        if let found = text.utf8.withContiguousStorageIfAvailable(hasReference) { return found }
+        return Array(text.utf8).withUnsafeBufferPointer(hasReference)
+    }
+
+    /// The same over bytes: looks for a `$`, then checks the two bytes after it
+    /// (every lookup asks this of every value it renders).
+    static func hasReference(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        let n = bytes.count
+        var i = 0
+        while i + 2 < n {
+            if bytes[i] == UInt8(ascii: "$") {
+                if bytes[i + 1] == UInt8(ascii: "$") {
+                    if bytes[i + 2] == UInt8(ascii: "{") { return true }
+                    i += 1   // "$$$": the second `$` may start a reference
+                    continue
+                }
+                i += 2
+                continue
+            }
+            i += 1
         }
         return false
+    }
+
+    /// `name` when `text` is exactly one reference `$${name}` (the usual stored
+    /// value: `$${default_password}`), else nil.
+    static func wholeReference(_ text: String) -> String? {
+        if let name = text.utf8.withContiguousStorageIfAvailable(wholeReference) { return name }
+        return Array(text.utf8).withUnsafeBufferPointer(wholeReference)
+    }
+
+    static func wholeReference(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
+        let n = bytes.count
+        guard n > 4, bytes[0] == UInt8(ascii: "$"), bytes[1] == UInt8(ascii: "$"), bytes[2] == UInt8(ascii: "{"),
+              bytes[n - 1] == UInt8(ascii: "}") else { return nil }
+        // The first `}` must be the last byte: `$${a}$${b}` is two references.
+        var i = 3
+        while i < n - 1 {
+            if bytes[i] == UInt8(ascii: "}") { return nil }
+            i += 1
+        }
+        return String(decoding: UnsafeBufferPointer(rebasing: bytes[3..<(n - 1)]), as: UTF8.self)
     }
 
     /// Names referenced by `text` (for fetching exactly the globals a lookup needs).
@@ -34,6 +70,7 @@ public struct VariableExpander {
 
     public mutating func expand(_ text: String) -> String {
         guard VariableExpander.hasReference(text) else { return text }
+        if let name = VariableExpander.wholeReference(text) { return expanded(name) }
         var out = ""
         VariableExpander.scan(text) { piece in
             switch piece {
@@ -49,9 +86,28 @@ public struct VariableExpander {
     /// resolves). Iterative, so no chain can exhaust a FreeSWITCH thread's stack; a
     /// reference back into a name being expanded (a cycle, which writes refuse)
     /// expands to nothing. Values read from the node are final, as in FreeSWITCH.
-    private mutating func expanded(_ name: String) -> String {
+    mutating func expanded(_ name: String) -> String {
         if let done = expandedCache[name] { return done }
         guard let raw = globals[name] else { return nodeValue(name) }
+        // A value with no reference is its own expansion: no walk, nothing cached.
+        if !VariableExpander.hasReference(raw) { return raw }
+        // A short chain of whole references ending in a plain value or a node's
+        // (`$${domain}` → `$${local_ip_v4}`) is followed without the walk; a
+        // cycle, a long chain or mixed text take the walk below.
+        var chain = [name], value = raw
+        while chain.count < 8, let next = VariableExpander.wholeReference(value), !chain.contains(next) {
+            guard let stored = globals[next] else {
+                let done = nodeValue(next)
+                for n in chain { expandedCache[n] = done }
+                return done
+            }
+            chain.append(next)
+            if !VariableExpander.hasReference(stored) {
+                for n in chain.dropLast() { expandedCache[n] = stored }
+                return stored
+            }
+            value = stored
+        }
         var stack: [(name: String, pieces: [Piece], next: Int, out: String)] = [(name, VariableExpander.pieces(raw), 0, "")]
         var active: Set<String> = [name]
         while true {

@@ -96,8 +96,16 @@ public struct XMLWriter: Sendable {
     private mutating func newline() {
         guard indent, !output.isEmpty else { return }
         output.append(UInt8(ascii: "\n"))
-        if depth > 0 { output.append(contentsOf: repeatElement(UInt8(ascii: " "), count: 2 * depth)) }
+        var spaces = 2 * depth
+        while spaces > 0 {
+            // Copied from a static run of spaces (no Repeated sequence per line).
+            let run = min(spaces, XMLWriter.spaces.utf8CodeUnitCount)
+            output.append(contentsOf: UnsafeBufferPointer(start: XMLWriter.spaces.utf8Start, count: run))
+            spaces -= run
+        }
     }
+
+    private static let spaces: StaticString = "                                "
 
     @inline(__always)
     static func append(static text: StaticString, to out: inout [UInt8]) {
@@ -128,8 +136,9 @@ public struct XMLWriter: Sendable {
         var run = 0, i = 0
         while i < n {
             let b = bytes[i]
-            // Fast path: bytes that stand for themselves.
-            if b >= 0x20 && b != 0x26 && b != 0x3C && b != 0x3E && b != 0x22 && b != 0x27 && b != 0xEF {
+            // Fast path: bytes that stand for themselves (below 0x40 the mask says
+            // which do not: C0 controls, " & ' < >; above, only EF may start U+FFFE/F).
+            if b < 0x40 ? (XMLWriter.special >> UInt64(b)) & 1 == 0 : b != 0xEF {
                 i += 1
                 continue
             }
@@ -159,6 +168,9 @@ public struct XMLWriter: Sendable {
         }
         if run < n { out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[run..<n])) }
     }
+
+    /// Bit b set: byte b (below 0x40) is escaped or dropped.
+    static let special: UInt64 = 0xFFFF_FFFF | 1 << 0x22 | 1 << 0x26 | 1 << 0x27 | 1 << 0x3C | 1 << 0x3E
 
     public static func escape(_ text: String) -> String {
         var out: [UInt8] = []

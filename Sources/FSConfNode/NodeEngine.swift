@@ -277,7 +277,12 @@ public final class NodeEngine: @unchecked Sendable {
                 var data = DirectoryData(rows: f.rows)
                 data.globals = f.globals(data.globals)
                 let rendered = DirectoryRenderer.answer(query, data, node: node)
-                var answer = Answer(xml: rendered.xml, tags: CacheTags.directory(query, data, found: !rendered.notFound),
+                // With the node's cache off nothing keeps the tags: not worked out per lookup.
+                var keepsTags = true
+                if case .backend(let b) = source { keepsTags = b.cache.enabled }
+                let tags = keepsTags ? CacheTags.directory(query, data, found: !rendered.notFound)
+                    : CacheTags(section: Section.directory.rawValue, names: [])
+                var answer = Answer(xml: rendered.xml, tags: tags,
                                     negative: rendered.notFound || rendered.noSuchUser, seq: f.seq)
                 answer.servable = !rendered.heldByFreeSWITCH
                 return answer
@@ -312,13 +317,28 @@ public final class NodeEngine: @unchecked Sendable {
                           node: @escaping (String) -> String?) -> Result<Answer, PostgresError> {
         let query = DialplanQuery.context(context)
         let (statement, params) = DialplanSQL.bind(query, section: section, node: asker)!
-        return fetch(statement, params, asker: asker, source: source, deadline: deadline, decode: SectionRows.decode).map { f in
+        return fetch(statement, params, asker: asker, source: source, deadline: deadline, decode: SectionRows.decode).flatMap { f in
             var data = DialplanData(rows: f.rows)
             data.globals = f.globals(data.globals)
-            let result = DialplanRenderer.render(query, data, compiler: regexCompiler, node: node, section: section)
+            var result = DialplanRenderer.render(query, data, compiler: regexCompiler, node: node, section: section)
+            var seq = f.seq
+            if result.needsRows, let id = data.context?.id {
+                // The stored document holds an expression this node's values make
+                // invalid: render the rows, which leaves that extension out and says so.
+                let rows = DialplanSQL.contextRows
+                switch fetch(rows, [String(id), section.rawValue, asker], asker: asker, source: source, deadline: deadline,
+                             decode: SectionRows.decode) {
+                case .failure(let error): return .failure(error)
+                case .success(let r):
+                    var fromRows = DialplanData(rows: r.rows)
+                    fromRows.globals = r.globals(fromRows.globals)
+                    result = DialplanRenderer.render(query, fromRows, compiler: regexCompiler, node: node, section: section)
+                    seq = r.seq.map { min($0, seq ?? $0) } ?? seq
+                }
+            }
             let found = result.xml != FreeSWITCHDocument.notFound
             let key: CacheKey = section == .chatplan ? .chatplan(context) : .dialplan(context)
-            var answer = Answer(xml: result.xml, tags: CacheTags.of(key, found: found), negative: !found, seq: f.seq)
+            var answer = Answer(xml: result.xml, tags: CacheTags.of(key, found: found), negative: !found, seq: seq)
             if !result.skipped.isEmpty {
                 // One bad row never breaks the context: the extension is left out and said so.
                 let list = result.skipped.prefix(5).map { "\($0.name) (position \($0.position)): \($0.problems.joined(separator: "; "))" }
@@ -328,7 +348,7 @@ public final class NodeEngine: @unchecked Sendable {
                     answer.log.append(("warning", line))
                 }
             }
-            return answer
+            return .success(answer)
         }
     }
 

@@ -239,9 +239,10 @@ public final class PGResult {
 
     public func isNull(_ row: Int, _ column: Int) -> Bool { PQgetisnull(handle, Int32(row), Int32(column)) == 1 }
 
+    /// A NULL has length 0: only an empty value asks libpq whether it is NULL.
     public func string(_ row: Int, _ column: Int) -> String? {
-        if isNull(row, column) { return nil }
         let length = Int(PQgetlength(handle, Int32(row), Int32(column)))
+        if length == 0 { return isNull(row, column) ? nil : "" }
         guard let p = PQgetvalue(handle, Int32(row), Int32(column)) else { return nil }
         return p.withMemoryRebound(to: UInt8.self, capacity: length) {
             String(decoding: UnsafeBufferPointer(start: $0, count: length), as: UTF8.self)
@@ -253,7 +254,7 @@ public final class PGResult {
     /// A decimal integer value read from the result's bytes (no string made), or nil
     /// when NULL or not an integer.
     public func int64(_ row: Int, _ column: Int) -> Int64? {
-        if isNull(row, column) { return nil }
+        // A NULL has length 0, refused below with any other empty value.
         let length = Int(PQgetlength(handle, Int32(row), Int32(column)))
         guard length > 0, length <= 20, let p = PQgetvalue(handle, Int32(row), Int32(column)) else { return nil }
         var i = 0
@@ -274,8 +275,8 @@ public final class PGResult {
 
     /// The value's bytes, for decoders that do not need a String (nil when NULL).
     public func withBytes<T>(_ row: Int, _ column: Int, _ body: (UnsafeBufferPointer<UInt8>) -> T) -> T? {
-        if isNull(row, column) { return nil }
         let length = Int(PQgetlength(handle, Int32(row), Int32(column)))
+        if length == 0 && isNull(row, column) { return nil }
         guard let p = PQgetvalue(handle, Int32(row), Int32(column)) else { return nil }
         return p.withMemoryRebound(to: UInt8.self, capacity: length) { body(UnsafeBufferPointer(start: $0, count: length)) }
     }

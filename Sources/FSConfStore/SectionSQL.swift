@@ -67,18 +67,38 @@ public enum SectionRows {
 public enum DialplanSQL {
     static let textColumns = (1...19).map { "v\($0)" }
 
-    public static let context: DirectorySQL.Statement = {
+    /// The node's statement: the context by name, as its prerendered document
+    /// when the database holds a current one of the library's format (a `P` row:
+    /// then no extension rows are read), else its rows.
+    public static let context = statement(name: "fsconf_dialplan_context", prerendered: true, ctx: """
+        ctx AS (
+            SELECT c.id, c.name FROM fsconf.dialplan_contexts c WHERE c.section = $2 AND lower(c.name) = lower($1)
+                AND \(ScopeSQL.visible("c.nodes"))
+            ORDER BY (c.name = $1) DESC, \(ScopeSQL.rank("c.nodes")) DESC, c.id LIMIT 1
+        )
+        """)
+
+    /// A writer's statement (DialplanPrerender): one context's rows by id ($1), as
+    /// every node reads them (no node: $3 NULL), never its stored document.
+    public static let contextRows = statement(name: "fsconf_dialplan_context_rows", prerendered: false, ctx: """
+        ctx AS (SELECT c.id, c.name FROM fsconf.dialplan_contexts c WHERE c.id = $1::bigint AND c.section = $2)
+        """)
+
+    static func statement(name: String, prerendered: Bool, ctx: String) -> DirectorySQL.Statement {
         let n = "NULL::text"
         func pad(_ used: Int) -> String { String(repeating: ", \(n)", count: 19 - used) }
-        let ctes = """
-            ctx AS (
-                SELECT c.id, c.name FROM fsconf.dialplan_contexts c WHERE c.section = $2 AND lower(c.name) = lower($1)
-                    AND \(ScopeSQL.visible("c.nodes"))
-                ORDER BY (c.name = $1) DESC, \(ScopeSQL.rank("c.nodes")) DESC, c.id LIMIT 1
+        let pre = prerendered ? """
+            pre AS (
+                SELECT p.xml, p.checks FROM fsconf.prerendered_contexts p WHERE p.context_id = (SELECT id FROM ctx)
+                    AND p.rendered_version = p.version AND p.format = \(DialplanPrerender.format) AND p.xml IS NOT NULL
             ),
+            """ : ""
+        let ctes = """
+            \(ctx),
+            \(pre)
             ext AS (
                 SELECT e.id, e.context_id, e.name, e.continue, e.position, e.nodes FROM fsconf.dialplan_extensions e
-                WHERE e.context_id = (SELECT id FROM ctx) AND e.enabled AND \(ScopeSQL.visible("e.nodes"))
+                WHERE e.context_id = (SELECT id FROM ctx) AND e.enabled AND \(ScopeSQL.visible("e.nodes"))\(prerendered ? " AND NOT EXISTS (SELECT 1 FROM pre)" : "")
             ),
             cond AS (
                 SELECT d.* FROM fsconf.dialplan_conditions d WHERE d.extension_id = ANY (ARRAY(SELECT id FROM ext))
@@ -100,12 +120,17 @@ public enum DialplanSQL {
                 UNION ALL
                 SELECT 'A', a.id, a.condition_id, NULL, a.position, a.kind, a.application, a.data, a.inline,
                        a.data_element::text, a.loop\(pad(6))
-                FROM fsconf.dialplan_actions a WHERE a.condition_id = ANY (ARRAY(SELECT id FROM cond))
+                FROM fsconf.dialplan_actions a WHERE a.condition_id = ANY (ARRAY(SELECT id FROM cond))\(prerendered ? """
+
+                UNION ALL
+                SELECT 'P', c.id, NULL, NULL, 0, p.xml\(pad(1)) FROM pre p, ctx c
+                UNION ALL
+                SELECT 'K', c.id, NULL, NULL, k.n::integer, k.x\(pad(1)) FROM pre p, ctx c, unnest(p.checks) WITH ORDINALITY k(x, n)
+                """ : "")
             )
             """
-        return DirectorySQL.Statement(name: "fsconf_dialplan_context",
-                                      sql: SectionRows.withGlobals(parameters: 3, ctes: ctes, padding: 17), parameters: 3)
-    }()
+        return DirectorySQL.Statement(name: name, sql: SectionRows.withGlobals(parameters: 3, ctes: ctes, padding: 17), parameters: 3)
+    }
 
     public static func bind(_ query: DialplanQuery, section: PlanSection = .dialplan, node: String?) -> (DirectorySQL.Statement, [String?])? {
         switch query {

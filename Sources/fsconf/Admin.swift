@@ -55,7 +55,17 @@ enum Admin {
     /// when something changed (nil: nothing did, and nothing is announced).
     static func write<T>(_ conn: PGConnection, actor: String, source: String = "cli", summary: String, undoOf: String? = nil,
                          _ body: (PGConnection) throws -> T) throws -> (T, String?) {
-        try ChangeSets.write(conn, actor: actor, source: source, summary: summary, undoOf: undoOf, body)
+        try ChangeSets.write(conn, actor: actor, source: source, summary: summary, undoOf: undoOf) { conn in
+            let result = try body(conn)
+            try prerender(conn)
+            return result
+        }
+    }
+
+    /// Renders the contexts the transaction changed (and any other stale one) before
+    /// it commits: nodes read each as one stored document (DialplanPrerender).
+    static func prerender(_ conn: PGConnection, all: Bool = false) throws {
+        try PrerenderStore(conn).refresh(all: all, compiler: PCRE2Compiler())
     }
 
     /// The value checks every write runs before touching the database (exit 2):

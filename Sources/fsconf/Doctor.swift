@@ -107,6 +107,7 @@ extension Fsconf {
                                                         passwordFile: eslPasswordFile))
                 results.append(conn.map { DoctorChecks.cacheable($0) } ?? .skip("cacheable", needsDB))
             }
+            results.append(conn.map { DoctorChecks.prerendered($0) } ?? .skip("prerendered", needsDB))
             results.append(conn.map { DoctorChecks.clock($0, maxSkewMs: maxClockSkewMs) } ?? .skip("clock", needsDB))
 
             for r in results { print(r.rendered) }
@@ -471,6 +472,30 @@ enum DoctorChecks {
                          fix: "with the agent running, give each a long lifetime: fsconf set directory/\(missing[0])/@cacheable 2147483 (docs/agent.md)")
         } catch {
             return .fail(name, "cannot read fsconf.domains: \(error)", fix: "fsconf grant reader ROLE (as the owner role)")
+        }
+    }
+
+    /// Contexts nodes read as one stored document (DialplanPrerender) or, after a
+    /// change made in SQL, as rows until a writer renders them again.
+    static func prerendered(_ conn: PGConnection) -> DoctorCheck {
+        let name = "prerendered"
+        do {
+            let r = try conn.query("""
+                SELECT count(*),
+                       count(*) FILTER (WHERE p.context_id IS NULL OR p.rendered_version IS DISTINCT FROM p.version
+                                        OR p.format IS DISTINCT FROM $1::integer),
+                       count(*) FILTER (WHERE p.xml IS NOT NULL AND p.rendered_version = p.version AND p.format = $1::integer)
+                FROM fsconf.dialplan_contexts c LEFT JOIN fsconf.prerendered_contexts p ON p.context_id = c.id
+                """, [String(DialplanPrerender.format)])
+            let total = r.int(0, 0) ?? 0, stale = r.int(0, 1) ?? 0, stored = r.int(0, 2) ?? 0
+            if total == 0 { return .skip(name, "no dialplan or chatplan contexts stored") }
+            if stale > 0 {
+                return .fail(name, "\(stale) of \(total) context(s) changed (in SQL, or by an older fsconf) since they were rendered: nodes read them row by row",
+                             fix: "fsconf prerender (as a writer; every fsconf write also renders them)")
+            }
+            return .pass(name, "\(stored) of \(total) context(s) served as one stored document; \(total - stored) read as rows (`fsconf prerender` says why)")
+        } catch {
+            return .fail(name, "cannot read fsconf.prerendered_contexts: \(error)", fix: "fsconf migrate up; fsconf grant reader ROLE (as the owner role)")
         }
     }
 

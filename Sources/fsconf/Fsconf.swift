@@ -59,7 +59,7 @@ struct Fsconf: ParsableCommand {
         subcommands: [Migrate.self, Grant.self, Shim.self, Debug.self, Import.self, Export.self,
                       GetField.self, SetField.self, UnsetField.self, ListFields.self, Apply.self, History.self, Undo.self,
                       Render.self, Diff.self, Domain.self, User.self, Gateway.self, Extension.self, ScopeCommand.self, Agent.self,
-                      Node.self, Doctor.self, Nodes.self])
+                      Node.self, Doctor.self, Nodes.self, Prerender.self])
 }
 
 enum FSConfVersion {

@@ -150,7 +150,9 @@ extension Fsconf {
                 let actor = write.resolvedActor
                 let summary = "import \(pre.display(pre.filesRead.first ?? path))\(scope.map { " {\($0)}" } ?? ""): \(diff.summary) (\(tree.countsSummary))"
                 let changeSet = try ChangeSets.open(conn, actor: actor, source: "import", summary: summary)
-                return (try store.apply(diff, stored: stored, scope: scope), changeSet, diff.summary)
+                let rows = try store.apply(diff, stored: stored, scope: scope)
+                try Admin.prerender(conn)
+                return (rows, changeSet, diff.summary)
             }
             guard let (rows, changeSet, summary) = written else { return }
             print("imported: \(summary); \(rows) row(s) written; change set \(changeSet); "

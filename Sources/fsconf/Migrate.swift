@@ -2,6 +2,7 @@ import ArgumentParser
 import FSConfAdminCore
 import FSConfCore
 import FSConfEmbedded
+import FSConfRegex
 import FSConfAdminStore
 import FSConfStore
 import Foundation
@@ -217,8 +218,21 @@ private func runPlan(_ plan: [MigrationFile], from planner: MigrationPlanner, di
         print("\(direction == .up ? "applied" : "reverted") \(file.filename) (\(ms) ms)")
     }
     if !output.dryRun {
-        if direction == .up { try grantGroupRoles(migrator.connection) }
+        if direction == .up {
+            try grantGroupRoles(migrator.connection)
+            try prerenderContexts(migrator.connection, at: try migrator.planner().currentVersion)
+        }
         print("schema is at version \(try migrator.planner().currentVersion)")
+    }
+}
+
+/// After `up` to a schema that stores prerendered contexts (0009): contexts that
+/// have none yet are rendered, so nodes read each as one document from the start.
+private func prerenderContexts(_ conn: PGConnection, at version: Int) throws {
+    guard version >= 9 else { return }
+    let summary = try Transactions.run(conn) { try PrerenderStore(conn).refresh(compiler: PCRE2Compiler()) }
+    if summary.stored + summary.ineligible.count > 0 {
+        print("prerendered \(summary.stored) context(s); \(summary.ineligible.count) read as rows (`fsconf prerender` says why)")
     }
 }
 

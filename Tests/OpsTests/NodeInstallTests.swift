@@ -185,6 +185,9 @@ final class NodeInstallTests: XCTestCase {
             INSERT INTO fsconf.domains (name, cacheable) VALUES ('node.example', '2147483');
             INSERT INTO fsconf.users (domain_id, user_id) SELECT id, '1000' FROM fsconf.domains;
             """)
+        let added = try runProcess(TestEnvironment.fsconfBinary, ["extension", "add", "default", "echo", "--condition",
+                                                                   "destination_number=^9196$", "--action", "echo"], environment: db.environment)
+        XCTAssertEqual(added.status, 0, added.description)
         let role = "install_node_\(getpid())"
         let admin = try db.connect()
         XCTAssertEqual(try runProcess(TestEnvironment.fsconfBinary, ["grant", "roles"], environment: db.environment).status, 0)
@@ -204,9 +207,9 @@ final class NodeInstallTests: XCTestCase {
         let lines = doctor.stdout.split(separator: "\n").map(String.init)
         XCTAssertEqual(lines.map { $0.split(separator: ":").first.map(String.init) ?? "" },
                        ["[PASS] library", "[PASS] shim", "[PASS] lua.conf", "[PASS] database", "[PASS] schema", "[PASS] read-only",
-                        "[PASS] lookup", "[PASS] event socket", "[PASS] cacheable", "[PASS] clock",
-                        "10 checks"], doctor.stdout)
-        XCTAssertEqual(lines.last, "10 checks: 10 passed, 0 failed, 0 skipped")
+                        "[PASS] lookup", "[PASS] event socket", "[PASS] cacheable", "[PASS] prerendered", "[PASS] clock",
+                        "11 checks"], doctor.stdout)
+        XCTAssertEqual(lines.last, "11 checks: 11 passed, 0 failed, 0 skipped")
 
         let conf = try read(dir, "conf/lua.conf.xml")
         try dir.write("conf/lua.conf.xml", conf.replacingOccurrences(of: ShimOptions.defaultBindings, with: "directory,dialplan"))
@@ -215,6 +218,13 @@ final class NodeInstallTests: XCTestCase {
         XCTAssertTrue(broken.stdout.contains("[FAIL] lua.conf: \(dir.path("conf/lua.conf.xml")): xml-handler-bindings binds directory without configuration"), broken.stdout)
         XCTAssertTrue(broken.stdout.contains("       fix: bind configuration too"), broken.stdout)
         XCTAssertTrue(broken.stdout.contains("[SKIP] event socket: --no-agent"), broken.stdout)
-        XCTAssertTrue(broken.stdout.hasSuffix("10 checks: 7 passed, 1 failed, 2 skipped\n"), broken.stdout)
+        XCTAssertTrue(broken.stdout.hasSuffix("11 checks: 8 passed, 1 failed, 2 skipped\n"), broken.stdout)
+
+        // A context changed in SQL: read row by row until rendered again, which doctor says with the fix.
+        try db.connect().execute("UPDATE fsconf.dialplan_actions SET data = 'changed in SQL'")
+        let stale = try runProcess(TestEnvironment.fsconfBinary, doctorArgs, environment: db.environment)
+        XCTAssertEqual(stale.status, 1, stale.description)
+        XCTAssertTrue(stale.stdout.contains("[FAIL] prerendered: 1 of 1 context(s) changed (in SQL, or by an older fsconf) since they were rendered"), stale.stdout)
+        XCTAssertTrue(stale.stdout.contains("       fix: fsconf prerender"), stale.stdout)
     }
 }

@@ -1,0 +1,80 @@
+import FSConfCore
+import FSConfStore
+
+/// Keeps `fsconf.prerendered_contexts` current (migration 0009, DialplanPrerender):
+/// every context whose stored document is missing, of another format, or older
+/// than its rows is rendered again, in the caller's transaction.
+public struct PrerenderStore {
+    public let conn: PGConnection
+    public init(_ conn: PGConnection) { self.conn = conn }
+
+    public struct Summary: Equatable, Sendable {
+        /// Contexts rendered and stored; rendered but read as rows (with why).
+        public var stored = 0
+        public var ineligible: [(context: String, reason: String)] = []
+        public static func == (a: Summary, b: Summary) -> Bool {
+            a.stored == b.stored && a.ineligible.map(\.context) == b.ineligible.map(\.context)
+                && a.ineligible.map(\.reason) == b.ineligible.map(\.reason)
+        }
+    }
+
+    /// Renders every stale context. `all`: every context, current or not (after a
+    /// load with triggers disabled, which leaves versions unchanged). Contexts
+    /// another transaction has locked (it changed them) are left to it: it renders
+    /// them before it commits, and two writers never wait for each other here.
+    @discardableResult
+    public func refresh(all: Bool = false, compiler: any RegexCompiler) throws -> Summary {
+        // Contexts written with triggers disabled have no row yet.
+        try conn.query("""
+            INSERT INTO fsconf.prerendered_contexts (context_id) SELECT id FROM fsconf.dialplan_contexts
+            ON CONFLICT (context_id) DO \(all ? "UPDATE SET version = nextval('fsconf.context_version_seq')" : "NOTHING")
+            """)
+        let stale = try conn.query("""
+            SELECT p.context_id, p.version, c.name, c.section,
+                   EXISTS (SELECT 1 FROM fsconf.dialplan_extensions e WHERE e.context_id = c.id AND e.nodes IS NOT NULL)
+            FROM fsconf.prerendered_contexts p JOIN fsconf.dialplan_contexts c ON c.id = p.context_id
+            WHERE p.rendered_version IS DISTINCT FROM p.version OR p.format IS DISTINCT FROM $1::integer
+            ORDER BY c.id FOR UPDATE OF p SKIP LOCKED
+            """, [String(DialplanPrerender.format)])
+        var summary = Summary()
+        for i in 0..<stale.rowCount {
+            guard let id = stale.string(i, 0), let version = stale.string(i, 1), let name = stale.string(i, 2),
+                  let sectionName = stale.string(i, 3) else { continue }
+            let section = PlanSection(rawValue: sectionName) ?? .dialplan
+            let statement = DialplanSQL.contextRows
+            let rows = try conn.query(statement.sql, statement.arguments([id, sectionName, nil], globalsVersion: nil))
+            let outcome = DialplanPrerender.make(DialplanData(rows: SectionRows.decode(rows)), scoped: stale.bool(i, 4) ?? true,
+                                                 section: section, compiler: compiler)
+            let xml: String?, reason: String?, checks: [String]
+            switch outcome {
+            case .document(let document, let list): (xml, reason, checks) = (document, nil, list); summary.stored += 1
+            case .ineligible(let why): (xml, reason, checks) = (nil, why, []); summary.ineligible.append((name, why))
+            }
+            // Only the version whose rows were read: a write committed meanwhile
+            // left a newer one, rendered by its own writer or the next refresh.
+            try conn.query("""
+                UPDATE fsconf.prerendered_contexts SET rendered_version = version, format = $3::integer, xml = $4, reason = $5,
+                    checks = $6::text[], rendered_at = now()
+                WHERE context_id = $1::bigint AND version = $2::bigint
+                """, [id, version, String(DialplanPrerender.format), xml, reason, Self.arrayLiteral(checks)])
+        }
+        return summary
+    }
+
+    /// A text[] input literal: every element quoted, `\` and `"` escaped.
+    static func arrayLiteral(_ values: [String]) -> String {
+        "{" + values.map { v in
+            "\"" + v.replacing("\\", with: "\\\\").replacing("\"", with: "\\\"") + "\""
+        }.joined(separator: ",") + "}"
+    }
+
+    /// Contexts whose stored document is not current (what nodes read as rows
+    /// because no writer has rendered them since their last change).
+    public func staleCount() throws -> Int {
+        try conn.query("""
+            SELECT count(*) FROM fsconf.dialplan_contexts c
+            LEFT JOIN fsconf.prerendered_contexts p ON p.context_id = c.id
+            WHERE p.context_id IS NULL OR p.rendered_version IS DISTINCT FROM p.version OR p.format IS DISTINCT FROM $1::integer
+            """, [String(DialplanPrerender.format)]).int(0, 0) ?? 0
+    }
+}

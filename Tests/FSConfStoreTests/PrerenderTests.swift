@@ -1,0 +1,142 @@
+import FSConfCore
+import FSConfNode
+import FSConfStore
+import FSConfTestSupport
+import Foundation
+import XCTest
+
+/// Prerendered contexts (migration 0009, DialplanPrerender) against a real
+/// PostgreSQL and the built CLI: a stored document answers byte for byte as the
+/// rows do, on every stock tree and the 10,000-extension context; a change made in
+/// SQL is served from the rows until a writer renders it again; contexts that
+/// cannot be stored say why and are read as rows.
+final class PrerenderTests: XCTestCase {
+    func fsconf(_ db: TestDatabase, _ args: [String]) throws -> ProcessOutput {
+        try runProcess(TestEnvironment.fsconfBinary, args, environment: db.environment)
+    }
+
+    /// The node's answer for a context with the cache off (every lookup reads the database).
+    func answer(_ db: TestDatabase, section: String = "dialplan", _ context: String,
+                node: @escaping (String) -> String? = { _ in nil }) throws -> String {
+        var settings = NodeSettings(conninfo: db.conninfo)
+        settings.cacheBytes = 0
+        settings.deadlineMs = 30_000
+        settings.statementTimeoutMs = 30_000
+        let header = section == "chatplan" ? "context" : "Hunt-Context"
+        let outcome = NodeEngine().handle(LookupRequest(section: section, headers: [header: context]), settings: settings, node: node)
+        return try XCTUnwrap(outcome.xml, outcome.error ?? "no answer for \(context)")
+    }
+
+    /// (name, section) of each context, and whether a current document is stored for it.
+    func contexts(_ db: TestDatabase) throws -> [(name: String, section: String, stored: Bool)] {
+        let r = try db.connect().query("""
+            SELECT c.name, c.section, p.xml IS NOT NULL AND p.rendered_version = p.version
+            FROM fsconf.dialplan_contexts c LEFT JOIN fsconf.prerendered_contexts p ON p.context_id = c.id ORDER BY c.id
+            """)
+        return (0..<r.rowCount).map { (r.string($0, 0)!, r.string($0, 1)!, r.bool($0, 2) ?? false) }
+    }
+
+    /// Every context of every stock tree, and "big": stored, and the stored answer
+    /// equals the rows' answer byte for byte.
+    func testStoredDocumentsAnswerByteForByteAsTheRows() throws {
+        let fixtures = TestEnvironment.repoRoot.appendingPathComponent("Tests/Fixtures/freeswitch-conf")
+        let trees = [("vanilla", VanillaConfig.root.appendingPathComponent("freeswitch.xml"))]
+            + ["minimal", "sbc", "softphone", "testing"].map { ($0, fixtures.appendingPathComponent("\($0)/freeswitch.xml")) }
+        var compared = 0, stored = 0
+        for (name, tree) in trees {
+            let db = try TestDatabase(prefix: "pre")
+            XCTAssertEqual(try fsconf(db, ["migrate", "up"]).status, 0)
+            let imported = try fsconf(db, ["import", "--skip-unrepresentable", tree.path])
+            XCTAssertEqual(imported.status, 0, imported.description)
+            if name == "vanilla" {
+                let big = TestEnvironment.repoRoot.appendingPathComponent("benchmarks/data/dialplan-10k.sql")
+                let load = try runProcess(tool("psql"), ["-q", "-v", "ON_ERROR_STOP=1", "-f", big.path], environment: db.environment)
+                XCTAssertEqual(load.status, 0, load.description)
+                // Loaded in SQL: read as rows until rendered.
+                XCTAssertFalse(try contexts(db).first { $0.name == "big" }!.stored)
+                XCTAssertEqual(try fsconf(db, ["prerender", "--check"]).status, 1)
+                let rendered = try fsconf(db, ["prerender"])
+                XCTAssertEqual(rendered.status, 0, rendered.description)
+                XCTAssertEqual(try fsconf(db, ["prerender", "--check"]).status, 0)
+            }
+            let globals: (String) -> String? = { ["local_ip_v4": "192.0.2.10", "hostname": "fs-node-1"][$0] }
+            for context in try contexts(db) {
+                XCTAssertTrue(context.stored, "\(name): \(context.name) not stored")
+                if context.stored { stored += 1 }
+                let fromDocument = try answer(db, section: context.section, context.name, node: globals)
+                try db.connect().execute("UPDATE fsconf.prerendered_contexts SET rendered_version = NULL")
+                let fromRows = try answer(db, section: context.section, context.name, node: globals)
+                XCTAssertEqual(fromDocument, fromRows, "\(name): \(context.section) \(context.name)")
+                XCTAssertTrue(fromRows.contains("<context name="), "\(name): \(context.name)")
+                compared += 1
+                XCTAssertEqual(try fsconf(db, ["prerender"]).status, 0)
+            }
+        }
+        XCTAssertGreaterThan(compared, 15)
+        print("prerendered contexts: \(stored) stored, \(compared) compared with their rows")
+    }
+
+    /// A change made in SQL is served at once (from the rows); the next fsconf write
+    /// or `fsconf prerender` stores the new document.
+    func testAChangeInSQLIsServedFromTheRowsUntilRenderedAgain() throws {
+        let db = try TestDatabase(prefix: "pre")
+        XCTAssertEqual(try fsconf(db, ["migrate", "up"]).status, 0)
+        let added = try fsconf(db, ["extension", "add", "office", "echo", "--condition",
+                                    "destination_number=^9196$", "--action", "echo"])
+        XCTAssertEqual(added.status, 0, added.description)
+        XCTAssertEqual(try contexts(db).map(\.stored), [true])
+        XCTAssertTrue(try answer(db, "office").contains(#"application="echo""#))
+
+        try db.connect().execute("UPDATE fsconf.dialplan_actions SET application = 'answer'")
+        XCTAssertEqual(try contexts(db).map(\.stored), [false])
+        XCTAssertTrue(try answer(db, "office").contains(#"application="answer""#))
+        XCTAssertEqual(try fsconf(db, ["prerender", "--check"]).status, 1)
+
+        XCTAssertEqual(try fsconf(db, ["prerender"]).status, 0)
+        XCTAssertEqual(try contexts(db).map(\.stored), [true])
+        XCTAssertTrue(try answer(db, "office").contains(#"application="answer""#))
+
+        // Deleting a condition (its actions cascade) changes the context too.
+        try db.connect().execute("DELETE FROM fsconf.dialplan_conditions")
+        XCTAssertEqual(try contexts(db).map(\.stored), [false])
+        XCTAssertFalse(try answer(db, "office").contains("<condition"))
+    }
+
+    /// What cannot be stored is read as rows, with the reason kept; references in
+    /// stored documents expand per node.
+    func testContextsThatCannotBeStoredSayWhyAndStillAnswer() throws {
+        let db = try TestDatabase.migrated(prefix: "pre")
+        let conn = try db.connect()
+        try conn.execute("""
+            INSERT INTO fsconf.dialplan_contexts (name) VALUES ('plain'), ('expr'), ('scoped');
+            INSERT INTO fsconf.dialplan_extensions (context_id, name, position, nodes)
+            SELECT id, 'e', 1, CASE name WHEN 'scoped' THEN ARRAY['fs-node-2'] END FROM fsconf.dialplan_contexts;
+            INSERT INTO fsconf.dialplan_conditions (extension_id, position, field, expression)
+            SELECT e.id, 1, 'destination_number', CASE c.name WHEN 'expr' THEN '^$${prefix}(\\d+)$' ELSE '^(\\d+)$' END
+            FROM fsconf.dialplan_extensions e JOIN fsconf.dialplan_contexts c ON c.id = e.context_id;
+            INSERT INTO fsconf.dialplan_actions (condition_id, kind, position, application, data)
+            SELECT id, 'action', 1, 'bridge', 'sofia/$${domain}/$1 <&>' FROM fsconf.dialplan_conditions;
+            """)
+        let out = try fsconf(db, ["prerender"])
+        XCTAssertEqual(out.status, 0, out.description)
+        XCTAssertTrue(out.stdout.contains("read as rows: scoped: extensions scoped to nodes"), out.stdout)
+        XCTAssertTrue(out.stdout.contains("2 stored, 1 read as rows"), out.stdout)
+        XCTAssertEqual(try contexts(db).map(\.stored), [true, true, false])
+        XCTAssertEqual(try conn.query("SELECT checks::text FROM fsconf.prerendered_contexts ORDER BY context_id").string(1, 0),
+                       #"{"^$${prefix}(\\d+)$"}"#)
+
+        // Each node expands the stored document with its own values, escaped.
+        let one = try answer(db, "plain", node: { $0 == "domain" ? "a&b.example" : nil })
+        let two = try answer(db, "plain", node: { $0 == "domain" ? "two.example" : nil })
+        XCTAssertTrue(one.contains(#"data="sofia/a&amp;b.example/$1 &lt;&amp;&gt;""#), one)
+        XCTAssertTrue(two.contains(#"data="sofia/two.example/$1 &lt;&amp;&gt;""#), two)
+        let expr = try answer(db, "expr", node: { $0 == "prefix" ? "9" : nil })
+        XCTAssertTrue(expr.contains(#"expression="^9(\d+)$""#), expr)
+        // A node whose value makes the expression invalid reads the rows: the
+        // extension is left out there, as without a stored document.
+        let broken = try answer(db, "expr", node: { $0 == "prefix" ? "(" : nil })
+        XCTAssertTrue(broken.contains(#"<context name="expr""#), broken)
+        XCTAssertFalse(broken.contains("<extension"), broken)
+        XCTAssertEqual(try answer(db, "scoped", node: { _ in nil }).contains("<extension"), false)
+    }
+}
