@@ -27,10 +27,19 @@ public struct LookupRequest: Equatable, Sendable {
 
     /// A header's value; nil when absent or empty.
     public func header(_ name: String) -> String? {
-        let value = headers[name] ?? headerSource?.header(name)
+        let value = (headers.isEmpty ? nil : headers[name]) ?? headerSource?.header(name)
         guard let value, !value.isEmpty else { return nil }
         return value
     }
+
+    /// The params headers a lookup of `section` reads in nearly every case, so a
+    /// node can read them all in one call into Lua: a directory lookup's plan for a
+    /// user (purpose, user, key: a REGISTER's sip_auth, a call's user_call) and the
+    /// node's name (NodeIdentity). Others are still read one by one, on demand.
+    public static func usualHeaders(section: String) -> [String] {
+        section == Section.directory.rawValue ? usualDirectoryHeaders : []
+    }
+    static let usualDirectoryHeaders = ["purpose", "user", "key", NodeIdentity.headers[0]]
 
     /// Equal requests ask the same thing: the header source is not compared.
     public static func == (a: LookupRequest, b: LookupRequest) -> Bool {
@@ -46,8 +55,18 @@ public struct LookupRequest: Equatable, Sendable {
     /// (Strings from Lua are decoded leniently; U+FFFD marks invalid UTF-8.)
     public static func isPlausibleKey(_ text: String) -> Bool {
         if text.utf8.count > maximumKeyLength { return false }
-        for scalar in text.unicodeScalars where scalar.value == 0 || scalar == "\u{FFFD}" { return false }
-        return true
+        // In bytes: NUL, or U+FFFD (EF BF BD; a String's UTF-8 is always valid).
+        func plausible(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+            for i in bytes.indices {
+                let byte = bytes[i]
+                if byte == 0 || (byte == 0xEF && i + 2 < bytes.count && bytes[i + 1] == 0xBF && bytes[i + 2] == 0xBD) {
+                    return false
+                }
+            }
+            return true
+        }
+        if let answer = text.utf8.withContiguousStorageIfAvailable(plausible) { return answer }
+        return Array(text.utf8).withUnsafeBufferPointer(plausible)
     }
 }
 

@@ -53,6 +53,7 @@ public func sameIgnoringASCIICase(_ a: String, _ b: String) -> Bool {
 extension String {
     /// ASCII case folding, as FreeSWITCH's strcasecmp (and PostgreSQL's lower() on ASCII).
     public var asciiLowercased: String {
-        String(decoding: utf8.map { $0 >= 65 && $0 <= 90 ? $0 + 32 : $0 }, as: UTF8.self)
+        guard utf8.contains(where: { $0 >= 65 && $0 <= 90 }) else { return self }
+        return String(decoding: utf8.map { $0 >= 65 && $0 <= 90 ? $0 + 32 : $0 }, as: UTF8.self)
     }
 }

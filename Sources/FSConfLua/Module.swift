@@ -61,6 +61,24 @@ final class SettingsCache: @unchecked Sendable {
 }
 let settingsCache = SettingsCache()
 
+/// The headers a section's lookups usually read (`LookupRequest.usualHeaders`),
+/// read in one protected call on a lookup's first `header`.
+final class HeaderBatch: @unchecked Sendable {
+    static let capacity = 8
+    let names: [String]
+    let cNames: CNames
+    init(_ names: [String]) { self.names = Array(names.prefix(HeaderBatch.capacity)); cNames = CNames(self.names) }
+
+    static let bySection: [(section: String, batch: HeaderBatch)] = Section.allCases.compactMap { section in
+        let names = LookupRequest.usualHeaders(section: section.rawValue)
+        return names.isEmpty ? nil : (section.rawValue, HeaderBatch(names))
+    }
+    static func of(section: String) -> HeaderBatch? {
+        for entry in bySection where entry.section == section { return entry.batch }
+        return nil
+    }
+}
+
 func string(_ s: fsconf_str) -> String? {
     guard let ptr = s.ptr else { return nil }
     return ptr.withMemoryRebound(to: UInt8.self, capacity: s.len) {
@@ -76,7 +94,17 @@ final class LuaLookup: HeaderSource, @unchecked Sendable {
     private(set) var method: Int32, params: Int32
     private(set) var readError: String?
     fileprivate var inUse = false
+    /// This call's usual headers (nil: none), read together on the first `header`.
+    private var batch: HeaderBatch?
+    private var batchRead = false
+    private let batchValues = UnsafeMutablePointer<fsconf_str>.allocate(capacity: HeaderBatch.capacity)
+    /// The shim text this thread last resolved, and what it resolved to (reused
+    /// while no other settings replaced the backend: no lock on a lookup).
+    private var memoText: [UInt8] = []
+    private var memo: NodeEngine.Resolved?
+
     init(_ L: OpaquePointer, method: Int32, params: Int32) { self.L = L; self.method = method; self.params = params }
+    deinit { batchValues.deallocate() }
 
     /// This thread's instance, set up for a call on `L`; a fresh one when the
     /// thread's is in use (a handler called again from inside a lookup).
@@ -85,6 +113,7 @@ final class LuaLookup: HeaderSource, @unchecked Sendable {
             let lookup = Unmanaged<LuaLookup>.fromOpaque(raw).takeUnretainedValue()
             if !lookup.inUse {
                 lookup.L = L; lookup.method = method; lookup.params = params; lookup.readError = nil
+                lookup.batch = nil; lookup.batchRead = false
                 lookup.inUse = true
                 return lookup
             }
@@ -106,19 +135,50 @@ final class LuaLookup: HeaderSource, @unchecked Sendable {
         return key
     }()
 
+    /// The settings of the shim text `text` and their backend: this thread's memo
+    /// when the text is the same bytes and the backend still current, else parsed
+    /// (SettingsCache) and resolved, and remembered.
+    func resolved(text: UnsafeRawBufferPointer) -> Result<NodeEngine.Resolved, NodeError> {
+        if let memo, text.count > 0, memoText.count == text.count, NodeEngine.shared.isCurrent(memo),
+           memoText.withUnsafeBytes({ memcmp($0.baseAddress!, text.baseAddress!, text.count) == 0 }) {
+            return .success(memo)
+        }
+        return settingsCache.settings(text: text).map { settings in
+            let resolved = NodeEngine.shared.resolve(settings)
+            memoText = Array(text)
+            memo = resolved
+            return resolved
+        }
+    }
+
+    /// Reads `batch`'s headers with the first `header` call of a lookup of its section.
+    func readUsually(_ batch: HeaderBatch?) { self.batch = batch; batchRead = false }
+
     /// params:getHeader(name). The value stays on the Lua stack (alive) until
     /// handle returns. A raising getHeader sets `readError`.
     func header(_ name: String) -> String? {
         guard readError == nil else { return nil }
+        if let batch {
+            if !batchRead {
+                batchRead = true
+                let status = batch.cNames.pointers.withUnsafeBufferPointer {
+                    fsconf_glue_headers(L, method, params, $0.baseAddress, Int32($0.count), batchValues)
+                }
+                if status != 0 { failed(status); return nil }
+            }
+            for i in batch.names.indices where batch.names[i] == name { return string(batchValues[i]) }
+        }
         var value = fsconf_str(ptr: nil, len: 0)
         let status = name.withCString { fsconf_glue_header(L, method, params, $0, &value) }
-        if status != 0 {
-            if status == -1 { readError = "the Lua stack cannot grow"; return nil }  // nothing was pushed
-            readError = lua_tolstring(L, -1, nil).map { String(cString: $0) } ?? "params:getHeader failed"
-            lua_settop(L, -2)
-            return nil
-        }
+        if status != 0 { failed(status); return nil }
         return string(value)
+    }
+
+    /// A header read failed: `readError` says why (the message popped).
+    private func failed(_ status: Int32) {
+        if status == -1 { readError = "the Lua stack cannot grow"; return }  // nothing was pushed
+        readError = lua_tolstring(L, -1, nil).map { String(cString: $0) } ?? "params:getHeader failed"
+        lua_settop(L, -2)
     }
 
     /// freeswitch.getGlobalVariable(name), for $${name} values the database lacks.
@@ -187,18 +247,21 @@ func handle(_ L: OpaquePointer?, modLua: Bool = false) -> Int32 {
         lua_settop(L, settingsIndex)
         return push(L, nil, "fsconf: bad arguments: \(message)", setGlobal: modLua)
     }
-    let settings: Result<NodeSettings, NodeError>
+    let lua = LuaLookup.forThisThread(L, method: args.method_index, params: args.params_index)
+    defer { lua.release() }
+    let settings: Result<NodeEngine.Resolved, NodeError>
     if let text = args.config_text.ptr {
-        settings = settingsCache.settings(text: UnsafeRawBufferPointer(start: text, count: args.config_text.len))
+        settings = lua.resolved(text: UnsafeRawBufferPointer(start: text, count: args.config_text.len))
     } else {
-        settings = settingsCache.settings(for: settingValues.map { string($0) })
+        settings = settingsCache.settings(for: settingValues.map { string($0) }).map { NodeEngine.shared.resolve($0) }
     }
     var request = LookupRequest(section: string(args.section) ?? "", tagName: string(args.tag_name) ?? "",
                                 keyName: string(args.key_name) ?? "", keyValue: string(args.key_value) ?? "",
                                 hasParams: args.has_params != 0)
-    let lua = LuaLookup.forThisThread(L, method: args.method_index, params: args.params_index)
-    defer { lua.release() }
-    if request.hasParams { request.headerSource = lua }
+    if request.hasParams {
+        request.headerSource = lua
+        lua.readUsually(HeaderBatch.of(section: request.section))
+    }
 
     // 2. The Swift work. The only Lua calls from here on go through the protected
     //    glue: params:getHeader for the headers the planner asks for, and
@@ -207,8 +270,8 @@ func handle(_ L: OpaquePointer?, modLua: Bool = false) -> Int32 {
     switch settings {
     case .failure(let error):
         outcome = NodeEngine.shared.settingsFailure(error)
-    case .success(let settings):
-        outcome = NodeEngine.shared.handle(request, settings: settings, node: { [lua] in lua.global($0) },
+    case .success(let resolved):
+        outcome = NodeEngine.shared.handle(request, resolved: resolved, node: { [lua] in lua.global($0) },
                                            nodeName: { [lua] in lua.nodeName() })
     }
     for line in outcome.log { _ = fsconf_glue_log(L, line.level, line.message) }

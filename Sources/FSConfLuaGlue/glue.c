@@ -137,6 +137,41 @@ int fsconf_glue_header(lua_State *L, int method_index, int params_index, const c
     return status;
 }
 
+struct headers_request { const char *const *names; int count; fsconf_str *out; };
+
+// 1 = the request, 2 = getHeader, 3 = params. Leaves one value per name (a string,
+// or nil) as the call's results, so each stays alive on the caller's stack.
+static int read_headers(lua_State *L) {
+    struct headers_request *r = (struct headers_request *)lua_touserdata(L, 1);
+    for (int i = 0; i < r->count; i++) {
+        lua_pushvalue(L, 2);
+        lua_pushvalue(L, 3);
+        lua_pushstring(L, r->names[i]);
+        lua_call(L, 2, 1);
+        if (lua_type(L, -1) == LUA_TSTRING) {
+            r->out[i].ptr = lua_tolstring(L, -1, &r->out[i].len);
+        } else {
+            lua_pop(L, 1);
+            lua_pushnil(L);
+        }
+    }
+    return r->count;
+}
+
+int fsconf_glue_headers(lua_State *L, int method_index, int params_index, const char *const *names, int count,
+                        fsconf_str *out) {
+    for (int i = 0; i < count; i++) { out[i].ptr = NULL; out[i].len = 0; }
+    if (!lua_checkstack(L, 6 + count)) return -1;
+    struct headers_request r = {names, count, out};
+    lua_pushcclosure(L, read_headers, 0);
+    lua_pushlightuserdata(L, &r);
+    lua_pushvalue(L, method_index);
+    lua_pushvalue(L, params_index);
+    int status = lua_pcallk(L, 3, count, 0, 0, NULL);
+    if (status != 0) for (int i = 0; i < count; i++) { out[i].ptr = NULL; out[i].len = 0; }
+    return status;
+}
+
 static int global_variable(lua_State *L) {
     const char *name = (const char *)lua_touserdata(L, 1);
     if (lua_getglobal(L, "freeswitch") != LUA_TTABLE) { lua_pushnil(L); return 1; }

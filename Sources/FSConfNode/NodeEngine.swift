@@ -2,6 +2,7 @@ import FSConfCore
 import FSConfRegex
 import FSConfStore
 import Glibc
+import Synchronization
 
 /// What one lookup produced: the XML to hand FreeSWITCH (nil: no answer, so
 /// FreeSWITCH tries the next source), an error message for the caller, and the
@@ -29,6 +30,9 @@ public final class NodeEngine: @unchecked Sendable {
 
     private let monitor = Monitor()
     private var backend: Backend?
+    /// Bumped (under `monitor`) whenever `backend` is replaced: a `Resolved` whose
+    /// generation is still this one names the current backend, read without a lock.
+    private let generation = Atomic<UInt64>(0)
     private let limiter = LogLimiter(intervalSeconds: 10)
 
     /// Monotonic nanoseconds for cache expiry and outage retries; tests inject
@@ -87,7 +91,38 @@ public final class NodeEngine: @unchecked Sendable {
     /// (`NodeIdentity.name`): the answer is the one for that node (docs/cluster.md).
     public func handle(_ request: LookupRequest, settings: NodeSettings,
                        node: @escaping (String) -> String?, nodeName: () -> String? = { nil }) -> LookupOutcome {
-        if let shim = settings.shimSchema, shim != SchemaVersion.current {
+        handle(request, resolved: resolve(settings), node: node, nodeName: nodeName)
+    }
+
+    /// Settings and the backend serving them, as `resolve` found them. A caller may
+    /// keep one (the Lua module: one per thread, for the shim text it came from) and
+    /// reuse it while `isCurrent`: a lookup then takes no process-wide lock.
+    /// A class: a thread keeping one copies a reference, not the settings' strings
+    /// (retained on every copy, and shared by every thread).
+    public final class Resolved: @unchecked Sendable {
+        public let settings: NodeSettings
+        let backend: Backend
+        let generation: UInt64
+        init(settings: NodeSettings, backend: Backend, generation: UInt64) {
+            self.settings = settings; self.backend = backend; self.generation = generation
+        }
+    }
+
+    /// The backend for `settings`, created (replacing another one) when needed.
+    public func resolve(_ settings: NodeSettings) -> Resolved {
+        let (backend, generation) = currentBackendAndGeneration(settings)
+        return Resolved(settings: settings, backend: backend, generation: generation)
+    }
+
+    /// True while no other settings replaced `resolved`'s backend (one atomic load).
+    public func isCurrent(_ resolved: Resolved) -> Bool {
+        generation.load(ordering: .acquiring) == resolved.generation
+    }
+
+    /// `handle` with the backend already resolved.
+    public func handle(_ request: LookupRequest, resolved: Resolved,
+                       node: @escaping (String) -> String?, nodeName: () -> String? = { nil }) -> LookupOutcome {
+        if let shim = resolved.settings.shimSchema, shim != SchemaVersion.current {
             return failure("schema", """
                 fsconf: the shim was generated for schema \(shim) but the library reads schema \(SchemaVersion.current): \
                 regenerate it with `fsconf shim`
@@ -106,7 +141,7 @@ public final class NodeEngine: @unchecked Sendable {
         if let problem = request.headerSource?.readError {
             return LookupOutcome(xml: nil, error: "fsconf: bad arguments: \(problem)")
         }
-        let backend = currentBackend(settings)!
+        let backend = resolved.backend
         let probe = backend.cache.probe(key, node: me)
         if let hit = probe.hit { return LookupOutcome(xml: hit) }
 
@@ -117,7 +152,7 @@ public final class NodeEngine: @unchecked Sendable {
             // The database failed a moment ago: do not make every lookup wait for it.
             return stale(lastGood, backend, log: log)
         }
-        switch answer(key, asker: me, deadline: MonotonicClock.deadline(afterMilliseconds: settings.deadlineMs),
+        switch answer(key, asker: me, deadline: MonotonicClock.deadline(afterMilliseconds: resolved.settings.deadlineMs),
                       source: .backend(backend), node: node) {
         case .success(let a):
             backend.cache.insert(key, node: me, xml: a.xml, tags: a.tags, negative: a.negative, seq: a.seq, epoch: probe.epoch,
@@ -319,14 +354,14 @@ public final class NodeEngine: @unchecked Sendable {
 
     /// The globals version this process holds for a node with no name (nil before
     /// its first lookup), for tests.
-    var globalsVersion: String? { currentBackend(nil)?.globals.current(for: nil).version }
+    var globalsVersion: String? { currentBackend()?.globals.current(for: nil).version }
 
     /// Pool statistics, for tests and diagnostics.
-    public var poolStats: (open: Int, idle: Int) { currentBackend(nil)?.pool.stats ?? (0, 0) }
+    public var poolStats: (open: Int, idle: Int) { currentBackend()?.pool.stats ?? (0, 0) }
 
     /// Cache, listener and outage counters, for tests and diagnostics (`fsconf.stats()`).
     public var cacheStats: CacheStatistics {
-        guard let b = currentBackend(nil) else { return CacheStatistics() }
+        guard let b = currentBackend() else { return CacheStatistics() }
         let c = b.cache.stats, l = b.listener.stats
         let (stale, down, errors): (Int, Bool, Int) = b.monitor.locked { (b.staleTotal, b.downSince != nil, b.databaseErrors) }
         var out = CacheStatistics(hits: c.hits, misses: c.misses, inserts: c.inserts, rejected: c.rejected,
@@ -354,18 +389,25 @@ public final class NodeEngine: @unchecked Sendable {
         return outcome
     }
 
-    /// The backend for these settings; a changed configuration replaces it (and
-    /// stops the old listener).
-    private func currentBackend(_ settings: NodeSettings?) -> Backend? {
-        let (backend, old): (Backend?, Backend?) = monitor.locked {
-            guard let settings else { return (self.backend, nil) }
-            if let existing = self.backend, existing.settings == settings { return (existing, nil) }
+    /// The backend in use (nil before the first lookup).
+    private func currentBackend() -> Backend? { monitor.locked { self.backend } }
+
+    /// The backend for these settings and its generation; a changed configuration
+    /// replaces it (and stops the old listener).
+    private func currentBackendAndGeneration(_ settings: NodeSettings) -> (Backend, UInt64) {
+        let (backend, current, old): (Backend, UInt64, Backend?) = monitor.locked {
+            if let existing = self.backend, existing.settings == settings {
+                return (existing, generation.load(ordering: .relaxed), nil)
+            }
             let old = self.backend
-            self.backend = Backend(settings: settings, clock: clock)
-            return (self.backend, old)
+            let created = Backend(settings: settings, clock: clock)
+            self.backend = created
+            let next = generation.load(ordering: .relaxed) &+ 1
+            generation.store(next, ordering: .releasing)
+            return (created, next, old)
         }
         old?.shutdown()
-        return backend
+        return (backend, current)
     }
 
     /// What a statement returned: its rows, the `Q` row's change seq, and the

@@ -291,11 +291,86 @@ final class DirectoryNodeTests: XCTestCase {
             XML_REQUEST = saved
             print("lua api ok")
             """
+        try runLua(script, node, printing: "lua api ok\n")
+    }
+
+    /// Runs `script` with lua5.3 against the node's database: it must exit 0 and
+    /// print exactly `printing`.
+    func runLua(_ script: String, _ node: NodeSetup, printing: String, file: StaticString = #filePath, line: UInt = #line) throws {
         let dir = try TemporaryDirectory()
-        try dir.write("api.lua", script)
-        let out = try runProcess(tool("lua5.3"), [dir.path("api.lua")], environment: node.db.environment)
-        XCTAssertEqual(out.status, 0, out.description)
-        XCTAssertEqual(out.stdout, "lua api ok\n")
+        try dir.write("script.lua", script)
+        let out = try runProcess(tool("lua5.3"), [dir.path("script.lua")], environment: node.db.environment)
+        XCTAssertEqual(out.status, 0, out.description, file: file, line: line)
+        XCTAssertEqual(out.stdout, printing, file: file, line: line)
+    }
+
+    /// The shim entry point in one thread, one process: shim texts that alternate
+    /// (each replaces the other's backend: a thread's remembered backend must not
+    /// outlive that), a lookup made from inside a params:getHeader call (the
+    /// handler re-entered while the usual headers are being read), and each
+    /// lookup's answer for the node its own params name.
+    func testAlternatingShimsAndAReentrantLookupEachGetTheirOwnAnswer() throws {
+        let node = try makeNode()
+        let script = """
+            local lib = \(luaQuote(TestEnvironment.nodeLibrary.path))
+            local handler = assert(package.loadlib(lib, "fsconf_xml_handler"))
+            local fsconf = assert(package.loadlib(lib, "luaopen_fsconf"))()
+            freeswitch = { getGlobalVariable = function(n) if n == "local_ip_v4" then return "127.0.0.1" end end }
+            local good = "schema=\(SchemaVersion.current)\\nconninfo=" .. \(luaQuote(node.db.conninfo))
+            local other = good .. "\\npool_size=3"
+            local down = "schema=\(SchemaVersion.current)\\nconninfo=host=/nonexistent-fsconf-socket-dir port=1 dbname=x\\npool_size=2"
+            local function event(h)
+              return setmetatable({}, { __index = { getHeader = function(_, n) return h[n] end } })
+            end
+            local function lookup(text, user)
+              XML_REQUEST = { section = "directory", tag_name = "domain", key_name = "name", key_value = "127.0.0.1" }
+              params = event({ action = "sip_auth", key = "id", user = user, domain = "127.0.0.1",
+                               ["FreeSWITCH-Switchname"] = "fs-node-1" })
+              return handler(text)
+            end
+            -- each lookup is served by the backend of its own text, which is then the
+            -- process's current one (fsconf.stats() reports its pool size)
+            local n, good_size = 0, nil
+            for round = 1, 3 do
+              for _, text in ipairs({ good, other, down, good, good, down, other }) do
+                local user = tostring(1000 + n % 3)
+                n = n + 1
+                local xml, msg = lookup(text, user)
+                if text == down then
+                  assert(xml == nil and msg and msg:find("database unavailable"), "round " .. round .. ": down: " .. tostring(xml) .. " " .. tostring(msg))
+                else
+                  assert(xml and xml:find('<user id="' .. user .. '"'), "round " .. round .. ", user " .. user .. ": " .. tostring(msg))
+                end
+                local size = fsconf.stats().pool_size
+                if text == good then good_size = good_size or size end
+                local want = text == other and 3 or text == down and 2 or good_size
+                assert(size == want and good_size ~= 3 and good_size ~= 2, "round " .. round .. ": pool size " .. tostring(size) .. ", not " .. tostring(want))
+              end
+            end
+            -- a lookup from inside getHeader, with other settings: both get their own
+            -- answer, and the thread's next lookup with the outer settings replaces the
+            -- backend the inner one installed (this thread remembered the outer's)
+            local inner
+            XML_REQUEST = { section = "directory", tag_name = "domain", key_name = "name", key_value = "127.0.0.1" }
+            local outer = setmetatable({}, { __index = { getHeader = function(_, n)
+              if n == "user" and not inner then
+                local saved_request, saved_params = XML_REQUEST, params
+                inner = lookup(other, "1001") or "none"
+                XML_REQUEST, params = saved_request, saved_params
+              end
+              return ({ action = "sip_auth", key = "id", user = "1000", domain = "127.0.0.1" })[n]
+            end } })
+            params = outer
+            local xml = handler(good)
+            assert(xml and xml:find('<user id="1000"'), "outer: " .. tostring(xml))
+            assert(inner and inner:find('<user id="1001"'), "inner: " .. tostring(inner))
+            assert(fsconf.stats().pool_size == 3, "the inner lookup's backend is current")
+            xml = lookup(good, "1002")
+            assert(xml and xml:find('<user id="1002"'), "after: " .. tostring(xml))
+            assert(fsconf.stats().pool_size == good_size, "the outer settings' backend again: " .. fsconf.stats().pool_size)
+            print("ok")
+            """
+        try runLua(script, node, printing: "ok\n")
     }
 
     // MARK: Failures are not "not found"

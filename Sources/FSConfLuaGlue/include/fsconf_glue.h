@@ -45,6 +45,14 @@ int fsconf_glue_read_args(lua_State *L, fsconf_args *args);
 // stays alive; non-zero with an error message on the stack.
 int fsconf_glue_header(lua_State *L, int method_index, int params_index, const char *name, fsconf_str *out);
 
+// params:getHeader(names[i]) for each of `count` names, in one protected call (the
+// headers a lookup will ask for, read at once). Returns 0 and leaves `count` values
+// (strings, `out[i]` set; or nil, `out[i].ptr` NULL) on the stack, where they stay
+// alive; non-zero with an error message on the stack (-1: nothing pushed, the stack
+// cannot grow), every `out[i].ptr` NULL.
+int fsconf_glue_headers(lua_State *L, int method_index, int params_index, const char *const *names, int count,
+                        fsconf_str *out);
+
 // freeswitch.getGlobalVariable(name). Returns 0 and leaves the result (string or
 // nil) on the stack, or non-zero with an error message on the stack.
 int fsconf_glue_global_variable(lua_State *L, const char *name);
