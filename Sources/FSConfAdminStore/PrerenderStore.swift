@@ -8,15 +8,17 @@ public struct PrerenderStore {
     public let conn: PGConnection
     public init(_ conn: PGConnection) { self.conn = conn }
 
-    public struct Summary: Equatable, Sendable {
+    public struct Summary: Sendable {
         /// Contexts rendered and stored; rendered but read as rows (with why).
         public var stored = 0
         public var ineligible: [(context: String, reason: String)] = []
-        public static func == (a: Summary, b: Summary) -> Bool {
-            a.stored == b.stored && a.ineligible.map(\.context) == b.ineligible.map(\.context)
-                && a.ineligible.map(\.reason) == b.ineligible.map(\.reason)
-        }
     }
+
+    /// A `prerendered_contexts` row `p` (or its absence, after a load with triggers
+    /// disabled) not rendered from its context's current version by this format.
+    static let stale = """
+        (p.context_id IS NULL OR p.rendered_version IS DISTINCT FROM p.version OR p.format IS DISTINCT FROM $1::integer)
+        """
 
     /// Renders every stale context. `all`: every context, current or not (after a
     /// load with triggers disabled, which leaves versions unchanged). Contexts
@@ -33,7 +35,7 @@ public struct PrerenderStore {
             SELECT p.context_id, p.version, c.name, c.section,
                    EXISTS (SELECT 1 FROM fsconf.dialplan_extensions e WHERE e.context_id = c.id AND e.nodes IS NOT NULL)
             FROM fsconf.prerendered_contexts p JOIN fsconf.dialplan_contexts c ON c.id = p.context_id
-            WHERE p.rendered_version IS DISTINCT FROM p.version OR p.format IS DISTINCT FROM $1::integer
+            WHERE \(Self.stale)
             ORDER BY c.id FOR UPDATE OF p SKIP LOCKED
             """, [String(DialplanPrerender.format)])
         var summary = Summary()
@@ -68,13 +70,14 @@ public struct PrerenderStore {
         }.joined(separator: ",") + "}"
     }
 
-    /// Contexts whose stored document is not current (what nodes read as rows
-    /// because no writer has rendered them since their last change).
-    public func staleCount() throws -> Int {
-        try conn.query("""
-            SELECT count(*) FROM fsconf.dialplan_contexts c
-            LEFT JOIN fsconf.prerendered_contexts p ON p.context_id = c.id
-            WHERE p.context_id IS NULL OR p.rendered_version IS DISTINCT FROM p.version OR p.format IS DISTINCT FROM $1::integer
-            """, [String(DialplanPrerender.format)]).int(0, 0) ?? 0
+    /// Contexts in all; those whose stored document is not current (what nodes
+    /// read as rows because no writer rendered them since their last change); those
+    /// served as a stored document.
+    public func counts() throws -> (total: Int, stale: Int, stored: Int) {
+        let r = try conn.query("""
+            SELECT count(*), count(*) FILTER (WHERE \(Self.stale)), count(*) FILTER (WHERE NOT \(Self.stale) AND p.xml IS NOT NULL)
+            FROM fsconf.dialplan_contexts c LEFT JOIN fsconf.prerendered_contexts p ON p.context_id = c.id
+            """, [String(DialplanPrerender.format)])
+        return (r.int(0, 0) ?? 0, r.int(0, 1) ?? 0, r.int(0, 2) ?? 0)
     }
 }

@@ -46,21 +46,21 @@ public enum DialplanPrerender {
         guard expander.expandEscaped(kept.xml) == expected.xml else {
             return .ineligible("$${…} references the stored text cannot carry (in a name or an attribute nodes do not expand)")
         }
+        // The expressions the validator expands (and so checks with each node's
+        // values) that hold a reference: recorded by running it once more.
         var checks: [String] = []
-        for ext in context.extensions { for c in ext.conditions { collectChecks(c, into: &checks) } }
+        for ext in context.extensions {
+            _ = DialplanValidator.problems(ext, compiler: AcceptingCompiler()) { expression in
+                if VariableExpander.hasReference(expression), !checks.contains(expression) { checks.append(expression) }
+                return expression
+            }
+        }
         return .document(kept.xml, checks: checks)
     }
 
-    /// The expressions the validator checks (DialplanValidator) that hold a
-    /// reference: their validity depends on each node's values.
-    static func collectChecks(_ c: DialplanCondition, into checks: inout [String]) {
-        if c.regex == nil, c.field != nil, let x = c.expression, VariableExpander.hasReference(x), !checks.contains(x) { checks.append(x) }
-        if c.regex != nil {
-            for r in c.regexes where r.field != nil {
-                if let x = r.expression, VariableExpander.hasReference(x), !checks.contains(x) { checks.append(x) }
-            }
-        }
-        for child in c.children { collectChecks(child, into: &checks) }
+    /// Accepts every pattern: the recording pass above wants the expressions, not verdicts.
+    struct AcceptingCompiler: RegexCompiler {
+        func problem(pattern: String, caseless: Bool, dotall: Bool) -> String? { nil }
     }
 
     /// True when each of `checks`, expanded on this node, is an expression
@@ -115,22 +115,5 @@ extension VariableExpander {
             (dst + w).update(from: base + literal, count: n - literal)
             return w + n - literal
         }
-    }
-
-    /// The offset of the next `$${` at or after `from`. Eight bytes at a time while
-    /// none of them is a `$` (a context holds few against its size).
-    static func nextReference(_ base: UnsafePointer<UInt8>, _ n: Int, from: Int) -> Int? {
-        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
-        let dollars = ones &* UInt64(UInt8(ascii: "$"))
-        var i = from
-        while i + 2 < n {
-            if i + 8 <= n {
-                let x = UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self) ^ dollars
-                if (x &- ones) & ~x & highs == 0 { i += 8; continue }   // no `$` among these eight
-            }
-            if base[i] == UInt8(ascii: "$") && base[i + 1] == UInt8(ascii: "$") && base[i + 2] == UInt8(ascii: "{") { return i }
-            i += 1
-        }
-        return nil
     }
 }

@@ -21,24 +21,27 @@ public struct VariableExpander {
         return Array(text.utf8).withUnsafeBufferPointer(hasReference)
     }
 
-    /// The same over bytes: looks for a `$`, then checks the two bytes after it
-    /// (every lookup asks this of every value it renders).
+    /// The same over bytes (every lookup asks this of every value it renders).
     static func hasReference(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
-        let n = bytes.count
-        var i = 0
+        guard let base = bytes.baseAddress else { return false }
+        return nextReference(base, bytes.count, from: 0) != nil
+    }
+
+    /// The offset of the next `$${` at or after `from`. Eight bytes at a time while
+    /// none of them is a `$` (values and documents hold few against their size).
+    static func nextReference(_ base: UnsafePointer<UInt8>, _ n: Int, from: Int) -> Int? {
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        let dollars = ones &* UInt64(UInt8(ascii: "$"))
+        var i = from
         while i + 2 < n {
-            if bytes[i] == UInt8(ascii: "$") {
-                if bytes[i + 1] == UInt8(ascii: "$") {
-                    if bytes[i + 2] == UInt8(ascii: "{") { return true }
-                    i += 1   // "$$$": the second `$` may start a reference
-                    continue
-                }
-                i += 2
-                continue
+            if i + 8 <= n {
+                let x = UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self) ^ dollars
+                if (x &- ones) & ~x & highs == 0 { i += 8; continue }   // no `$` among these eight
             }
+            if base[i] == UInt8(ascii: "$") && base[i + 1] == UInt8(ascii: "$") && base[i + 2] == UInt8(ascii: "{") { return i }
             i += 1
         }
-        return false
+        return nil
     }
 
     /// `name` when `text` is exactly one reference `$${name}` (the usual stored

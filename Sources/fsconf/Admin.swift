@@ -64,7 +64,8 @@ enum Admin {
 
     /// Renders the contexts the transaction changed (and any other stale one) before
     /// it commits: nodes read each as one stored document (DialplanPrerender).
-    static func prerender(_ conn: PGConnection, all: Bool = false) throws {
+    @discardableResult
+    static func prerender(_ conn: PGConnection, all: Bool = false) throws -> PrerenderStore.Summary {
         try PrerenderStore(conn).refresh(all: all, compiler: PCRE2Compiler())
     }
 

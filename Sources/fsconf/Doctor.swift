@@ -1,5 +1,6 @@
 import ArgumentParser
 import FSConfAdminCore
+import FSConfAdminStore
 import FSConfCore
 import FSConfEmbedded
 import FSConfNode
@@ -480,14 +481,7 @@ enum DoctorChecks {
     static func prerendered(_ conn: PGConnection) -> DoctorCheck {
         let name = "prerendered"
         do {
-            let r = try conn.query("""
-                SELECT count(*),
-                       count(*) FILTER (WHERE p.context_id IS NULL OR p.rendered_version IS DISTINCT FROM p.version
-                                        OR p.format IS DISTINCT FROM $1::integer),
-                       count(*) FILTER (WHERE p.xml IS NOT NULL AND p.rendered_version = p.version AND p.format = $1::integer)
-                FROM fsconf.dialplan_contexts c LEFT JOIN fsconf.prerendered_contexts p ON p.context_id = c.id
-                """, [String(DialplanPrerender.format)])
-            let total = r.int(0, 0) ?? 0, stale = r.int(0, 1) ?? 0, stored = r.int(0, 2) ?? 0
+            let (total, stale, stored) = try PrerenderStore(conn).counts()
             if total == 0 { return .skip(name, "no dialplan or chatplan contexts stored") }
             if stale > 0 {
                 return .fail(name, "\(stale) of \(total) context(s) changed (in SQL, or by an older fsconf) since they were rendered: nodes read them row by row",

@@ -2,7 +2,6 @@ import ArgumentParser
 import FSConfAdminCore
 import FSConfCore
 import FSConfEmbedded
-import FSConfRegex
 import FSConfAdminStore
 import FSConfStore
 import Foundation
@@ -230,7 +229,7 @@ private func runPlan(_ plan: [MigrationFile], from planner: MigrationPlanner, di
 /// have none yet are rendered, so nodes read each as one document from the start.
 private func prerenderContexts(_ conn: PGConnection, at version: Int) throws {
     guard version >= 9 else { return }
-    let summary = try Transactions.run(conn) { try PrerenderStore(conn).refresh(compiler: PCRE2Compiler()) }
+    let summary = try Transactions.run(conn) { try Admin.prerender(conn) }
     if summary.stored + summary.ineligible.count > 0 {
         print("prerendered \(summary.stored) context(s); \(summary.ineligible.count) read as rows (`fsconf prerender` says why)")
     }

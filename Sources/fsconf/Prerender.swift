@@ -1,6 +1,5 @@
 import ArgumentParser
 import FSConfAdminStore
-import FSConfRegex
 import FSConfStore
 
 extension Fsconf {
@@ -27,15 +26,12 @@ extension Fsconf {
         func execute() throws {
             let conn = try connection.connect()
             if check {
-                let stale = try PrerenderStore(conn).staleCount()
+                let stale = try PrerenderStore(conn).counts().stale
                 print("\(stale) context(s) not rendered since their last change")
                 if stale > 0 { throw ExitCode(1) }
                 return
             }
-            let summary = try Transactions.run(conn) {
-                try conn.execute("LOCK TABLE fsconf.prerendered_contexts IN SHARE ROW EXCLUSIVE MODE")
-                return try PrerenderStore(conn).refresh(all: all, compiler: PCRE2Compiler())
-            }
+            let summary = try Transactions.run(conn) { try Admin.prerender(conn, all: all) }
             for (context, reason) in summary.ineligible { print("read as rows: \(context): \(reason)") }
             print("rendered \(summary.stored + summary.ineligible.count) context(s): \(summary.stored) stored, "
                   + "\(summary.ineligible.count) read as rows")
