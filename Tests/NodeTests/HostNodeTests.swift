@@ -31,6 +31,9 @@ final class HostNodeTests: XCTestCase {
         try node.load(DirectoryData.sql)
         let role = "\(node.db.name)_node"
         let admin = try node.db.connect()
+        // The group roles are the cluster's: created here, not left to another suite run first.
+        let roles = try runProcess(TestEnvironment.fsconfBinary, ["grant", "roles"], environment: node.db.environment)
+        XCTAssertEqual(roles.status, 0, roles.description)
         try admin.execute("CREATE ROLE \(role) LOGIN CONNECTION LIMIT 4; GRANT fsconf_reader TO \(role)")
         defer { _ = try? admin.execute("DROP OWNED BY \(role); DROP ROLE \(role)") }
         let dir = try TemporaryDirectory()
