@@ -77,6 +77,14 @@ public protocol HeaderSource: AnyObject, Sendable {
     /// Set when a read failed (getHeader raised): the lookup is refused with it
     /// rather than planned as if the header were absent.
     var readError: String? { get }
+    /// True while every header read came from the ones read together up front
+    /// (`LookupRequest.usualHeaders`): the node may then remember what this
+    /// request planned to by those headers alone (FSConfNode's RequestMemo).
+    var readOnlyUsualHeaders: Bool { get }
+}
+
+extension HeaderSource {
+    public var readOnlyUsualHeaders: Bool { false }
 }
 
 /// Sections fsconf answers.

@@ -77,6 +77,16 @@ final class HeaderBatch: @unchecked Sendable {
         for entry in bySection where entry.section == section { return entry.batch }
         return nil
     }
+
+    /// The batch of the section named by `section`'s bytes (no String made).
+    static func of(section: fsconf_str) -> HeaderBatch? {
+        guard let p = section.ptr else { return nil }
+        for entry in bySection where entry.section.utf8.count == section.len {
+            let same = entry.section.utf8.withContiguousStorageIfAvailable { memcmp($0.baseAddress!, p, section.len) == 0 }
+            if same ?? (entry.section == string(section)) { return entry.batch }
+        }
+        return nil
+    }
 }
 
 func string(_ s: fsconf_str) -> String? {
@@ -102,9 +112,14 @@ final class LuaLookup: HeaderSource, @unchecked Sendable {
     /// while no other settings replaced the backend: no lock on a lookup).
     private var memoText: [UInt8] = []
     private var memo: NodeEngine.Resolved?
+    /// A header was read that is not one of the batch's (planning depends on more
+    /// than the raw request the RequestMemo keys on).
+    private var readOutsideBatch = false
+    /// The raw request (RequestMemo): written here, valid until the next lookup.
+    private let raw = UnsafeMutableRawPointer.allocate(byteCount: RawRequest.maximumBytes, alignment: 8)
 
     init(_ L: OpaquePointer, method: Int32, params: Int32) { self.L = L; self.method = method; self.params = params }
-    deinit { batchValues.deallocate() }
+    deinit { batchValues.deallocate(); raw.deallocate() }
 
     /// This thread's instance, set up for a call on `L`; a fresh one when the
     /// thread's is in use (a handler called again from inside a lookup).
@@ -113,7 +128,7 @@ final class LuaLookup: HeaderSource, @unchecked Sendable {
             let lookup = Unmanaged<LuaLookup>.fromOpaque(raw).takeUnretainedValue()
             if !lookup.inUse {
                 lookup.L = L; lookup.method = method; lookup.params = params; lookup.readError = nil
-                lookup.batch = nil; lookup.batchRead = false
+                lookup.batch = nil; lookup.batchRead = false; lookup.readOutsideBatch = false
                 lookup.inUse = true
                 return lookup
             }
@@ -154,20 +169,53 @@ final class LuaLookup: HeaderSource, @unchecked Sendable {
     /// Reads `batch`'s headers with the first `header` call of a lookup of its section.
     func readUsually(_ batch: HeaderBatch?) { self.batch = batch; batchRead = false }
 
+    /// Reads the batch's headers now (once per lookup); false when a read failed.
+    private func readBatch(_ batch: HeaderBatch) -> Bool {
+        if batchRead { return readError == nil }
+        batchRead = true
+        let status = batch.cNames.pointers.withUnsafeBufferPointer {
+            fsconf_glue_headers(L, method, params, $0.baseAddress, Int32($0.count), batchValues)
+        }
+        if status != 0 { failed(status); return false }
+        return true
+    }
+
+    var readOnlyUsualHeaders: Bool { !readOutsideBatch }
+
+    /// The request's raw inputs for the RequestMemo: section, tag, key name and
+    /// value, then the batch's headers, each as a 16-bit length (0xFFFF: absent)
+    /// and its bytes. Nil when a batch header cannot be read or it is too long.
+    func rawRequest(_ args: fsconf_args, batch: HeaderBatch) -> RawRequest? {
+        guard readBatch(batch) else { return nil }
+        var n = 0
+        let capacity = RawRequest.maximumBytes
+        func put(_ s: fsconf_str) -> Bool {
+            guard let p = s.ptr else {
+                guard n + 2 <= capacity else { return false }
+                raw.storeBytes(of: UInt16.max, toByteOffset: n, as: UInt16.self)
+                n += 2
+                return true
+            }
+            guard s.len < Int(UInt16.max), n + 2 + s.len <= capacity else { return false }
+            raw.storeBytes(of: UInt16(s.len), toByteOffset: n, as: UInt16.self)
+            (raw + n + 2).copyMemory(from: p, byteCount: s.len)
+            n += 2 + s.len
+            return true
+        }
+        guard put(args.section), put(args.tag_name), put(args.key_name), put(args.key_value) else { return nil }
+        for i in batch.names.indices { guard put(batchValues[i]) else { return nil } }
+        return RawRequest(bytes: UnsafeRawBufferPointer(start: raw, count: n))
+    }
+
     /// params:getHeader(name). The value stays on the Lua stack (alive) until
     /// handle returns. A raising getHeader sets `readError`.
     func header(_ name: String) -> String? {
         guard readError == nil else { return nil }
         if let batch {
-            if !batchRead {
-                batchRead = true
-                let status = batch.cNames.pointers.withUnsafeBufferPointer {
-                    fsconf_glue_headers(L, method, params, $0.baseAddress, Int32($0.count), batchValues)
-                }
-                if status != 0 { failed(status); return nil }
-            }
+            guard readBatch(batch) else { return nil }
             for i in batch.names.indices where batch.names[i] == name { return string(batchValues[i]) }
         }
+        readOutsideBatch = true
         var value = fsconf_str(ptr: nil, len: 0)
         let status = name.withCString { fsconf_glue_header(L, method, params, $0, &value) }
         if status != 0 { failed(status); return nil }
@@ -255,12 +303,25 @@ func handle(_ L: OpaquePointer?, modLua: Bool = false) -> Int32 {
     } else {
         settings = settingsCache.settings(for: settingValues.map { string($0) }).map { NodeEngine.shared.resolve($0) }
     }
+    // A request seen before goes straight to its cache entry (RequestMemo): read
+    // its raw inputs (its section's usual headers included) and ask the cache.
+    var raw: RawRequest?
+    var batchSet = false
+    if args.has_params != 0, case .success(let resolved) = settings, resolved.settings.cacheBytes > 0,
+       let batch = HeaderBatch.of(section: args.section) {
+        lua.readUsually(batch)
+        batchSet = true
+        raw = lua.rawRequest(args, batch: batch)
+        if let raw, let hit = NodeEngine.shared.cachedAnswer(raw, resolved: resolved) {
+            return push(L, hit, nil, setGlobal: modLua)
+        }
+    }
     var request = LookupRequest(section: string(args.section) ?? "", tagName: string(args.tag_name) ?? "",
                                 keyName: string(args.key_name) ?? "", keyValue: string(args.key_value) ?? "",
                                 hasParams: args.has_params != 0)
     if request.hasParams {
         request.headerSource = lua
-        lua.readUsually(HeaderBatch.of(section: request.section))
+        if !batchSet { lua.readUsually(HeaderBatch.of(section: request.section)) }
     }
 
     // 2. The Swift work. The only Lua calls from here on go through the protected
@@ -272,7 +333,7 @@ func handle(_ L: OpaquePointer?, modLua: Bool = false) -> Int32 {
         outcome = NodeEngine.shared.settingsFailure(error)
     case .success(let resolved):
         outcome = NodeEngine.shared.handle(request, resolved: resolved, node: { [lua] in lua.global($0) },
-                                           nodeName: { [lua] in lua.nodeName() })
+                                           nodeName: { [lua] in lua.nodeName() }, raw: raw)
     }
     for line in outcome.log { _ = fsconf_glue_log(L, line.level, line.message) }
     // 3. Push the results last.

@@ -85,7 +85,10 @@ final class NodeCache: @unchecked Sendable {
     }
 
     func probe(_ cacheKey: CacheKey, node: String?) -> Probe {
-        let key = Key(cacheKey, node: node)
+        probe(Key(cacheKey, node: node))
+    }
+
+    func probe(_ key: Key) -> Probe {
         let s = shard(key)
         let now = clock()
         return s.monitor.locked {
@@ -99,6 +102,18 @@ final class NodeCache: @unchecked Sendable {
             }
             s.misses += 1
             return Probe(hit: nil, lastGood: entry, epoch: s.epoch)
+        }
+    }
+
+    /// The answer for `key` when it is a hit (counted); nothing counted otherwise:
+    /// the caller then looks up the usual way (RequestMemo), which counts the miss.
+    func hit(_ key: Key) -> String? {
+        let s = shard(key)
+        let now = clock()
+        return s.monitor.locked { () -> String? in
+            guard let entry = s.lru.get(key), s.fresh && entry.epoch == s.epoch && now < entry.expires else { return nil }
+            s.hits += 1
+            return entry.xml
         }
     }
 

@@ -48,6 +48,8 @@ public final class NodeEngine: @unchecked Sendable {
         let cache: NodeCache
         let globals = GlobalsCopy()
         let listener: ChangeListener
+        /// Raw requests → the keys they planned to (nil with the cache off).
+        let memo: RequestMemo?
         // Outage state (under monitor).
         let monitor = Monitor()
         var downSince: (wall: Int, mono: UInt64)?
@@ -62,6 +64,7 @@ public final class NodeEngine: @unchecked Sendable {
             self.settings = settings
             pool = ConnectionPool(settings: settings)
             cache = NodeCache(capacity: settings.cacheBytes, negativeTTLms: settings.negativeTTLms, clock: clock)
+            memo = settings.cacheBytes > 0 ? RequestMemo.sized(cacheBytes: settings.cacheBytes) : nil
             listener = ChangeListener(conninfo: settings.effectiveConninfo, pollMs: settings.pollMs, cache: cache)
         }
 
@@ -119,9 +122,19 @@ public final class NodeEngine: @unchecked Sendable {
         generation.load(ordering: .acquiring) == resolved.generation
     }
 
-    /// `handle` with the backend already resolved.
+    /// The cached answer for a request whose raw inputs were seen before (the
+    /// RequestMemo), when it is a hit; nil otherwise (then `handle` it, with `raw`).
+    public func cachedAnswer(_ raw: RawRequest, resolved: Resolved) -> String? {
+        if let shim = resolved.settings.shimSchema, shim != SchemaVersion.current { return nil }
+        guard let memo = resolved.backend.memo, let key = memo.key(for: raw.bytes, hash: raw.hash) else { return nil }
+        return resolved.backend.cache.hit(key)
+    }
+
+    /// `handle` with the backend already resolved. `raw`: the request's raw inputs,
+    /// recorded with the key they plan to when planning read nothing else.
     public func handle(_ request: LookupRequest, resolved: Resolved,
-                       node: @escaping (String) -> String?, nodeName: () -> String? = { nil }) -> LookupOutcome {
+                       node: @escaping (String) -> String?, nodeName: () -> String? = { nil },
+                       raw: RawRequest? = nil) -> LookupOutcome {
         if let shim = resolved.settings.shimSchema, shim != SchemaVersion.current {
             return failure("schema", """
                 fsconf: the shim was generated for schema \(shim) but the library reads schema \(SchemaVersion.current): \
@@ -137,12 +150,17 @@ public final class NodeEngine: @unchecked Sendable {
             // A served section with nothing fsconf could hold: "not found".
             return LookupOutcome(xml: Section(rawValue: request.section) == nil ? nil : FreeSWITCHDocument.notFound)
         }
-        let me = NodeIdentity.name(of: request, fallback: nodeName)
+        var askedNode = false
+        let me = NodeIdentity.name(of: request, fallback: { askedNode = true; return nodeName() })
         if let problem = request.headerSource?.readError {
             return LookupOutcome(xml: nil, error: "fsconf: bad arguments: \(problem)")
         }
         let backend = resolved.backend
-        let probe = backend.cache.probe(key, node: me)
+        let cacheKey = NodeCache.Key(key, node: me)
+        if let raw, let memo = backend.memo, !askedNode, request.headerSource?.readOnlyUsualHeaders == true {
+            memo.record(raw.bytes, hash: raw.hash, key: cacheKey)
+        }
+        let probe = backend.cache.probe(cacheKey)
         if let hit = probe.hit { return LookupOutcome(xml: hit) }
 
         // A miss: the database is asked (and the listener started, on first use).

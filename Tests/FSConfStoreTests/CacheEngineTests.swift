@@ -114,6 +114,88 @@ final class CacheEngineTests: XCTestCase {
         XCTAssertTrue(lookup(engine, settings, "1001").xml!.contains("pw-1001"))
     }
 
+    /// A request's headers as the Lua module reads them: the usual ones together,
+    /// any other one on its own (then the request is not remembered by its raw bytes).
+    final class UsualSource: HeaderSource, @unchecked Sendable {
+        let values: [String: String]
+        var outside = false
+        var readError: String? { nil }
+        var readOnlyUsualHeaders: Bool { !outside }
+        init(_ values: [String: String]) { self.values = values }
+        func header(_ name: String) -> String? {
+            if !LookupRequest.usualHeaders(section: "directory").contains(name) { outside = true }
+            return values[name]
+        }
+    }
+
+    /// The RequestMemo: a request seen before goes straight to its cache entry, and
+    /// only ever to a hit the cache itself would serve (fresh: a change drops it);
+    /// a request whose planning read anything beyond its raw bytes is not kept.
+    func testRequestMemoGoesOnlyToEntriesTheCacheWouldServe() throws {
+        let db = try database()
+        let settings = NodeSettings(conninfo: db.conninfo)
+        let engine = NodeEngine()
+        ready(engine, settings)
+        let resolved = engine.resolve(settings)
+        func ask(_ user: String, _ params: [String: String], bytes: String,
+                 nodeName: String? = nil) -> (LookupOutcome, String?) {
+            var request = LookupRequest(section: "directory", tagName: "domain", keyName: "name", keyValue: "pbx.test",
+                                        hasParams: true)
+            request.headerSource = UsualSource(params.merging(["user": user, "key": "id"]) { a, _ in a })
+            return Array(bytes.utf8).withUnsafeBytes { raw in
+                let r = RawRequest(bytes: raw)
+                let memo = engine.cachedAnswer(r, resolved: resolved)
+                let out = engine.handle(request, resolved: resolved, node: { _ in nil }, nodeName: { nodeName }, raw: r)
+                return (out, memo)
+            }
+        }
+        func memo(_ bytes: String) -> String? {
+            Array(bytes.utf8).withUnsafeBytes { engine.cachedAnswer(RawRequest(bytes: $0), resolved: resolved) }
+        }
+        let named = ["FreeSWITCH-Switchname": "fs-1"]
+        let (first, none) = ask("1000", named, bytes: "r-1000")
+        XCTAssertNil(none, "nothing remembered yet")
+        XCTAssertTrue(first.xml!.contains(#"value="1234""#))
+        let hits = engine.cacheStats.hits
+        XCTAssertEqual(memo("r-1000"), first.xml, "the same raw request: the cached answer")
+        XCTAssertEqual(engine.cacheStats.hits, hits + 1, "counted as a hit")
+        XCTAssertNil(memo("r-1001"), "other bytes: nothing")
+
+        // A change drops the entry: the memo leads nowhere until it is read again.
+        try db.connect().execute("""
+            UPDATE fsconf.user_settings SET value = 'changed' WHERE name = 'password'
+              AND user_id = (SELECT id FROM fsconf.users WHERE user_id = '1000')
+            """)
+        try waitUntil("the change to reach the node") { memo("r-1000") == nil }
+        let misses = engine.cacheStats.misses
+        let (again, stale) = ask("1000", named, bytes: "r-1000")
+        XCTAssertNil(stale, "never the dropped answer")
+        XCTAssertTrue(again.xml!.contains(#"value="changed""#))
+        XCTAssertEqual(engine.cacheStats.misses, misses + 1, "one miss counted, not two")
+        XCTAssertEqual(memo("r-1000"), again.xml)
+
+        // Planning that read another header, or the node's name from FreeSWITCH
+        // (no name in the params): not remembered.
+        var request = LookupRequest(section: "directory", tagName: "domain", keyName: "name", keyValue: "pbx.test",
+                                    hasParams: true)
+        request.headerSource = UsualSource(["group_name": "sales", "FreeSWITCH-Switchname": "fs-1"])
+        for _ in 0..<2 {
+            _ = Array("r-outside".utf8).withUnsafeBytes { raw in
+                engine.handle(request, resolved: resolved, node: { _ in nil }, raw: RawRequest(bytes: raw))
+            }
+        }
+        XCTAssertNil(memo("r-outside"), "planning read a header beyond the usual ones")
+        _ = ask("1001", [:], bytes: "r-unnamed", nodeName: "fs-1")
+        _ = ask("1001", [:], bytes: "r-unnamed", nodeName: "fs-1")
+        XCTAssertNil(memo("r-unnamed"), "the node's name came from FreeSWITCH, not from the bytes")
+
+        // Other settings: another backend, an empty memo.
+        var other = settings
+        other.poolSize += 1
+        let replaced = engine.resolve(other)
+        XCTAssertNil(Array("r-1000".utf8).withUnsafeBytes { engine.cachedAnswer(RawRequest(bytes: $0), resolved: replaced) })
+    }
+
     func testGapInNotificationsMakesEverythingStale() throws {
         let db = try database()
         let settings = NodeSettings(conninfo: db.conninfo)
