@@ -13,8 +13,9 @@
 
 static int lookup(lua_State *L) {
 	const char *conninfo = luaL_checkstring(L, 1), *sql = luaL_checkstring(L, 2);
-	/* domain, user, and the globals version: NULL, as a node without a copy sends */
-	const char *params[3] = {luaL_checkstring(L, 3), luaL_checkstring(L, 4), NULL};
+	/* domain, user, the node's name (NULL: only rows every node sees) and the globals
+	 * version (NULL, as a node without a copy sends): fsconf_user_by_id's parameters */
+	const char *params[4] = {luaL_checkstring(L, 3), luaL_checkstring(L, 4), NULL, NULL};
 	PGconn *c = PQconnectdb(conninfo);
 	if (PQstatus(c) != CONNECTION_OK) {
 		lua_pushnil(L);
@@ -24,7 +25,7 @@ static int lookup(lua_State *L) {
 	}
 	PGresult *r = PQexec(c, "SET jit = off");
 	PQclear(r);
-	r = PQexecParams(c, sql, 3, NULL, params, NULL, NULL, 0);
+	r = PQexecParams(c, sql, 4, NULL, params, NULL, NULL, 0);
 	int rows = PQresultStatus(r) == PGRES_TUPLES_OK ? PQntuples(r) : -1;
 	for (int i = 0; i < rows; i++)
 		for (int j = 0; j < PQnfields(r); j++) (void)PQgetvalue(r, i, j);
