@@ -49,7 +49,7 @@ final class RequestMemo: @unchecked Sendable {
     }
 
     /// The memo a cache of `cacheBytes` gets: a slot per 4 KiB of cache (a slot
-    /// holds ~150 bytes: ~4 % of the cache's size), 1,024 to 65,536 slots.
+    /// holds ~200 bytes with its key: ~5 % of the cache's size), 1,024 to 65,536 slots.
     static func sized(cacheBytes: Int) -> RequestMemo {
         RequestMemo(slots: min(max(cacheBytes / 4096, 1024), 65_536))
     }
