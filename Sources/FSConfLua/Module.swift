@@ -73,11 +73,6 @@ final class HeaderBatch: @unchecked Sendable {
         let names = LookupRequest.usualHeaders(section: section.rawValue)
         return names.isEmpty ? nil : (section.rawValue, HeaderBatch(names))
     }
-    static func of(section: String) -> HeaderBatch? {
-        for entry in bySection where entry.section == section { return entry.batch }
-        return nil
-    }
-
     /// The batch of the section named by `section`'s bytes (no String made).
     static func of(section: fsconf_str) -> HeaderBatch? {
         guard let p = section.ptr else { return nil }
@@ -305,12 +300,10 @@ func handle(_ L: OpaquePointer?, modLua: Bool = false) -> Int32 {
     }
     // A request seen before goes straight to its cache entry (RequestMemo): read
     // its raw inputs (its section's usual headers included) and ask the cache.
+    let batch = args.has_params != 0 ? HeaderBatch.of(section: args.section) : nil
+    lua.readUsually(batch)
     var raw: RawRequest?
-    var batchSet = false
-    if args.has_params != 0, case .success(let resolved) = settings, resolved.settings.cacheBytes > 0,
-       let batch = HeaderBatch.of(section: args.section) {
-        lua.readUsually(batch)
-        batchSet = true
+    if let batch, case .success(let resolved) = settings, resolved.settings.cacheBytes > 0 {
         raw = lua.rawRequest(args, batch: batch)
         if let raw, let hit = NodeEngine.shared.cachedAnswer(raw, resolved: resolved) {
             return push(L, hit, nil, setGlobal: modLua)
@@ -319,10 +312,7 @@ func handle(_ L: OpaquePointer?, modLua: Bool = false) -> Int32 {
     var request = LookupRequest(section: string(args.section) ?? "", tagName: string(args.tag_name) ?? "",
                                 keyName: string(args.key_name) ?? "", keyValue: string(args.key_value) ?? "",
                                 hasParams: args.has_params != 0)
-    if request.hasParams {
-        request.headerSource = lua
-        if !batchSet { lua.readUsually(HeaderBatch.of(section: request.section)) }
-    }
+    if request.hasParams { request.headerSource = lua }
 
     // 2. The Swift work. The only Lua calls from here on go through the protected
     //    glue: params:getHeader for the headers the planner asks for, and

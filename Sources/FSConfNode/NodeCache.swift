@@ -60,6 +60,13 @@ final class NodeCache: @unchecked Sendable {
         var fresh = false
         var hits = 0, misses = 0, inserts = 0, rejected = 0, invalidated = 0
         init(capacity: Int) { lru = LRUCache(capacity: capacity) }
+
+        /// `entry` is a hit (under `monitor`): the listener is current, the entry is
+        /// of this epoch and not expired.
+        @inline(__always)
+        func serves(_ entry: Entry, at now: UInt64) -> Bool {
+            fresh && entry.epoch == epoch && now < entry.expires
+        }
     }
 
     let shards: [Shard]
@@ -96,7 +103,7 @@ final class NodeCache: @unchecked Sendable {
                 s.misses += 1
                 return Probe(hit: nil, lastGood: nil, epoch: s.epoch)
             }
-            if s.fresh && entry.epoch == s.epoch && now < entry.expires {
+            if s.serves(entry, at: now) {
                 s.hits += 1
                 return Probe(hit: entry.xml, lastGood: nil, epoch: s.epoch)
             }
@@ -111,7 +118,7 @@ final class NodeCache: @unchecked Sendable {
         let s = shard(key)
         let now = clock()
         return s.monitor.locked { () -> String? in
-            guard let entry = s.lru.get(key), s.fresh && entry.epoch == s.epoch && now < entry.expires else { return nil }
+            guard let entry = s.lru.get(key), s.serves(entry, at: now) else { return nil }
             s.hits += 1
             return entry.xml
         }
