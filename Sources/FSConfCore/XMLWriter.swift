@@ -37,6 +37,27 @@ public struct XMLWriter: Sendable {
         output.append(UInt8(ascii: "\""))
     }
 
+    /// ` name="value"` with the value's UTF-8 bytes (escaped), as read from a result.
+    public mutating func attribute(_ name: String, bytes value: UnsafeBufferPointer<UInt8>) {
+        output.append(UInt8(ascii: " "))
+        XMLWriter.append(name, to: &output)
+        output.append(UInt8(ascii: "="))
+        output.append(UInt8(ascii: "\""))
+        XMLWriter.escape(value, into: &output)
+        output.append(UInt8(ascii: "\""))
+    }
+
+    /// The same with the attribute's name as bytes (a stored attribute setting's name,
+    /// written as `attribute(_:_:)` writes a name: as it is).
+    public mutating func attribute(bytes name: UnsafeBufferPointer<UInt8>, _ value: UnsafeBufferPointer<UInt8>) {
+        output.append(UInt8(ascii: " "))
+        output.append(contentsOf: name)
+        output.append(UInt8(ascii: "="))
+        output.append(UInt8(ascii: "\""))
+        XMLWriter.escape(value, into: &output)
+        output.append(UInt8(ascii: "\""))
+    }
+
     /// Ends what `start` began with character data and the end tag, on one line
     /// (`element`'s form).
     public mutating func finish(text: String, closing tag: String) {
@@ -91,6 +112,12 @@ public struct XMLWriter: Sendable {
     public mutating func raw(_ xml: String) {
         newline()
         output.append(contentsOf: xml.utf8)
+    }
+
+    /// `raw` from bytes (a stored fragment read from a result).
+    public mutating func raw(bytes xml: UnsafeBufferPointer<UInt8>) {
+        newline()
+        output.append(contentsOf: xml)
     }
 
     private mutating func newline() {

@@ -291,13 +291,26 @@ public final class NodeEngine: @unchecked Sendable {
             guard let (statement, params) = DirectorySQL.bind(query, node: asker) else {
                 return .success(Answer(xml: FreeSWITCHDocument.notFound, tags: CacheTags.of(key), negative: true, seq: nil))
             }
-            return fetch(statement, params, asker: asker, source: source, deadline: deadline, decode: DirectorySQL.rows).map { f in
-                var data = DirectoryData(rows: f.rows)
+            // With the node's cache off nothing keeps the tags: not worked out per lookup.
+            var keepsTags = true
+            if case .backend(let b) = source { keepsTags = b.cache.enabled }
+            // The result itself, kept past the connection's return to the pool: a user
+            // lookup is rendered from its bytes (DirectoryUserRenderer), anything that
+            // renderer leaves to the general way from decoded rows.
+            return fetch(statement, params, asker: asker, source: source, deadline: deadline, decode: { [$0] }).map { f in
+                if case .user(let domain, let user, let userKey) = query,
+                   let r = withExtendedLifetime(f.rows[0], {
+                       DirectoryUserRenderer.render(f.rows[0].directoryRawRows, domain: domain, user: user, key: userKey,
+                                                    globals: f.globals, node: node, tags: keepsTags)
+                   }) {
+                    var answer = Answer(xml: r.answer.xml, tags: r.tags ?? CacheTags(section: Section.directory.rawValue, names: []),
+                                        negative: r.answer.notFound || r.answer.noSuchUser, seq: f.seq)
+                    answer.servable = !r.answer.heldByFreeSWITCH
+                    return answer
+                }
+                var data = DirectoryData(rows: DirectorySQL.rows(f.rows[0]))
                 data.globals = f.globals(data.globals)
                 let rendered = DirectoryRenderer.answer(query, data, node: node)
-                // With the node's cache off nothing keeps the tags: not worked out per lookup.
-                var keepsTags = true
-                if case .backend(let b) = source { keepsTags = b.cache.enabled }
                 let tags = keepsTags ? CacheTags.directory(query, data, found: !rendered.notFound)
                     : CacheTags(section: Section.directory.rawValue, names: [])
                 var answer = Answer(xml: rendered.xml, tags: tags,

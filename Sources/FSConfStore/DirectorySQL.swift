@@ -252,3 +252,19 @@ public enum ChangeSeq {
         return nil
     }
 }
+
+/// A directory statement's result read in place (DirectoryUserRenderer): the
+/// values' bytes are libpq's, valid as long as the result.
+extension PGResult {
+    public var directoryRawRows: [RawDirectoryRow] {
+        var rows: [RawDirectoryRow] = []
+        rows.reserveCapacity(rowCount)
+        for i in 0..<rowCount {
+            guard let kind = withBytes(i, 0, DirectoryRow.Kind.init(bytes:)) ?? nil else { continue }
+            rows.append(RawDirectoryRow(kind: kind, id: int64(i, 1) ?? 0, parent: int64(i, 2), a: bytes(i, 3), b: bytes(i, 4),
+                                        c: bytes(i, 5), d: bytes(i, 6), e: bytes(i, 7), position: int(i, 8) ?? 0,
+                                        rank: int(i, 9) ?? 0))
+        }
+        return rows
+    }
+}

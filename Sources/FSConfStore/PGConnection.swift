@@ -281,6 +281,14 @@ public final class PGResult {
         return p.withMemoryRebound(to: UInt8.self, capacity: length) { body(UnsafeBufferPointer(start: $0, count: length)) }
     }
 
+    /// The value's bytes in the result's own memory (valid while the result lives), nil when NULL.
+    public func bytes(_ row: Int, _ column: Int) -> UnsafeBufferPointer<UInt8>? {
+        let length = Int(PQgetlength(handle, Int32(row), Int32(column)))
+        if length == 0 && isNull(row, column) { return nil }
+        guard let p = PQgetvalue(handle, Int32(row), Int32(column)) else { return nil }
+        return UnsafeRawPointer(p).withMemoryRebound(to: UInt8.self, capacity: length) { UnsafeBufferPointer(start: $0, count: length) }
+    }
+
     public func bool(_ row: Int, _ column: Int) -> Bool? {
         string(row, column).map { $0 == "t" || $0 == "true" }
     }
