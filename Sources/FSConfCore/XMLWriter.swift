@@ -29,20 +29,14 @@ public struct XMLWriter: Sendable {
 
     /// ` name="value"` (the value escaped), between `start` and `finish`.
     public mutating func attribute(_ name: String, _ value: String) {
-        output.append(UInt8(ascii: " "))
-        XMLWriter.append(name, to: &output)
-        output.append(UInt8(ascii: "="))
-        output.append(UInt8(ascii: "\""))
+        beginAttribute(name)
         XMLWriter.escape(value, into: &output)
         output.append(UInt8(ascii: "\""))
     }
 
     /// ` name="value"` with the value's UTF-8 bytes (escaped), as read from a result.
     public mutating func attribute(_ name: String, bytes value: UnsafeBufferPointer<UInt8>) {
-        output.append(UInt8(ascii: " "))
-        XMLWriter.append(name, to: &output)
-        output.append(UInt8(ascii: "="))
-        output.append(UInt8(ascii: "\""))
+        beginAttribute(name)
         XMLWriter.escape(value, into: &output)
         output.append(UInt8(ascii: "\""))
     }
@@ -55,6 +49,14 @@ public struct XMLWriter: Sendable {
         output.append(UInt8(ascii: "="))
         output.append(UInt8(ascii: "\""))
         XMLWriter.escape(value, into: &output)
+        output.append(UInt8(ascii: "\""))
+    }
+
+    /// ` name="`: what every attribute starts with.
+    private mutating func beginAttribute(_ name: String) {
+        output.append(UInt8(ascii: " "))
+        XMLWriter.append(name, to: &output)
+        output.append(UInt8(ascii: "="))
         output.append(UInt8(ascii: "\""))
     }
 
