@@ -104,6 +104,9 @@ public struct DirectoryUserRenderer {
         kept.reserveCapacity(rows.count)
         var fromRows: [String: String] = [:]
         for var row in rows {
+            // Bytes that are not UTF-8 (a SQL_ASCII database passes them through): the
+            // general way decodes them with replacement characters; copied, they would not be XML.
+            guard validUTF8(row.a), validUTF8(row.b), validUTF8(row.c), validUTF8(row.d), validUTF8(row.e) else { return nil }
             switch row.kind {
             case .domain, .user, .gateway, .globalVariable:
                 // Variants for some nodes: which one wins is the general path's (Precedence).
@@ -365,6 +368,19 @@ public struct DirectoryUserRenderer {
     }
 
     static func string(_ bytes: UnsafeBufferPointer<UInt8>) -> String { String(decoding: bytes, as: UTF8.self) }
+
+    /// True when the bytes are UTF-8 (NULL is): ASCII eight bytes at a time, the rest validated.
+    static func validUTF8(_ bytes: UnsafeBufferPointer<UInt8>?) -> Bool {
+        guard let bytes, let base = bytes.baseAddress else { return true }
+        let n = bytes.count
+        var i = 0
+        while i + 8 <= n {
+            if UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self) & 0x8080_8080_8080_8080 != 0 { break }
+            i += 8
+        }
+        while i < n && base[i] < 0x80 { i += 1 }
+        return i == n || String(validating: UnsafeBufferPointer(rebasing: bytes[i...]), as: UTF8.self) != nil
+    }
 
     static func equals(_ bytes: UnsafeBufferPointer<UInt8>, _ text: StaticString) -> Bool {
         guard bytes.count == text.utf8CodeUnitCount else { return false }

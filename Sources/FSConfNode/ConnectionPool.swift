@@ -79,8 +79,10 @@ final class ConnectionPool: @unchecked Sendable {
     }
 
     private func connect(deadline: UInt64) throws(PostgresError) -> PGConnection {
+        // Values arrive as UTF-8 whatever the database's encoding (the server converts):
+        // answers are rendered from the result's bytes (DirectoryUserRenderer).
         let conn = try PGConnection(conninfo: settings.effectiveConninfo,
-                                    settings: [("application_name", "fsconf-node")],
+                                    settings: [("application_name", "fsconf-node"), ("client_encoding", "UTF8")],
                                     deadline: deadline)
         // A server-side limit too, so a query the node gave up on does not run on.
         // Generic plans always: the lookup statements are written for them (one

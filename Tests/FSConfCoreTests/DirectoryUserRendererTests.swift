@@ -156,4 +156,30 @@ final class DirectoryUserRendererTests: XCTestCase {
         XCTAssertNil(render(base + [DirectoryRow(kind: .user, id: 2, parent: 1, a: "1000")]))
         XCTAssertNotNil(render(base + [DirectoryRow(kind: .userSetting, id: 5, parent: 2, a: "param", b: "a", c: "y", position: 2)]))
     }
+
+    /// Bytes that are not UTF-8 (a SQL_ASCII database passes them through) are left to the
+    /// general way, which decodes them with replacement characters; UTF-8 is rendered.
+    func testLeavesBytesThatAreNotUTF8ToTheGeneralWay() {
+        func render(_ value: [UInt8]) -> DirectoryUserRenderer.Rendered? {
+            let table = DirectoryRowArray([DirectoryRow(kind: .domain, id: 1, a: "pbx.test"),
+                                           DirectoryRow(kind: .user, id: 2, parent: 1, a: "1000")])
+            let kind = Array("param".utf8), name = Array("password".utf8)
+            return withExtendedLifetime(table) {
+                kind.withUnsafeBufferPointer { kind in
+                    name.withUnsafeBufferPointer { name in
+                        value.withUnsafeBufferPointer { bytes in
+                            let setting = RawDirectoryRow(kind: .userSetting, id: 3, parent: 2, a: kind, b: name, c: bytes,
+                                                          d: nil, e: nil, position: 1, rank: 0)
+                            return DirectoryUserRenderer.render(table.raw + [setting], domain: "pbx.test", user: "1000",
+                                                                key: "id", globals: { $0 }, node: { _ in nil }, tags: false)
+                        }
+                    }
+                }
+            }
+        }
+        XCTAssertNil(render([0x63, 0x61, 0x66, 0xE9]), "Latin-1 café")
+        XCTAssertNil(render(Array("0123456789abcdef".utf8) + [0xFF]), "invalid after an ASCII run")
+        XCTAssertTrue(render(Array("café ünï".utf8))?.answer.xml.contains(#"value="café ünï""#) ?? false)
+        XCTAssertTrue(render(Array("0123456789abcdefgh".utf8))?.answer.xml.contains(#"value="0123456789abcdefgh""#) ?? false)
+    }
 }

@@ -1,4 +1,5 @@
 import FSConfCore
+import FSConfNode
 import FSConfStore
 import FSConfTestSupport
 import Foundation
@@ -63,5 +64,33 @@ final class DirectoryInPlaceTests: XCTestCase {
         }
         print("user answers rendered in place and compared: \(compared), \(found) of them found a user")
         XCTAssertGreaterThan(found, 40)
+    }
+
+    /// A database in another encoding: the node asks for UTF-8 (client_encoding), so
+    /// what it renders from the result's bytes is UTF-8 whatever the database holds.
+    func testALatin1DatabaseIsAnsweredInUTF8() throws {
+        let db = try TestDatabase(prefix: "latin1", encoding: "LATIN1")
+        let up = try runProcess(TestEnvironment.fsconfBinary, ["migrate", "up"], environment: db.environment)
+        XCTAssertEqual(up.status, 0, up.description)
+        let conn = try db.connect()
+        // Before the text that holds them: a query string is read in the encoding it arrives in.
+        try conn.execute("SET client_encoding = 'UTF8'")
+        try conn.execute("""
+            INSERT INTO fsconf.domains (name) VALUES ('pbx.test');
+            INSERT INTO fsconf.users (domain_id, user_id) SELECT id, '1000' FROM fsconf.domains;
+            INSERT INTO fsconf.user_settings (user_id, kind, name, value)
+                SELECT id, 'variable', 'effective_caller_id_name', 'Café Müller' FROM fsconf.users;
+            """)
+        XCTAssertEqual(try db.column("SELECT pg_encoding_to_char(encoding) FROM pg_database WHERE datname = current_database()"),
+                       ["LATIN1"])
+        XCTAssertEqual(try conn.query("SELECT octet_length(convert_to(value, 'LATIN1')) FROM fsconf.user_settings").string(0, 0), "11",
+                       "stored as Latin-1: one byte per letter")
+        var settings = NodeSettings(conninfo: db.conninfo)
+        settings.cacheBytes = 0
+        let request = LookupRequest(section: "directory", tagName: "domain", keyName: "name", keyValue: "pbx.test",
+                                    headers: ["action": "sip_auth", "key": "id", "user": "1000", "domain": "pbx.test"])
+        let outcome = NodeEngine().handle(request, settings: settings) { _ in nil }
+        let xml = try XCTUnwrap(outcome.xml, outcome.error ?? "no answer")
+        XCTAssertTrue(xml.contains(#"<variable name="effective_caller_id_name" value="Café Müller"/>"#), xml)
     }
 }

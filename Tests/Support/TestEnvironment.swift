@@ -53,12 +53,17 @@ public final class TestDatabase {
     public let name: String
     private static let counter = Counter()
 
-    public init(prefix: String = "t") throws {
+    /// `encoding`: the database's own (e.g. LATIN1; default: the cluster's, UTF8).
+    public init(prefix: String = "t", encoding: String? = nil) throws {
         try TestEnvironment.requirePostgres()
         name = "fsconf_\(prefix)_\(getpid())_\(TestDatabase.counter.next())"
         let admin = try TestDatabase.admin()
         try admin.execute("DROP DATABASE IF EXISTS \(name)")
-        try admin.execute("CREATE DATABASE \(name)")
+        if let encoding {
+            try admin.execute("CREATE DATABASE \(name) ENCODING '\(encoding)' TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C'")
+        } else {
+            try admin.execute("CREATE DATABASE \(name)")
+        }
     }
 
     deinit {
