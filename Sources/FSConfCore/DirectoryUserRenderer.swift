@@ -1,3 +1,24 @@
+/// One row of a directory statement's result, its values left where they are (a
+/// `PGresult`'s buffers): what `DirectoryUserRenderer` reads. nil: NULL.
+public struct RawDirectoryRow {
+    public var kind: DirectoryRow.Kind
+    public var id: Int64
+    public var parent: Int64?
+    public var a, b, c, d, e: UnsafeBufferPointer<UInt8>?
+    public var position: Int
+    public var rank: Int
+    /// A setting row's kind (from `a`; nil: not one fsconf renders, or no name).
+    var setting: Setting.Kind?
+
+    public init(kind: DirectoryRow.Kind, id: Int64, parent: Int64?, a: UnsafeBufferPointer<UInt8>?,
+                b: UnsafeBufferPointer<UInt8>?, c: UnsafeBufferPointer<UInt8>?, d: UnsafeBufferPointer<UInt8>?,
+                e: UnsafeBufferPointer<UInt8>?, position: Int, rank: Int) {
+        self.kind = kind; self.id = id; self.parent = parent
+        self.a = a; self.b = b; self.c = c; self.d = d; self.e = e
+        self.position = position; self.rank = rank
+    }
+}
+
 /// `DirectoryRow`s' values as bytes, for `DirectoryUserRenderer` (tests compare it
 /// with `DirectoryRenderer` on the same rows).
 public final class DirectoryRowArray {
@@ -23,44 +44,12 @@ public final class DirectoryRowArray {
         for row in storage { for value in row { value?.deallocate() } }
     }
 
-    public var rowCount: Int { rows.count }
-    public func kind(_ row: Int) -> DirectoryRow.Kind? { rows[row].kind }
-    public func id(_ row: Int) -> Int64 { rows[row].id }
-    public func parent(_ row: Int) -> Int64? { rows[row].parent }
-    public func value(_ row: Int, _ column: Int) -> UnsafeBufferPointer<UInt8>? {
-        storage[row][column - 3].map { UnsafeBufferPointer($0) }
-    }
-    public func position(_ row: Int) -> Int { rows[row].position }
-    public func rank(_ row: Int) -> Int { rows[row].rank }
-}
-
-/// One row of a directory statement's result, its values left where they are (a
-/// `PGresult`'s buffers): what `DirectoryUserRenderer` reads. nil: NULL.
-public struct RawDirectoryRow {
-    public var kind: DirectoryRow.Kind
-    public var id: Int64
-    public var parent: Int64?
-    public var a, b, c, d, e: UnsafeBufferPointer<UInt8>?
-    public var position: Int
-    public var rank: Int
-    /// A setting row's kind (from `a`; nil: not one fsconf renders, or no name).
-    var setting: Setting.Kind?
-
-    public init(kind: DirectoryRow.Kind, id: Int64, parent: Int64?, a: UnsafeBufferPointer<UInt8>?,
-                b: UnsafeBufferPointer<UInt8>?, c: UnsafeBufferPointer<UInt8>?, d: UnsafeBufferPointer<UInt8>?,
-                e: UnsafeBufferPointer<UInt8>?, position: Int, rank: Int) {
-        self.kind = kind; self.id = id; self.parent = parent
-        self.a = a; self.b = b; self.c = c; self.d = d; self.e = e
-        self.position = position; self.rank = rank
-    }
-}
-
-extension DirectoryRowArray {
     /// The rows as `RawDirectoryRow`s over this table's bytes (valid while it lives).
     public var raw: [RawDirectoryRow] {
         rows.indices.map { i in
-            RawDirectoryRow(kind: rows[i].kind, id: rows[i].id, parent: rows[i].parent, a: value(i, 3), b: value(i, 4),
-                            c: value(i, 5), d: value(i, 6), e: value(i, 7), position: rows[i].position, rank: rows[i].rank)
+            let v = storage[i].map { $0.map { UnsafeBufferPointer($0) } }
+            return RawDirectoryRow(kind: rows[i].kind, id: rows[i].id, parent: rows[i].parent, a: v[0], b: v[1], c: v[2],
+                                   d: v[3], e: v[4], position: rows[i].position, rank: rows[i].rank)
         }
     }
 }
