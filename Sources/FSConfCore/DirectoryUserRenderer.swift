@@ -19,41 +19,6 @@ public struct RawDirectoryRow {
     }
 }
 
-/// `DirectoryRow`s' values as bytes, for `DirectoryUserRenderer` (tests compare it
-/// with `DirectoryRenderer` on the same rows).
-public final class DirectoryRowArray {
-    public let rows: [DirectoryRow]
-    /// Each value's bytes, kept for the table's life (column a…e → 0…4).
-    private var storage: [[UnsafeMutableBufferPointer<UInt8>?]] = []
-
-    public init(_ rows: [DirectoryRow]) {
-        self.rows = rows
-        storage = rows.map { row in
-            [row.a, row.b, row.c, row.d, row.e].map { value in
-                value.map { v in
-                    let bytes = Array(v.utf8)
-                    let buffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: max(bytes.count, 1))
-                    _ = buffer.initialize(from: bytes)
-                    return UnsafeMutableBufferPointer(rebasing: buffer[0..<bytes.count])
-                }
-            }
-        }
-    }
-
-    deinit {
-        for row in storage { for value in row { value?.deallocate() } }
-    }
-
-    /// The rows as `RawDirectoryRow`s over this table's bytes (valid while it lives).
-    public var raw: [RawDirectoryRow] {
-        rows.indices.map { i in
-            let v = storage[i].map { $0.map { UnsafeBufferPointer($0) } }
-            return RawDirectoryRow(kind: rows[i].kind, id: rows[i].id, parent: rows[i].parent, a: v[0], b: v[1], c: v[2],
-                                   d: v[3], e: v[4], position: rows[i].position, rank: rows[i].rank)
-        }
-    }
-}
-
 /// Renders a user lookup (`DirectoryQuery.user`) straight from the statement's
 /// rows: values are escaped from the result's bytes, and no `DirectoryRow`,
 /// `DirectoryData` or string per value is made (an uncached lookup spent a third
@@ -381,16 +346,4 @@ public struct DirectoryUserRenderer {
 extension DirectoryRow.Kind {
     /// Domains, groups, users and gateways: a repeated one replaces the first.
     var isEntity: Bool { self == .domain || self == .group || self == .user || self == .gateway }
-}
-
-/// ASCII case-insensitive equality of two byte strings (FreeSWITCH's strcasecmp).
-func sameIgnoringASCIICase(_ x: UnsafeBufferPointer<UInt8>, _ y: UnsafeBufferPointer<UInt8>) -> Bool {
-    guard x.count == y.count else { return false }
-    for i in 0..<x.count where x[i] != y[i] {
-        let p = x[i], q = y[i]
-        let lp = p >= 65 && p <= 90 ? p + 32 : p
-        let lq = q >= 65 && q <= 90 ? q + 32 : q
-        if lp != lq { return false }
-    }
-    return true
 }

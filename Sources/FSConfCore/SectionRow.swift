@@ -40,9 +40,16 @@ public struct SectionRow: Equatable, Sendable {
 /// ASCII case-insensitive comparison: FreeSWITCH's strcasecmp, used by
 /// switch_xml_find_child and the modules' own name matching.
 public func sameIgnoringASCIICase(_ a: String, _ b: String) -> Bool {
-    let x = a.utf8, y = b.utf8
+    guard a.utf8.count == b.utf8.count else { return false }
+    var a = a, b = b
+    return a.withUTF8 { x in b.withUTF8 { y in sameIgnoringASCIICase(x, y) } }
+}
+
+/// The same over UTF-8 bytes (values read in place from a result).
+func sameIgnoringASCIICase(_ x: UnsafeBufferPointer<UInt8>, _ y: UnsafeBufferPointer<UInt8>) -> Bool {
     guard x.count == y.count else { return false }
-    for (p, q) in zip(x, y) where p != q {
+    for i in 0..<x.count where x[i] != y[i] {
+        let p = x[i], q = y[i]
         let lp = p >= 65 && p <= 90 ? p + 32 : p
         let lq = q >= 65 && q <= 90 ? q + 32 : q
         if lp != lq { return false }

@@ -275,10 +275,7 @@ public final class PGResult {
 
     /// The value's bytes, for decoders that do not need a String (nil when NULL).
     public func withBytes<T>(_ row: Int, _ column: Int, _ body: (UnsafeBufferPointer<UInt8>) -> T) -> T? {
-        let length = Int(PQgetlength(handle, Int32(row), Int32(column)))
-        if length == 0 && isNull(row, column) { return nil }
-        guard let p = PQgetvalue(handle, Int32(row), Int32(column)) else { return nil }
-        return p.withMemoryRebound(to: UInt8.self, capacity: length) { body(UnsafeBufferPointer(start: $0, count: length)) }
+        bytes(row, column).map(body)
     }
 
     /// The value's bytes in the result's own memory (valid while the result lives), nil when NULL.

@@ -183,3 +183,38 @@ final class DirectoryUserRendererTests: XCTestCase {
         XCTAssertTrue(render(Array("0123456789abcdefgh".utf8))?.answer.xml.contains(#"value="0123456789abcdefgh""#) ?? false)
     }
 }
+
+/// `DirectoryRow`s' values as bytes, for `DirectoryUserRenderer` (tests compare it
+/// with `DirectoryRenderer` on the same rows).
+final class DirectoryRowArray {
+    let rows: [DirectoryRow]
+    /// Each value's bytes, kept for the table's life (column a…e → 0…4).
+    private var storage: [[UnsafeMutableBufferPointer<UInt8>?]] = []
+
+    init(_ rows: [DirectoryRow]) {
+        self.rows = rows
+        storage = rows.map { row in
+            [row.a, row.b, row.c, row.d, row.e].map { value in
+                value.map { v in
+                    let bytes = Array(v.utf8)
+                    let buffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: max(bytes.count, 1))
+                    _ = buffer.initialize(from: bytes)
+                    return UnsafeMutableBufferPointer(rebasing: buffer[0..<bytes.count])
+                }
+            }
+        }
+    }
+
+    deinit {
+        for row in storage { for value in row { value?.deallocate() } }
+    }
+
+    /// The rows as `RawDirectoryRow`s over this table's bytes (valid while it lives).
+    var raw: [RawDirectoryRow] {
+        rows.indices.map { i in
+            let v = storage[i].map { $0.map { UnsafeBufferPointer($0) } }
+            return RawDirectoryRow(kind: rows[i].kind, id: rows[i].id, parent: rows[i].parent, a: v[0], b: v[1], c: v[2],
+                                   d: v[3], e: v[4], position: rows[i].position, rank: rows[i].rank)
+        }
+    }
+}
