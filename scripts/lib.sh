@@ -106,18 +106,23 @@ build_release() {
 }
 
 # The checks FreeSWITCH depends on (../shared/docs/freeswitch-contract.md).
+# Outputs are read whole first: `tool | grep -q` under pipefail fails when grep quits
+# before the tool has written everything (the tool gets SIGPIPE).
 check_node_library() {   # FILE
-    readelf -d "$1" | grep -q NODELETE || die "$1 lacks -z nodelete"
-    readelf -d "$1" | grep -Eq 'NEEDED.*(liblua|libswift|libFoundation|libdispatch)' \
+    local dynamic symbols sym
+    dynamic=$(readelf -d "$1") symbols=$(nm -D --defined-only "$1")
+    grep -q NODELETE <<< "$dynamic" || die "$1 lacks -z nodelete"
+    grep -Eq 'NEEDED.*(liblua|libswift|libFoundation|libdispatch)' <<< "$dynamic" \
         && die "$1 links liblua or the dynamic Swift runtime"
-    local sym
     for sym in luaopen_fsconf fsconf_xml_handler; do
-        nm -D --defined-only "$1" | grep -q " $sym$" || die "$1 exports no $sym"
+        grep -q " $sym$" <<< "$symbols" || die "$1 exports no $sym"
     done
 }
 
 check_cli() {   # FILE
-    readelf -d "$1" | grep -Eq 'NEEDED.*(libswift|libFoundation|libdispatch|libBlocksRuntime)' \
+    local dynamic
+    dynamic=$(readelf -d "$1")
+    grep -Eq 'NEEDED.*(libswift|libFoundation|libdispatch|libBlocksRuntime)' <<< "$dynamic" \
         && die "$1 links the Swift runtime dynamically (build it with --static-swift-stdlib)"
     return 0
 }
