@@ -33,6 +33,10 @@ let package = Package(
         // (src/switch_regex.c): fsconf checks expressions with the same library.
         .systemLibrary(name: "CPCRE2", pkgConfig: "libpcre2-8",
                        providers: [.apt(["libpcre2-dev"])]),
+        // LZ4 (the block format): a stored document travels packed, ~1/27 of its size,
+        // and a node unpacks it (docs/performance.md, "Big contexts").
+        .systemLibrary(name: "CLZ4", pkgConfig: "liblz4",
+                       providers: [.apt(["liblz4-dev"])]),
         // The few Lua calls that may raise a Lua error run in C, under lua_pcall,
         // so no longjmp ever crosses a Swift frame.
         .target(name: "FSConfLuaGlue"),
@@ -43,7 +47,7 @@ let package = Package(
         .target(name: "FSConfCore"),
         // PostgreSQL over libpq: connections with deadlines, typed errors, and the
         // node's lookup statements (one round trip per lookup shape).
-        .target(name: "FSConfStore", dependencies: ["FSConfCore", "CLibPQ"]),
+        .target(name: "FSConfStore", dependencies: ["FSConfCore", "CLibPQ", "CLZ4"]),
         // Regex checks with PCRE2 behind FSConfCore's RegexCompiler.
         .target(name: "FSConfRegex", dependencies: ["FSConfCore", "CPCRE2"]),
         // The node's lookup engine: pool, one query per lookup, cache, rendering.

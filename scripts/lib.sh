@@ -15,7 +15,7 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 # Debian packages the project needs (and any given as arguments); installs whatever is missing.
 ensure_packages() {
-    local want=(postgresql libpq-dev libpcre2-dev pkg-config lua5.3 liblua5.3-dev gcc make "$@")
+    local want=(postgresql libpq-dev libpcre2-dev liblz4-dev pkg-config lua5.3 liblua5.3-dev gcc make "$@")
     local missing=()
     for p in "${want[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -54,11 +54,17 @@ public struct PrerenderStore {
             }
             // Only the version whose rows were read: a write committed meanwhile
             // left a newer one, rendered by its own writer or the next refresh.
+            // Packed for the nodes (migration 0010); a document LZ4 cannot take (over
+            // ~1.9 GiB) is not stored at all: nodes read its rows.
+            let packed = xml.flatMap { PackedDocument.pack($0) }
+            let stored = packed == nil ? nil : xml
             try conn.query("""
                 UPDATE fsconf.prerendered_contexts SET rendered_version = version, format = $3::integer, xml = $4, reason = $5,
-                    checks = $6::text[], rendered_at = now()
+                    checks = $6::text[], rendered_at = now(), packed = $7::bytea, packed_length = $8::integer
                 WHERE context_id = $1::bigint AND version = $2::bigint
-                """, [id, version, String(DialplanPrerender.format), xml, reason, Self.arrayLiteral(checks)])
+                """, [id, version, String(DialplanPrerender.format), stored,
+                      stored == nil && xml != nil ? "the document is too large to pack" : reason,
+                      Self.arrayLiteral(checks), packed.map(PackedDocument.hexLiteral), stored.map { String($0.utf8.count) }])
         }
         return summary
     }

@@ -367,20 +367,30 @@ public enum DialplanRenderer {
         /// A stored document failed this node's checks (DialplanPrerender.passes):
         /// the caller reads the context's rows and renders again.
         public var needsRows = false
+
+        /// No answer from the stored document: the caller reads the context's rows.
+        public static let fromRows = Result(xml: FreeSWITCHDocument.notFound, skipped: [], needsRows: true)
     }
 
+    /// `stored`: the stored document's bytes where the database's result holds them
+    /// (the node: a multi-megabyte context is expanded from there into the answer,
+    /// never first copied into a string of its own); they stand for `data.prerendered`.
     public static func render(_ query: DialplanQuery, _ data: DialplanData, compiler: any RegexCompiler,
-                              node: @escaping (String) -> String? = { _ in nil }, section: PlanSection = .dialplan) -> Result {
+                              node: @escaping (String) -> String? = { _ in nil }, section: PlanSection = .dialplan,
+                              stored: UnsafeBufferPointer<UInt8>? = nil) -> Result {
         guard case .context = query, let context = data.context else {
             return Result(xml: FreeSWITCHDocument.notFound, skipped: [])
         }
         var expander = VariableExpander(globals: data.globals, node: node)
         // Stored by a writer once checked to be what the rows give (DialplanPrerender).
-        if let document = data.prerendered {
+        if stored != nil || data.prerendered != nil {
             guard DialplanPrerender.passes(data.prerenderChecks, expander: &expander, compiler: compiler) else {
-                return Result(xml: FreeSWITCHDocument.notFound, skipped: [], needsRows: true)
+                return .fromRows
             }
-            return Result(xml: expander.expandEscaped(document), skipped: [])
+            if let stored {
+                return Result(xml: expander.expandEscaped(stored) ?? String(decoding: stored, as: UTF8.self), skipped: [])
+            }
+            return Result(xml: expander.expandEscaped(data.prerendered ?? ""), skipped: [])
         }
         var w = XMLWriter(capacity: 256 + context.extensions.count * 320)
         var skipped: [(name: String, position: Int, problems: [String])] = []

@@ -11,7 +11,8 @@ public enum DialplanPrerender {
     /// The renderer's output format: bumped whenever DialplanRenderer writes
     /// different bytes for the same rows. A node serves only documents of its own
     /// format (older ones are read as rows until a writer renders them again).
-    public static let format = 1
+    /// 2: stored with its packed form too (migration 0010), which nodes read.
+    public static let format = 2
 
     public enum Outcome: Equatable, Sendable {
         /// The document to store, references unexpanded, and the expressions holding

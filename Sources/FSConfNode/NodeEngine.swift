@@ -348,10 +348,29 @@ public final class NodeEngine: @unchecked Sendable {
                           node: @escaping (String) -> String?) -> Result<Answer, PostgresError> {
         let query = DialplanQuery.context(context)
         let (statement, params) = DialplanSQL.bind(query, section: section, node: asker)!
-        return fetch(statement, params, asker: asker, source: source, deadline: deadline, decode: SectionRows.decode).flatMap { f in
-            var data = DialplanData(rows: f.rows)
+        // The result itself, kept past the connection's return to the pool: a stored
+        // document (`P` row) is expanded from libpq's bytes straight into the answer.
+        return fetch(statement, params, asker: asker, source: source, deadline: deadline, decode: { [$0] }).flatMap { f in
+            let fetched = f.rows[0]
+            let (rows, storedRow) = SectionRows.decode(fetched, leavingOut: "P")
+            var data = DialplanData(rows: rows)
             data.globals = f.globals(data.globals)
-            var result = DialplanRenderer.render(query, data, compiler: regexCompiler, node: node, section: section)
+            var unpackFailed = false
+            var result = withExtendedLifetime(fetched) { () -> DialplanRenderer.Result in
+                func render(_ stored: UnsafeBufferPointer<UInt8>?) -> DialplanRenderer.Result {
+                    DialplanRenderer.render(query, data, compiler: regexCompiler, node: node, section: section, stored: stored)
+                }
+                guard let row = storedRow else { return render(nil) }
+                // Packed (migration 0010): unpacked into a buffer the answer is expanded
+                // from. A block that does not unpack to its length is read as rows.
+                if let hex = fetched.bytes(row, 6) {
+                    let length = fetched.int(row, 7) ?? -1
+                    if let rendered = PackedDocument.unpack(hex: hex, length: length, render) { return rendered }
+                    unpackFailed = true
+                    return .fromRows
+                }
+                return render(fetched.bytes(row, 5))
+            }
             var seq = f.seq
             if result.needsRows, let id = data.context?.id {
                 // The stored document holds an expression this node's values make
@@ -370,6 +389,13 @@ public final class NodeEngine: @unchecked Sendable {
             let found = result.xml != FreeSWITCHDocument.notFound
             let key: CacheKey = section == .chatplan ? .chatplan(context) : .dialplan(context)
             var answer = Answer(xml: result.xml, tags: CacheTags.of(key, found: found), negative: !found, seq: seq)
+            if unpackFailed {
+                let message = "fsconf: \(section.rawValue) context \(context): its stored document did not unpack; "
+                    + "served from its rows (`fsconf prerender --all` stores it again)"
+                if let line = limiter.admit(key: "\(section.rawValue)-unpack:\(context)", message: message) {
+                    answer.log.append(("warning", line))
+                }
+            }
             if !result.skipped.isEmpty {
                 // One bad row never breaks the context: the extension is left out and said so.
                 let list = result.skipped.prefix(5).map { "\($0.name) (position \($0.position)): \($0.problems.joined(separator: "; "))" }

@@ -6,11 +6,24 @@ public enum SectionRows {
     /// Trailing NULL values are left out (`SectionRow.value` is nil past the end):
     /// most rows of a wide statement use a few of its columns.
     public static func decode(_ result: PGResult) -> [SectionRow] {
+        decode(result, leavingOut: nil).rows
+    }
+
+    /// The rows, with the values of the first row of kind `kind` left out (kept where
+    /// libpq holds them: a stored document is megabytes) and that row's index.
+    public static func decode(_ result: PGResult, leavingOut kind: String?) -> (rows: [SectionRow], leftOut: Int?) {
         let count = result.rowCount
         let columns = result.columnCount
         var rows: [SectionRow] = []
+        var leftOut: Int?
         rows.reserveCapacity(count)
         for i in 0..<count {
+            if let kind, leftOut == nil, result.string(i, 0) == kind {
+                leftOut = i
+                rows.append(SectionRow(kind: kind, id: result.int64(i, 1) ?? 0, parent: result.int64(i, 2),
+                                       owner: result.int64(i, 3), position: result.int(i, 4) ?? 0, values: []))
+                continue
+            }
             var used = columns
             while used > 5 && result.isNull(i, used - 1) { used -= 1 }
             var values: [String?] = []
@@ -22,7 +35,7 @@ public enum SectionRows {
                                    parent: result.int64(i, 2), owner: result.int64(i, 3),
                                    position: result.int(i, 4) ?? 0, values: values))
         }
-        return rows
+        return (rows, leftOut)
     }
 
     /// exec-set / env-set globals are each node's own (it evaluates them at its
@@ -89,7 +102,7 @@ public enum DialplanSQL {
         func pad(_ used: Int) -> String { String(repeating: ", \(n)", count: 19 - used) }
         let pre = prerendered ? """
             pre AS (
-                SELECT p.xml, p.checks FROM fsconf.prerendered_contexts p WHERE p.context_id = (SELECT id FROM ctx)
+                SELECT p.xml, p.packed, p.packed_length, p.checks FROM fsconf.prerendered_contexts p WHERE p.context_id = (SELECT id FROM ctx)
                     AND p.rendered_version = p.version AND p.format = \(DialplanPrerender.format) AND p.xml IS NOT NULL
             ),
             """ : ""
@@ -123,7 +136,8 @@ public enum DialplanSQL {
                 FROM fsconf.dialplan_actions a WHERE a.condition_id = ANY (ARRAY(SELECT id FROM cond))\(prerendered ? """
 
                 UNION ALL
-                SELECT 'P', c.id, NULL, NULL, 0, p.xml\(pad(1)) FROM pre p, ctx c
+                SELECT 'P', c.id, NULL, NULL, 0, CASE WHEN p.packed IS NULL THEN p.xml END, encode(p.packed, 'hex'),
+                       p.packed_length::text\(pad(3)) FROM pre p, ctx c
                 UNION ALL
                 SELECT 'K', c.id, NULL, NULL, k.n::integer, k.x\(pad(1)) FROM pre p, ctx c, unnest(p.checks) WITH ORDINALITY k(x, n)
                 """ : "")

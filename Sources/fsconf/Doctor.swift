@@ -219,7 +219,7 @@ enum DoctorChecks {
         for entry in ["luaopen_fsconf", "fsconf_xml_handler"] where probe.values[entry] != "ok" {
             let error = probe.values[entry] ?? probe.output
             let fix = error.contains("cannot open shared object file") && !error.hasPrefix(path)
-                ? "install the libraries it needs: apt install libpq5 libpcre2-8-0"
+                ? "install the libraries it needs: apt install libpq5 libpcre2-8-0 liblz4-1"
                 : reinstall
             return .fail(name, "\(lua) cannot load \(entry) from \(path): \(error)", fix: fix)
         }

@@ -139,4 +139,42 @@ final class PrerenderTests: XCTestCase {
         XCTAssertFalse(broken.contains("<extension"), broken)
         XCTAssertEqual(try answer(db, "scoped", node: { _ in nil }).contains("<extension"), false)
     }
+
+    /// Nodes read the packed form (migration 0010), not `xml`; a packed block that
+    /// does not unpack is served from the rows, with one warning; a document stored
+    /// without its packed form is served from `xml`.
+    func testNodesReadThePackedFormAndACorruptOneIsReadAsRows() throws {
+        let db = try TestDatabase(prefix: "pre")
+        XCTAssertEqual(try fsconf(db, ["migrate", "up"]).status, 0)
+        let added = try fsconf(db, ["extension", "add", "office", "echo", "--condition",
+                                    "destination_number=^9196$", "--action", "echo"])
+        XCTAssertEqual(added.status, 0, added.description)
+        let conn = try db.connect()
+        let stored = try conn.query("SELECT packed_length = octet_length(xml), octet_length(packed) > 0 FROM fsconf.prerendered_contexts")
+        XCTAssertEqual(stored.bool(0, 0), true)
+        XCTAssertEqual(stored.bool(0, 1), true)
+        let expected = try answer(db, "office")
+        XCTAssertTrue(expected.contains(#"application="echo""#), expected)
+
+        // `xml` is not what a node reads while the packed form is there.
+        try conn.execute("UPDATE fsconf.prerendered_contexts SET xml = '<document type=\"freeswitch/xml\"/>'")
+        XCTAssertEqual(try answer(db, "office"), expected)
+
+        // A block that does not unpack (flipped bytes; a length that does not match):
+        // the rows answer, and the node says so once.
+        for corruption in ["packed = '\\x00ff00ff'::bytea", "packed_length = packed_length + 1"] {
+            try conn.execute("UPDATE fsconf.prerendered_contexts SET \(corruption)")
+            var settings = NodeSettings(conninfo: db.conninfo)
+            settings.cacheBytes = 0
+            let outcome = NodeEngine().handle(LookupRequest(section: "dialplan", headers: ["Hunt-Context": "office"]), settings: settings, node: { _ in nil })
+            XCTAssertEqual(outcome.xml, expected, corruption)
+            XCTAssertEqual(outcome.log.filter { $0.message.contains("did not unpack") }.count, 1, "\(corruption): \(outcome.log)")
+            XCTAssertEqual(try fsconf(db, ["prerender", "--all"]).status, 0)
+            XCTAssertEqual(try answer(db, "office"), expected)
+        }
+
+        // Stored without a packed form (as by hand): served from `xml`, still a stored document.
+        try conn.execute("UPDATE fsconf.prerendered_contexts SET packed = NULL, packed_length = NULL, xml = replace(xml, 'echo', 'park')")
+        XCTAssertTrue(try answer(db, "office").contains(#"application="park""#))
+    }
 }

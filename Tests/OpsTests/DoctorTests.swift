@@ -66,7 +66,7 @@ final class DoctorTests: XCTestCase {
         let orphan = try cLibrary(dir, "orphan", ["-Wl,-z,nodelete", "-Wl,--no-as-needed", "-L", dir.url.path, "-lgone"])
         try FileManager.default.removeItem(atPath: dir.path("libgone.so"))
         assertFails(DoctorChecks.library(path: orphan, lua: lua), "libgone.so: cannot open shared object file",
-                    fix: "apt install libpq5 libpcre2-8-0")
+                    fix: "apt install libpq5 libpcre2-8-0 liblz4-1")
     }
 
     // MARK: shim
