@@ -1,4 +1,4 @@
-import FSConfCore
+@testable import FSConfCore
 import XCTest
 
 /// `$${…}` expansion: the shortcuts a lookup takes (a value that is exactly one
@@ -11,6 +11,35 @@ final class VariableExpanderTests: XCTestCase {
         }
         for text in ["", "$", "$$", "$$x{", "${a}", "$ ${a}", "$$ {", "{$$}", "$x${a}", "日本 $\u{FFFD}{"] {
             XCTAssertFalse(VariableExpander.hasReference(text), text)
+        }
+    }
+
+    /// The word-at-a-time scan finds every `$${` a byte-by-byte one finds, at each
+    /// offset within a word, with runs of `$` (a borrow may mark the byte after a
+    /// `$`) and at the very end.
+    func testTheScanFindsEveryOpeningAByteScanFinds() {
+        var state: UInt64 = 3
+        func next(_ n: Int) -> Int {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Int((state >> 33) % UInt64(n))
+        }
+        let alphabet: [UInt8] = Array("$${}a%\u{1}".utf8) + [0x24, 0x24, 0xC3, 0xA9, 0x25, 0x23]
+        for _ in 0..<3_000 {
+            let bytes = (0..<next(70)).map { _ in alphabet[next(alphabet.count)] }
+            var naive: [Int] = []
+            for i in bytes.indices where i + 2 < bytes.count && bytes[i] == 0x24 && bytes[i + 1] == 0x24 && bytes[i + 2] == 0x7B {
+                naive.append(i)
+            }
+            var found: [Int] = []
+            bytes.withUnsafeBufferPointer { b in
+                guard let base = b.baseAddress else { return }
+                var from = 0
+                while let at = VariableExpander.nextReference(base, b.count, from: from) {
+                    found.append(at)
+                    from = at + 1
+                }
+            }
+            XCTAssertEqual(found, naive, String(decoding: bytes, as: UTF8.self))
         }
     }
 
