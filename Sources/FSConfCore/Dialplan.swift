@@ -143,8 +143,9 @@ public struct DialplanContext: Equatable, Sendable {
 /// expression_element; parent = parent condition, owner = extension), `R` regex
 /// (field, expression, expression_element, 13 time columns; parent = condition),
 /// `A` action (kind, application, data, inline, data_element, loop; parent = condition),
-/// `V` global variable, `P` the context's prerendered document (value 0; then no
-/// E/C/R/A rows: DialplanPrerender).
+/// `V` global variable, `P` the context's prerendered document (then no E/C/R/A
+/// rows: DialplanPrerender): value 0 its text where it is not packed, 1 the packed
+/// form (hex), 2 its length (migration 0010; the node unpacks, FSConfStore.PackedDocument).
 public struct DialplanData: Sendable {
     public var context: DialplanContext?
     public var globals: [String: String]

@@ -390,8 +390,7 @@ public final class NodeEngine: @unchecked Sendable {
             let key: CacheKey = section == .chatplan ? .chatplan(context) : .dialplan(context)
             var answer = Answer(xml: result.xml, tags: CacheTags.of(key, found: found), negative: !found, seq: seq)
             if unpackFailed {
-                let message = "fsconf: \(section.rawValue) context \(context): its stored document did not unpack; "
-                    + "served from its rows (`fsconf prerender --all` stores it again)"
+                let message = "fsconf: \(section.rawValue) context \(context): its stored document did not unpack; served from its rows (`fsconf prerender --all` stores it again)"
                 if let line = limiter.admit(key: "\(section.rawValue)-unpack:\(context)", message: message) {
                     answer.log.append(("warning", line))
                 }

@@ -102,7 +102,8 @@ public enum DialplanSQL {
         func pad(_ used: Int) -> String { String(repeating: ", \(n)", count: 19 - used) }
         let pre = prerendered ? """
             pre AS (
-                SELECT p.xml, p.packed, p.packed_length, p.checks FROM fsconf.prerendered_contexts p WHERE p.context_id = (SELECT id FROM ctx)
+                SELECT CASE WHEN p.packed IS NULL THEN p.xml END AS xml, p.packed, p.packed_length, p.checks
+                FROM fsconf.prerendered_contexts p WHERE p.context_id = (SELECT id FROM ctx)
                     AND p.rendered_version = p.version AND p.format = \(DialplanPrerender.format) AND p.xml IS NOT NULL
             ),
             """ : ""
@@ -136,7 +137,7 @@ public enum DialplanSQL {
                 FROM fsconf.dialplan_actions a WHERE a.condition_id = ANY (ARRAY(SELECT id FROM cond))\(prerendered ? """
 
                 UNION ALL
-                SELECT 'P', c.id, NULL, NULL, 0, CASE WHEN p.packed IS NULL THEN p.xml END, encode(p.packed, 'hex'),
+                SELECT 'P', c.id, NULL, NULL, 0, p.xml, encode(p.packed, 'hex'),
                        p.packed_length::text\(pad(3)) FROM pre p, ctx c
                 UNION ALL
                 SELECT 'K', c.id, NULL, NULL, k.n::integer, k.x\(pad(1)) FROM pre p, ctx c, unnest(p.checks) WITH ORDINALITY k(x, n)

@@ -76,14 +76,21 @@ final class PrerenderTests: XCTestCase {
         print("prerendered contexts: \(stored) stored, \(compared) compared with their rows")
     }
 
-    /// A change made in SQL is served at once (from the rows); the next fsconf write
-    /// or `fsconf prerender` stores the new document.
-    func testAChangeInSQLIsServedFromTheRowsUntilRenderedAgain() throws {
+    /// A migrated database whose context `office` holds one extension (`echo` on
+    /// 9196), added with the CLI: its document is stored.
+    func officeContext() throws -> TestDatabase {
         let db = try TestDatabase(prefix: "pre")
         XCTAssertEqual(try fsconf(db, ["migrate", "up"]).status, 0)
         let added = try fsconf(db, ["extension", "add", "office", "echo", "--condition",
                                     "destination_number=^9196$", "--action", "echo"])
         XCTAssertEqual(added.status, 0, added.description)
+        return db
+    }
+
+    /// A change made in SQL is served at once (from the rows); the next fsconf write
+    /// or `fsconf prerender` stores the new document.
+    func testAChangeInSQLIsServedFromTheRowsUntilRenderedAgain() throws {
+        let db = try officeContext()
         XCTAssertEqual(try contexts(db).map(\.stored), [true])
         XCTAssertTrue(try answer(db, "office").contains(#"application="echo""#))
 
@@ -144,11 +151,7 @@ final class PrerenderTests: XCTestCase {
     /// does not unpack is served from the rows, with one warning; a document stored
     /// without its packed form is served from `xml`.
     func testNodesReadThePackedFormAndACorruptOneIsReadAsRows() throws {
-        let db = try TestDatabase(prefix: "pre")
-        XCTAssertEqual(try fsconf(db, ["migrate", "up"]).status, 0)
-        let added = try fsconf(db, ["extension", "add", "office", "echo", "--condition",
-                                    "destination_number=^9196$", "--action", "echo"])
-        XCTAssertEqual(added.status, 0, added.description)
+        let db = try officeContext()
         let conn = try db.connect()
         let stored = try conn.query("SELECT packed_length = octet_length(xml), octet_length(packed) > 0 FROM fsconf.prerendered_contexts")
         XCTAssertEqual(stored.bool(0, 0), true)
