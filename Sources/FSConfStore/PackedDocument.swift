@@ -9,6 +9,10 @@ public enum PackedDocument {
     /// The largest document packed or unpacked: LZ4's own limit (~1.9 GiB).
     public static let maximumLength = Int(LZ4_MAX_INPUT_SIZE)
 
+    /// The most LZ4's block format unpacks one byte into (a run of 255-byte match
+    /// lengths: each further byte adds at most 255).
+    static let maximumRatio = 255
+
     /// `text`'s UTF-8 bytes packed; nil when longer than `maximumLength`.
     public static func pack(_ text: String) -> [UInt8]? {
         var text = text
@@ -48,7 +52,10 @@ public enum PackedDocument {
     /// LZ4_decompress_safe never reads or writes outside the two buffers.
     public static func unpack<T>(hex: UnsafeBufferPointer<UInt8>, length: Int,
                                  _ body: (UnsafeBufferPointer<UInt8>) -> T) -> T? {
-        guard length >= 0, length <= maximumLength, hex.count % 2 == 0, hex.count / 2 <= maximumLength,
+        // LZ4 packs at most ~255 bytes into one: a length beyond that is a lie, refused
+        // before anything is allocated for it (a damaged row must not make a node
+        // allocate gigabytes).
+        guard hex.count % 2 == 0, plausible(length: length, packed: hex.count / 2),
               let packed = decodeHex(hex) else { return nil }
         var done = false
         let unpacked = [UInt8](unsafeUninitializedCapacity: max(length, 1)) { out, written in
@@ -66,6 +73,11 @@ public enum PackedDocument {
         }
         guard done else { return nil }
         return unpacked.withUnsafeBufferPointer(body)
+    }
+
+    /// Whether `packed` bytes can unpack to `length` bytes at all.
+    static func plausible(length: Int, packed: Int) -> Bool {
+        packed <= maximumLength && length >= 0 && length <= maximumLength && length <= packed * maximumRatio + 64
     }
 
     static func decodeHex(_ hex: UnsafeBufferPointer<UInt8>) -> [UInt8]? {

@@ -1,4 +1,4 @@
-import FSConfStore
+@testable import FSConfStore
 import XCTest
 
 /// The packed form stored documents travel in (migration 0010): what is packed
@@ -52,6 +52,16 @@ final class PackedDocumentTests: XCTestCase {
         XCTAssertNil(unpacked(good, length: n + 1), "a block shorter than its length")
         XCTAssertNil(unpacked(good, length: -1))
         XCTAssertNil(unpacked(good, length: Int.max))
+        XCTAssertNil(unpacked(good, length: PackedDocument.maximumLength), "a length LZ4 cannot reach from this block")
+        // Refused before anything is allocated for it.
+        XCTAssertFalse(PackedDocument.plausible(length: 1_000_000_000, packed: 100))
+        XCTAssertTrue(PackedDocument.plausible(length: 25_500, packed: 100))
+        XCTAssertFalse(PackedDocument.plausible(length: -1, packed: 100))
+        // The most repetitive document packs to ~1/255 and still unpacks.
+        let zeros = String(repeating: "0", count: 1_000_000)
+        let dense = try XCTUnwrap(PackedDocument.pack(zeros))
+        XCTAssertLessThan(dense.count * 200, zeros.utf8.count)
+        XCTAssertEqual(unpacked(hex(dense), length: zeros.utf8.count)?.count, zeros.utf8.count)
         XCTAssertNil(unpacked(String(good.dropLast(2)), length: n), "truncated")
         XCTAssertNil(unpacked(String(good.dropLast()), length: n), "odd hex")
         XCTAssertNil(unpacked("zz" + good.dropFirst(2), length: n), "not hex")
