@@ -344,10 +344,17 @@ public final class NodeEngine: @unchecked Sendable {
     /// Regex verdicts are cached for the process: a large context is compiled once.
     let regexCompiler = CachingRegexCompiler()
 
+    /// Contexts last found without a current stored document.
+    let contextHints = ContextHints()
+
     private func dialplan(_ context: String, _ section: PlanSection, asker: String?, source: RowSource, deadline: UInt64,
                           node: @escaping (String) -> String?) -> Result<Answer, PostgresError> {
         let query = DialplanQuery.context(context)
-        let (statement, params) = DialplanSQL.bind(query, section: section, node: asker)!
+        let (combined, params) = DialplanSQL.bind(query, section: section, node: asker)!
+        // The stored document alone (the usual case), or, for a context last found
+        // without one, the statement that returns the document or the rows.
+        let readsRows = contextHints.readsRows(section, context)
+        let statement = readsRows ? combined : DialplanSQL.stored
         // The result itself, kept past the connection's return to the pool: a stored
         // document (`P` row) is expanded from libpq's bytes straight into the answer.
         return fetch(statement, params, asker: asker, source: source, deadline: deadline, decode: { [$0] }).flatMap { f in
@@ -355,12 +362,17 @@ public final class NodeEngine: @unchecked Sendable {
             let (rows, storedRow) = SectionRows.decode(fetched, leavingOut: "P")
             var data = DialplanData(rows: rows)
             data.globals = f.globals(data.globals)
+            // The hint follows what the database said (only a change is written).
+            if data.context != nil && readsRows == (storedRow != nil) {
+                contextHints.set(section, context, readsRows: storedRow == nil)
+            }
             var unpackFailed = false
             var result = withExtendedLifetime(fetched) { () -> DialplanRenderer.Result in
                 func render(_ stored: UnsafeBufferPointer<UInt8>?) -> DialplanRenderer.Result {
                     DialplanRenderer.render(query, data, compiler: regexCompiler, node: node, section: section, stored: stored)
                 }
-                guard let row = storedRow else { return render(nil) }
+                // No current document: the rows came along (`context`), or are read next.
+                guard let row = storedRow else { return readsRows || data.context == nil ? render(nil) : .fromRows }
                 // Packed (migration 0010): unpacked into a buffer the answer is expanded
                 // from. A block that does not unpack to its length is read as rows.
                 if let hex = fetched.bytes(row, 6) {
@@ -373,8 +385,9 @@ public final class NodeEngine: @unchecked Sendable {
             }
             var seq = f.seq
             if result.needsRows, let id = data.context?.id {
-                // The stored document holds an expression this node's values make
-                // invalid: render the rows, which leaves that extension out and says so.
+                // No current stored document, or one holding an expression this node's
+                // values make invalid (the rows leave that extension out and say so), or
+                // one that did not unpack: render the rows.
                 let rows = DialplanSQL.contextRows
                 switch fetch(rows, [String(id), section.rawValue, asker], asker: asker, source: source, deadline: deadline,
                              decode: SectionRows.decode) {

@@ -83,21 +83,32 @@ public enum DialplanSQL {
     /// The node's statement: the context by name, as its prerendered document
     /// when the database holds a current one of the library's format (a `P` row:
     /// then no extension rows are read), else its rows.
-    public static let context = statement(name: "fsconf_dialplan_context", prerendered: true, ctx: """
+    public static let context = statement(name: "fsconf_dialplan_context", prerendered: true, ctx: byName)
+
+    /// The context named $1 (exact name first, then the most specific scope) in section $2.
+    static let byName = """
         ctx AS (
             SELECT c.id, c.name FROM fsconf.dialplan_contexts c WHERE c.section = $2 AND lower(c.name) = lower($1)
                 AND \(ScopeSQL.visible("c.nodes"))
             ORDER BY (c.name = $1) DESC, \(ScopeSQL.rank("c.nodes")) DESC, c.id LIMIT 1
         )
-        """)
+        """
+
+    /// The node's first statement for a context: the context (`X`) and its current
+    /// stored document (`P`, `K`), never its rows — a plan without the row branches
+    /// runs in ~60 % of `context`'s time (vanilla `default`: 0.10 against 0.17 ms of
+    /// execution). An `X` without a `P` (no current document): the node reads the
+    /// rows (`contextRows`) and asks `context` for that context from then on.
+    public static let stored = statement(name: "fsconf_dialplan_stored", prerendered: true, rows: false, ctx: byName)
 
     /// A writer's statement (DialplanPrerender): one context's rows by id ($1), as
-    /// every node reads them (no node: $3 NULL), never its stored document.
+    /// every node reads them (no node: $3 NULL), never its stored document. A node
+    /// reads them too, for a context `stored` found no current document for.
     public static let contextRows = statement(name: "fsconf_dialplan_context_rows", prerendered: false, ctx: """
         ctx AS (SELECT c.id, c.name FROM fsconf.dialplan_contexts c WHERE c.id = $1::bigint AND c.section = $2)
         """)
 
-    static func statement(name: String, prerendered: Bool, ctx: String) -> DirectorySQL.Statement {
+    static func statement(name: String, prerendered: Bool, rows: Bool = true, ctx: String) -> DirectorySQL.Statement {
         let n = "NULL::text"
         func pad(_ used: Int) -> String { String(repeating: ", \(n)", count: 19 - used) }
         let pre = prerendered ? """
@@ -107,9 +118,7 @@ public enum DialplanSQL {
                     AND p.rendered_version = p.version AND p.format = \(DialplanPrerender.format) AND p.xml IS NOT NULL
             ),
             """ : ""
-        let ctes = """
-            \(ctx),
-            \(pre)
+        let rowCTEs = rows ? """
             ext AS (
                 SELECT e.id, e.context_id, e.name, e.continue, e.position, e.nodes FROM fsconf.dialplan_extensions e
                 WHERE e.context_id = (SELECT id FROM ctx) AND e.enabled AND \(ScopeSQL.visible("e.nodes"))\(prerendered ? " AND NOT EXISTS (SELECT 1 FROM pre)" : "")
@@ -117,8 +126,9 @@ public enum DialplanSQL {
             cond AS (
                 SELECT d.* FROM fsconf.dialplan_conditions d WHERE d.extension_id = ANY (ARRAY(SELECT id FROM ext))
             ),
-            out(rec, id, parent, owner, pos, \(textColumns.joined(separator: ", "))) AS (
-                SELECT 'X', c.id, NULL::bigint, NULL::bigint, 0, c.name\(pad(1)) FROM ctx c
+            """ : ""
+        let rowBranches = rows ? """
+
                 UNION ALL
                 SELECT 'E', e.id, e.context_id, \(ScopeSQL.rank("e.nodes")), e.position, e.name, e.continue\(pad(2)) FROM ext e
                 UNION ALL
@@ -134,7 +144,14 @@ public enum DialplanSQL {
                 UNION ALL
                 SELECT 'A', a.id, a.condition_id, NULL, a.position, a.kind, a.application, a.data, a.inline,
                        a.data_element::text, a.loop\(pad(6))
-                FROM fsconf.dialplan_actions a WHERE a.condition_id = ANY (ARRAY(SELECT id FROM cond))\(prerendered ? """
+                FROM fsconf.dialplan_actions a WHERE a.condition_id = ANY (ARRAY(SELECT id FROM cond))
+            """ : ""
+        let ctes = """
+            \(ctx),
+            \(pre)
+            \(rowCTEs)
+            out(rec, id, parent, owner, pos, \(textColumns.joined(separator: ", "))) AS (
+                SELECT 'X', c.id, NULL::bigint, NULL::bigint, 0, c.name\(pad(1)) FROM ctx c\(rowBranches)\(prerendered ? """
 
                 UNION ALL
                 SELECT 'P', c.id, NULL, NULL, 0, p.xml, encode(p.packed, 'hex'),

@@ -15,7 +15,7 @@ extension Fsconf {
             @Argument(help: "Statement name; omit to list them.") var name: String?
 
             func execute() throws {
-                let all = DirectorySQL.all + [DialplanSQL.context, DocumentSQL.document, DocumentSQL.narrowedDocument]
+                let all = DirectorySQL.all + [DialplanSQL.stored, DialplanSQL.context, DialplanSQL.contextRows, DocumentSQL.document, DocumentSQL.narrowedDocument]
                 guard let name else {
                     for s in all { print(s.name) }
                     return

@@ -1,5 +1,5 @@
 import FSConfCore
-import FSConfNode
+@testable import FSConfNode
 import FSConfStore
 import FSConfTestSupport
 import Foundation
@@ -179,5 +179,56 @@ final class PrerenderTests: XCTestCase {
         // Stored without a packed form (as by hand): served from `xml`, still a stored document.
         try conn.execute("UPDATE fsconf.prerendered_contexts SET packed = NULL, packed_length = NULL, xml = replace(xml, 'echo', 'park')")
         XCTAssertTrue(try answer(db, "office").contains(#"application="park""#))
+    }
+
+    /// One node (one engine, cache off) following a context through its states:
+    /// stored (the document alone is asked for), changed in SQL (the rows, then the
+    /// statement that returns document or rows), rendered again (the document, and
+    /// the hint gone), and a context that cannot be stored (rows every time).
+    func testOneNodeFollowsAContextBetweenItsDocumentAndItsRows() throws {
+        let db = try officeContext()
+        var settings = NodeSettings(conninfo: db.conninfo)
+        settings.cacheBytes = 0
+        let engine = NodeEngine()
+        func ask(_ context: String) throws -> String {
+            let outcome = engine.handle(LookupRequest(section: "dialplan", headers: ["Hunt-Context": context]),
+                                        settings: settings, node: { _ in nil })
+            return try XCTUnwrap(outcome.xml, outcome.error ?? "no answer")
+        }
+        XCTAssertTrue(try ask("office").contains(#"application="echo""#))
+        XCTAssertFalse(engine.contextHints.readsRows(.dialplan, "office"))
+
+        try db.connect().execute("UPDATE fsconf.dialplan_actions SET application = 'answer'")
+        for _ in 0..<3 {
+            XCTAssertTrue(try ask("office").contains(#"application="answer""#))
+            XCTAssertTrue(engine.contextHints.readsRows(.dialplan, "office"))
+        }
+        XCTAssertEqual(try fsconf(db, ["prerender"]).status, 0)
+        try db.connect().execute("UPDATE fsconf.prerendered_contexts SET xml = replace(xml, 'answer', 'stale')")
+        // The document again (rendered, then marked in `xml` only: the node reads `packed`).
+        XCTAssertTrue(try ask("office").contains(#"application="answer""#))
+        XCTAssertFalse(engine.contextHints.readsRows(.dialplan, "office"))
+        XCTAssertTrue(try ask("office").contains(#"application="answer""#))
+
+        // Unknown contexts leave no hint; a context that cannot be stored keeps one.
+        XCTAssertEqual(try ask("nowhere"), FreeSWITCHDocument.notFound)
+        XCTAssertFalse(engine.contextHints.readsRows(.dialplan, "nowhere"))
+        for (name, number) in [("only-here", "1"), ("everywhere", "2")] {
+            let added = try fsconf(db, ["extension", "add", "lab", name, "--condition", "destination_number=^\(number)$",
+                                        "--action", "park"])
+            XCTAssertEqual(added.status, 0, added.description)
+        }
+        try db.connect().execute("UPDATE fsconf.dialplan_extensions SET nodes = ARRAY['fs-node-9'] WHERE name = 'only-here'")
+        XCTAssertEqual(try fsconf(db, ["prerender"]).status, 0)
+        XCTAssertEqual(try db.connect().query("""
+            SELECT p.reason IS NOT NULL FROM fsconf.prerendered_contexts p JOIN fsconf.dialplan_contexts c ON c.id = p.context_id
+            WHERE c.name = 'lab'
+            """).bool(0, 0), true)
+        for _ in 0..<2 {
+            let lab = try ask("lab")
+            XCTAssertTrue(lab.contains(#"<extension name="everywhere""#), lab)
+            XCTAssertFalse(lab.contains("only-here"), lab)
+            XCTAssertTrue(engine.contextHints.readsRows(.dialplan, "lab"))
+        }
     }
 }
