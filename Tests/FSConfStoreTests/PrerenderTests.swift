@@ -231,4 +231,32 @@ final class PrerenderTests: XCTestCase {
             XCTAssertTrue(engine.contextHints.readsRows(.dialplan, "lab"))
         }
     }
+
+    /// The upgrade to schema 10: documents an earlier fsconf stored (format 1, no
+    /// packed form) are stale for this library; `migrate up` renders and packs them,
+    /// and nodes read them packed. Until then a node reads the rows.
+    func testTheUpgradeToSchema10PacksEveryStoredDocument() throws {
+        let db = try TestDatabase(prefix: "pre")
+        let to9 = try fsconf(db, ["migrate", "up", "--to", "9"])
+        XCTAssertEqual(to9.status, 0, to9.description)
+        let conn = try db.connect()
+        try conn.execute("""
+            INSERT INTO fsconf.dialplan_contexts (name) VALUES ('office');
+            INSERT INTO fsconf.dialplan_extensions (context_id, name, position) SELECT id, 'echo', 1 FROM fsconf.dialplan_contexts;
+            INSERT INTO fsconf.dialplan_conditions (extension_id, position, field, expression)
+                SELECT id, 1, 'destination_number', '^9196$' FROM fsconf.dialplan_extensions;
+            INSERT INTO fsconf.dialplan_actions (condition_id, kind, position, application) SELECT id, 'action', 1, 'echo' FROM fsconf.dialplan_conditions;
+            UPDATE fsconf.prerendered_contexts SET rendered_version = version, format = 1, rendered_at = now(),
+                xml = '<document type="freeswitch/xml"><section name="dialplan"><context name="office"/></section></document>';
+            """)
+        let up = try fsconf(db, ["migrate", "up"])
+        XCTAssertEqual(up.status, 0, up.description)
+        XCTAssertTrue(up.stdout.contains("applied 0010_packed_contexts.sql"), up.stdout)
+        XCTAssertTrue(up.stdout.contains("prerendered 1 context(s)"), up.stdout)
+        let stored = try conn.query("SELECT format, packed_length = octet_length(xml), xml LIKE '%echo%' FROM fsconf.prerendered_contexts")
+        XCTAssertEqual(stored.int(0, 0), DialplanPrerender.format)
+        XCTAssertEqual(stored.bool(0, 1), true)
+        XCTAssertEqual(stored.bool(0, 2), true)
+        XCTAssertTrue(try answer(db, "office").contains(#"application="echo""#))
+    }
 }
