@@ -384,15 +384,14 @@ public enum DialplanRenderer {
         }
         var expander = VariableExpander(globals: data.globals, node: node)
         // Stored by a writer once checked to be what the rows give (DialplanPrerender).
-        if stored != nil || data.prerendered != nil {
+        func expanding(_ document: UnsafeBufferPointer<UInt8>) -> Result {
             guard DialplanPrerender.passes(data.prerenderChecks, expander: &expander, compiler: compiler) else {
                 return .fromRows
             }
-            if let stored {
-                return Result(xml: expander.expandEscaped(stored) ?? String(decoding: stored, as: UTF8.self), skipped: [])
-            }
-            return Result(xml: expander.expandEscaped(data.prerendered ?? ""), skipped: [])
+            return Result(xml: expander.expandEscaped(document) ?? String(decoding: document, as: UTF8.self), skipped: [])
         }
+        if let stored { return expanding(stored) }
+        if var document = data.prerendered { return document.withUTF8(expanding) }
         var w = XMLWriter(capacity: 256 + context.extensions.count * 320)
         var skipped: [(name: String, position: Int, problems: [String])] = []
         FreeSWITCHDocument.begin(&w, section: section.rawValue)

@@ -18,7 +18,8 @@ public enum SectionRows {
         var leftOut: Int?
         rows.reserveCapacity(count)
         for i in 0..<count {
-            if let kind, leftOut == nil, result.string(i, 0) == kind {
+            let rowKind = result.string(i, 0) ?? ""
+            if let kind, leftOut == nil, rowKind == kind {
                 leftOut = i
                 rows.append(SectionRow(kind: kind, id: result.int64(i, 1) ?? 0, parent: result.int64(i, 2),
                                        owner: result.int64(i, 3), position: result.int(i, 4) ?? 0, values: []))
@@ -31,7 +32,7 @@ public enum SectionRows {
                 values.reserveCapacity(used - 5)
                 for c in 5..<used { values.append(result.string(i, c)) }
             }
-            rows.append(SectionRow(kind: result.string(i, 0) ?? "", id: result.int64(i, 1) ?? 0,
+            rows.append(SectionRow(kind: rowKind, id: result.int64(i, 1) ?? 0,
                                    parent: result.int64(i, 2), owner: result.int64(i, 3),
                                    position: result.int(i, 4) ?? 0, values: values))
         }
