@@ -9,6 +9,13 @@ import FSConfCore
 /// Every statement takes one more parameter after its keys: the globals version
 /// the node holds (`GlobalsVersion`); the global variables come along only when it
 /// is not the current one.
+///
+/// Rows of a CTE's entities are selected with `= ANY (ARRAY(SELECT id FROM cte))`,
+/// not `IN (SELECT id FROM cte)`, as the dialplan statements do (`DialplanSQL`):
+/// the array is worked out once per execution and each table is read through its
+/// parent-id index, where `IN` made the generic plan hash, sort or de-duplicate the
+/// CTE for every branch, and hash-join whole settings tables once they are large
+/// (many domains). docs/performance.md, "The statement".
 public enum DirectorySQL {
     public struct Statement: Sendable {
         public var name: String
@@ -57,7 +64,7 @@ public enum DirectorySQL {
         SELECT \(userColumns) FROM fsconf.users u
         LEFT JOIN fsconf.global_variables v ON u.user_id LIKE '$${%}' AND v.name = substr(u.user_id, 4, length(u.user_id) - 4)
             AND \(SectionRows.nodeEvaluatedFilter) AND v.nodes IS NULL
-        WHERE u.domain_id IN (SELECT id FROM dom) AND u.enabled AND u.user_id LIKE '%$${%' AND \(condition)
+        WHERE u.domain_id = ANY (ARRAY(SELECT id FROM dom)) AND u.enabled AND u.user_id LIKE '%$${%' AND \(condition)
             AND \(ScopeSQL.visible("u.nodes"))
         AND NOT coalesce(v.value NOT LIKE '%$${%' AND lower(v.value) <> lower(\(key))
             AND NOT EXISTS (SELECT 1 FROM fsconf.global_variables x WHERE x.name = v.name AND x.nodes IS NOT NULL), false)
@@ -71,22 +78,22 @@ public enum DirectorySQL {
                        gateways: Bool) -> String {
         var parts = ["SELECT 'D' AS rec, d.id, NULL::bigint AS parent, d.name AS a, d.cacheable AS b, NULL::text AS c, NULL::text AS d, NULL::text AS e, 0 AS pos, \(ScopeSQL.rank("d.nodes")) AS sc FROM dom d"]
         // Domain attributes (rendered on <domain>) always come along.
-        parts.append("SELECT 'DS', s.id, s.domain_id, s.kind, s.name, s.value, NULL, NULL, s.position, 0 FROM fsconf.domain_settings s WHERE s.domain_id IN (SELECT id FROM dom)"
+        parts.append("SELECT 'DS', s.id, s.domain_id, s.kind, s.name, s.value, NULL, NULL, s.position, 0 FROM fsconf.domain_settings s WHERE s.domain_id = ANY (ARRAY(SELECT id FROM dom))"
                      + (domainSettings ? "" : " AND s.kind = 'attribute'"))
         parts.append("SELECT 'G', g.id, g.domain_id, g.name, NULL, NULL, NULL, NULL, g.position, 0 FROM grp g")
         if groupSettings {
-            parts.append("SELECT 'GS', s.id, s.group_id, s.kind, s.name, s.value, NULL, NULL, s.position, 0 FROM fsconf.group_settings s WHERE s.group_id IN (SELECT id FROM grp)")
+            parts.append("SELECT 'GS', s.id, s.group_id, s.kind, s.name, s.value, NULL, NULL, s.position, 0 FROM fsconf.group_settings s WHERE s.group_id = ANY (ARRAY(SELECT id FROM grp))")
         }
         parts.append("SELECT 'U', u.id, u.domain_id, u.user_id, u.number_alias, u.cacheable, u.home_group_id::text, u.extra_xml, u.position, \(ScopeSQL.rank("u.nodes")) FROM usr u")
         if let filter = userSettings {
-            parts.append("SELECT 'US', s.id, s.user_id, s.kind, s.name, s.value, NULL, NULL, s.position, 0 FROM fsconf.user_settings s WHERE s.user_id IN (SELECT id FROM usr)" + filter)
+            parts.append("SELECT 'US', s.id, s.user_id, s.kind, s.name, s.value, NULL, NULL, s.position, 0 FROM fsconf.user_settings s WHERE s.user_id = ANY (ARRAY(SELECT id FROM usr))" + filter)
         }
         if members {
-            parts.append("SELECT 'M', m.user_id, m.group_id, u.user_id, NULL, NULL, NULL, NULL, m.position, 0 FROM fsconf.group_members m JOIN fsconf.users u ON u.id = m.user_id WHERE m.group_id IN (SELECT id FROM grp) AND u.enabled AND \(ScopeSQL.visible("u.nodes"))")
+            parts.append("SELECT 'M', m.user_id, m.group_id, u.user_id, NULL, NULL, NULL, NULL, m.position, 0 FROM fsconf.group_members m JOIN fsconf.users u ON u.id = m.user_id WHERE m.group_id = ANY (ARRAY(SELECT id FROM grp)) AND u.enabled AND \(ScopeSQL.visible("u.nodes"))")
         }
         if gateways {
             parts.append("SELECT 'W', w.id, w.user_id, w.name, NULL, NULL, NULL, w.domain_id::text, w.position, \(ScopeSQL.rank("w.nodes")) FROM gw w")
-            parts.append("SELECT 'WS', s.id, s.gateway_id, s.kind, s.name, s.value, s.direction, NULL, s.position, 0 FROM fsconf.gateway_settings s WHERE s.gateway_id IN (SELECT id FROM gw)")
+            parts.append("SELECT 'WS', s.id, s.gateway_id, s.kind, s.name, s.value, s.direction, NULL, s.position, 0 FROM fsconf.gateway_settings s WHERE s.gateway_id = ANY (ARRAY(SELECT id FROM gw))")
         }
         return parts.joined(separator: "\n    UNION ALL ")
     }
@@ -110,11 +117,11 @@ public enum DirectorySQL {
     }
 
     static func users(where condition: String) -> String {
-        "SELECT \(userColumns) FROM fsconf.users u WHERE u.domain_id IN (SELECT id FROM dom) AND u.enabled AND \(ScopeSQL.visible("u.nodes")) AND \(condition)"
+        "SELECT \(userColumns) FROM fsconf.users u WHERE u.domain_id = ANY (ARRAY(SELECT id FROM dom)) AND u.enabled AND \(ScopeSQL.visible("u.nodes")) AND \(condition)"
     }
 
-    static let homeGroups = "grp AS (SELECT g.id, g.domain_id, g.name, g.position FROM fsconf.groups g WHERE g.id IN (SELECT home_group_id FROM usr))"
-    static let userGateways = "gw AS (SELECT w.id, w.domain_id, w.user_id, w.name, w.position, w.nodes FROM fsconf.gateways w WHERE w.user_id IN (SELECT id FROM usr) AND \(ScopeSQL.visible("w.nodes")))"
+    static let homeGroups = "grp AS (SELECT g.id, g.domain_id, g.name, g.position FROM fsconf.groups g WHERE g.id = ANY (ARRAY(SELECT home_group_id FROM usr)))"
+    static let userGateways = "gw AS (SELECT w.id, w.domain_id, w.user_id, w.name, w.position, w.nodes FROM fsconf.gateways w WHERE w.user_id = ANY (ARRAY(SELECT id FROM usr)) AND \(ScopeSQL.visible("w.nodes")))"
 
     /// $1 domain, $2 user, $3 node: `key=id` matches the id or the number-alias (as
     /// FreeSWITCH's find_user_in_tag does), plus ids holding $${var} references.
@@ -144,8 +151,8 @@ public enum DirectorySQL {
     /// $1 domain, $2 group name, $3 node: the group, the users defined in it and its pointer members.
     public static let group = statement("fsconf_group", parameters: 3, ctes: [
         domainByName,
-        "grp AS (SELECT g.id, g.domain_id, g.name, g.position FROM fsconf.groups g WHERE g.domain_id IN (SELECT id FROM dom) AND lower(g.name) = lower($2))",
-        "usr AS (SELECT \(userColumns) FROM fsconf.users u WHERE u.home_group_id IN (SELECT id FROM grp) AND u.enabled AND \(ScopeSQL.visible("u.nodes")))",
+        "grp AS (SELECT g.id, g.domain_id, g.name, g.position FROM fsconf.groups g WHERE g.domain_id = ANY (ARRAY(SELECT id FROM dom)) AND lower(g.name) = lower($2))",
+        "usr AS (SELECT \(userColumns) FROM fsconf.users u WHERE u.home_group_id = ANY (ARRAY(SELECT id FROM grp)) AND u.enabled AND \(ScopeSQL.visible("u.nodes")))",
     ], output: output(domainSettings: true, groupSettings: true, userSettings: "", members: true, gateways: false))
 
     /// $1 domain, $2 node: the domain, its params and variables.
@@ -177,8 +184,8 @@ public enum DirectorySQL {
             WHERE ($1::text IS NULL OR lower(d.name) = lower($1) OR d.name LIKE '%$${%') AND \(ScopeSQL.visible("d.nodes"))
         )
         """,
-        "gw AS (SELECT w.id, w.domain_id, w.user_id, w.name, w.position, w.nodes FROM fsconf.gateways w WHERE w.domain_id IN (SELECT id FROM dom) AND \(ScopeSQL.visible("w.nodes")))",
-        "usr AS (SELECT \(userColumns) FROM fsconf.users u WHERE u.id IN (SELECT user_id FROM gw) AND u.enabled AND \(ScopeSQL.visible("u.nodes")))",
+        "gw AS (SELECT w.id, w.domain_id, w.user_id, w.name, w.position, w.nodes FROM fsconf.gateways w WHERE w.domain_id = ANY (ARRAY(SELECT id FROM dom)) AND \(ScopeSQL.visible("w.nodes")))",
+        "usr AS (SELECT \(userColumns) FROM fsconf.users u WHERE u.id = ANY (ARRAY(SELECT user_id FROM gw)) AND u.enabled AND \(ScopeSQL.visible("u.nodes")))",
         homeGroups,
     ], output: output(domainSettings: false, groupSettings: false, userSettings: nil, members: false, gateways: true))
 
