@@ -481,7 +481,13 @@ enum DoctorChecks {
     static func prerendered(_ conn: PGConnection) -> DoctorCheck {
         let name = "prerendered"
         do {
-            let (total, stale, stored) = try PrerenderStore(conn).counts()
+            let store = PrerenderStore(conn)
+            let behind = try store.fixedIDsBehind()
+            if behind > 0 {
+                return .fail(name, "\(behind) $${…}-named user(s) in fsconf.fixed_user_ids differ from the globals (written with triggers disabled): lookups may leave them out",
+                             fix: "fsconf prerender --all (as a writer)")
+            }
+            let (total, stale, stored) = try store.counts()
             if total == 0 { return .skip(name, "no dialplan or chatplan contexts stored") }
             if stale > 0 {
                 return .fail(name, "\(stale) of \(total) context(s) changed (in SQL, or by an older fsconf) since they were rendered: nodes read them row by row",

@@ -1,3 +1,4 @@
+import FSConfAdminStore
 import FSConfCore
 @testable import FSConfNode
 import FSConfStore
@@ -43,6 +44,102 @@ final class LookupStatementTests: XCTestCase {
         let others = ["$${nested}", "$${only_on_node}", "$${provider}.$${empty}", "$${run_on_node}", "x$${provider}"]
         XCTAssertEqual(try candidates(conn, "1000"), (["1000"] + others).sorted())
         XCTAssertEqual(try candidates(conn, "EXAMPLE.COM"), (["$${provider}"] + others).sorted())
+    }
+
+    /// `fsconf.fixed_user_ids` as it should be: the ids every node expands the same
+    /// way, worked out here from the tables (what the statement joined before 0011).
+    static let expectedFixed = """
+        SELECT u.user_id || '=' || lower(v.value) FROM fsconf.users u JOIN fsconf.global_variables v
+            ON v.name = substr(u.user_id, 4, length(u.user_id) - 4) AND v.nodes IS NULL AND v.command NOT IN ('exec-set', 'env-set')
+        WHERE u.user_id LIKE '$${%}' AND v.value IS NOT NULL AND v.value NOT LIKE '%$${%'
+          AND NOT EXISTS (SELECT 1 FROM fsconf.global_variables x WHERE x.name = v.name AND x.nodes IS NOT NULL)
+        ORDER BY 1
+        """
+
+    func fixed(_ conn: PGConnection) throws -> [String] {
+        let r = try conn.query("SELECT u.user_id || '=' || f.expands_to FROM fsconf.fixed_user_ids f JOIN fsconf.users u ON u.id = f.user_id ORDER BY 1")
+        return (0..<r.rowCount).compactMap { r.string($0, 0) }
+    }
+
+    func expectedFixed(_ conn: PGConnection) throws -> [String] {
+        let r = try conn.query(Self.expectedFixed)
+        return (0..<r.rowCount).compactMap { r.string($0, 0) }
+    }
+
+    func testTheFixedIdsFollowEveryWriteToUsersAndGlobals() throws {
+        let db = try database()
+        let conn = try db.connect()
+        XCTAssertEqual(try fixed(conn), ["$${empty}=", "$${provider}=example.com"])
+        let steps = [
+            "UPDATE fsconf.global_variables SET value = 'Other.example' WHERE name = 'provider'",
+            "UPDATE fsconf.global_variables SET value = '$${local_ip_v4}' WHERE name = 'provider'",   // a reference: the node decides
+            "UPDATE fsconf.global_variables SET value = 'back.example' WHERE name = 'provider'",
+            "INSERT INTO fsconf.global_variables (name, value, nodes) VALUES ('provider', 'node-a.example', '{fs-a}')",  // a variant
+            "DELETE FROM fsconf.global_variables WHERE nodes IS NOT NULL",
+            "UPDATE fsconf.global_variables SET command = 'exec-set' WHERE name = 'empty'",
+            "UPDATE fsconf.global_variables SET command = 'set' WHERE name = 'empty'",
+            "UPDATE fsconf.global_variables SET value = 'Has $${provider}' WHERE name = 'empty'",
+            "INSERT INTO fsconf.global_variables (name, value) VALUES ('only_on_node', 'now.stored')",
+            "INSERT INTO fsconf.users (domain_id, user_id) SELECT id, '$${default_password}' FROM fsconf.domains",
+            "UPDATE fsconf.users SET user_id = '$${provider}x' WHERE user_id = '$${default_password}'",
+            "UPDATE fsconf.users SET user_id = '$${default_password}' WHERE user_id = '$${provider}x'",
+            "UPDATE fsconf.users SET user_id = 'plain' WHERE user_id = '$${only_on_node}'",
+            "DELETE FROM fsconf.users WHERE user_id = '$${provider}'",
+            "INSERT INTO fsconf.users (domain_id, user_id) SELECT id, '$${provider}' FROM fsconf.domains",
+            "TRUNCATE fsconf.global_variables",
+            "INSERT INTO fsconf.global_variables (name, value) VALUES ('provider', 'Again.example'), ('default_password', '1')",
+        ]
+        for step in steps {
+            try conn.execute(step)
+            let want = try expectedFixed(conn)
+            XCTAssertEqual(try fixed(conn), want, step)
+        }
+        XCTAssertEqual(try fixed(conn), ["$${default_password}=1", "$${provider}=again.example"])
+        // The statement leaves out exactly those that cannot be the asked user.
+        XCTAssertEqual(try candidates(conn, "again.EXAMPLE"), ["$${empty}", "$${nested}", "$${provider}", "$${provider}.$${empty}", "$${run_on_node}", "x$${provider}"])
+        XCTAssertFalse(try candidates(conn, "1000").contains("$${provider}"))
+        // A load with triggers disabled leaves it behind; `fsconf prerender --all` works it out again.
+        try conn.execute("SET session_replication_role = replica; UPDATE fsconf.global_variables SET value = '1000' WHERE name = 'provider'; RESET session_replication_role")
+        XCTAssertFalse(try candidates(conn, "1000").contains("$${provider}"), "stale, as documented")
+        XCTAssertEqual(try PrerenderStore(conn).fixedIDsBehind(), 1, "what fsconf doctor reports")
+        let run = try runProcess(TestEnvironment.fsconfBinary, ["prerender", "--all"], environment: db.environment)
+        XCTAssertEqual(run.status, 0, run.description)
+        XCTAssertEqual(try fixed(conn), try expectedFixed(conn))
+        XCTAssertTrue(try candidates(conn, "1000").contains("$${provider}"))
+        XCTAssertEqual(try PrerenderStore(conn).fixedIDsBehind(), 0)
+    }
+
+    /// A reference-named user written while another transaction changes the globals
+    /// it names: whichever commits first, the second sees it (the triggers' lock).
+    func testConcurrentWritersLeaveTheFixedIdsCurrent() throws {
+        let db = try database()
+        let first = try db.connect(), second = try db.connect()
+        try first.execute("INSERT INTO fsconf.domains (name) VALUES ('other.example')")
+        try first.execute("BEGIN; UPDATE fsconf.global_variables SET value = 'Changed.example' WHERE name = 'provider'")
+        let writer = SecondWriter(second)
+        let done = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            writer.run("INSERT INTO fsconf.users (domain_id, user_id) SELECT id, '$${provider}' FROM fsconf.domains WHERE name = 'other.example'")
+            done.signal()
+        }
+        // The insert waits for the first transaction's lock.
+        XCTAssertEqual(done.wait(timeout: .now() + 1), .timedOut, "the second writer did not wait")
+        try first.execute("COMMIT")
+        XCTAssertEqual(done.wait(timeout: .now() + 30), .success)
+        XCTAssertNil(writer.failure)
+        let conn = try db.connect()
+        XCTAssertEqual(try fixed(conn), try expectedFixed(conn))
+        XCTAssertEqual(try fixed(conn).filter { $0.hasPrefix("$${provider}=") }, ["$${provider}=changed.example", "$${provider}=changed.example"])
+    }
+
+    /// A connection used from one other thread while the test waits for it.
+    final class SecondWriter: @unchecked Sendable {
+        let conn: PGConnection
+        var failure: Error?
+        init(_ conn: PGConnection) { self.conn = conn }
+        func run(_ sql: String) {
+            do { try conn.execute(sql) } catch { failure = error }
+        }
     }
 
     func settings(_ db: TestDatabase) -> NodeSettings {
