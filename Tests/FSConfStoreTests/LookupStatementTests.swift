@@ -109,6 +109,22 @@ final class LookupStatementTests: XCTestCase {
         XCTAssertEqual(try PrerenderStore(conn).fixedIDsBehind(), 0)
     }
 
+    /// The upgrade to schema 11 fills `fixed_user_ids` from what a schema-10 database
+    /// holds, and the node's lookups leave out what they left out before it.
+    func testTheUpgradeToSchema11WorksOutTheFixedIds() throws {
+        let db = try TestDatabase(prefix: "stmt")
+        let to10 = try runProcess(TestEnvironment.fsconfBinary, ["migrate", "up", "--to", "10"], environment: db.environment)
+        XCTAssertEqual(to10.status, 0, to10.description)
+        let conn = try db.connect()
+        try conn.execute(Self.data)
+        let up = try runProcess(TestEnvironment.fsconfBinary, ["migrate", "up"], environment: db.environment)
+        XCTAssertEqual(up.status, 0, up.description)
+        XCTAssertTrue(up.stdout.contains("applied 0011_fixed_reference_users.sql"), up.stdout)
+        XCTAssertEqual(try fixed(conn), ["$${empty}=", "$${provider}=example.com"])
+        XCTAssertEqual(try fixed(conn), try expectedFixed(conn))
+        XCTAssertEqual(userIDs(try lookup(NodeEngine(), settings(db), "example.COM")), ["Example.com"])
+    }
+
     /// A reference-named user written while another transaction changes the globals
     /// it names: whichever commits first, the second sees it (the triggers' lock).
     func testConcurrentWritersLeaveTheFixedIdsCurrent() throws {
