@@ -29,10 +29,7 @@ public struct PrerenderStore {
     public func refresh(all: Bool = false, compiler: any RegexCompiler) throws -> Summary {
         // After writes with triggers disabled: the reference-named users every node
         // expands the same way (migration 0011) are worked out again as well.
-        if all {
-            try conn.query("LOCK TABLE fsconf.fixed_user_ids IN SHARE ROW EXCLUSIVE MODE")
-            try conn.query("SELECT fsconf.refresh_fixed_user_ids(NULL)")
-        }
+        if all { try conn.query("SELECT fsconf.refresh_fixed_user_ids(NULL)") }
         // Contexts written with triggers disabled have no row yet.
         try conn.query("""
             INSERT INTO fsconf.prerendered_contexts (context_id) SELECT id FROM fsconf.dialplan_contexts
@@ -84,19 +81,13 @@ public struct PrerenderStore {
     }
 
     /// Reference-named users whose `fsconf.fixed_user_ids` row (migration 0011) is
-    /// not what the globals say now (missing, extra or another value): only after
-    /// writes with triggers disabled. `refresh(all: true)` recomputes them.
+    /// not what the globals say now (missing, extra, another value or an older
+    /// globals version: after writes with triggers disabled, or a user written while
+    /// another transaction changed the globals). `refresh(all: true)` recomputes them.
     public func fixedIDsBehind() throws -> Int {
         let r = try conn.query("""
-            WITH want AS (
-                SELECT u.id AS user_id, lower(v.value) AS expands_to FROM fsconf.users u JOIN fsconf.global_variables v
-                    ON v.name = substr(u.user_id, 4, length(u.user_id) - 4) AND v.nodes IS NULL
-                    AND v.command NOT IN ('exec-set', 'env-set')
-                WHERE u.user_id LIKE '$${%}' AND v.value NOT LIKE '%$${%'
-                  AND NOT EXISTS (SELECT 1 FROM fsconf.global_variables x WHERE x.name = v.name AND x.nodes IS NOT NULL)
-            )
-            SELECT count(*) FROM want w FULL JOIN fsconf.fixed_user_ids f ON f.user_id = w.user_id
-            WHERE w.expands_to IS DISTINCT FROM f.expands_to
+            SELECT count(*) FROM fsconf.fixed_user_ids_due d FULL JOIN fsconf.fixed_user_ids f ON f.user_id = d.user_id
+            WHERE (d.expands_to, d.globals_version) IS DISTINCT FROM (f.expands_to, f.globals_version)
             """)
         return r.int(0, 0) ?? 0
     }

@@ -57,14 +57,16 @@ public enum DirectorySQL {
     /// env-set: its stored value is not what the node uses), a global with variants
     /// limited to some nodes (docs/cluster.md: it may expand otherwise on this
     /// node), text around the reference: kept. Which ids expand the same on every
-    /// node is kept by triggers in `fsconf.fixed_user_ids` (migration 0011): joining
+    /// node is kept by triggers in `fsconf.fixed_user_ids` (migration 0011), each row
+    /// used only while the globals version it was worked out from is current: joining
     /// the globals here cost a quarter of the statement's execution on the stock tree.
     static func referenceCandidates(key: String, where condition: String) -> String {
         """
         SELECT \(userColumns) FROM fsconf.users u
         WHERE u.domain_id = ANY (ARRAY(SELECT id FROM dom)) AND u.enabled AND u.user_id LIKE '%$${%' AND \(condition)
             AND \(ScopeSQL.visible("u.nodes"))
-            AND NOT EXISTS (SELECT 1 FROM fsconf.fixed_user_ids f WHERE f.user_id = u.id AND f.expands_to <> lower(\(key)))
+            AND NOT EXISTS (SELECT 1 FROM fsconf.fixed_user_ids f WHERE f.user_id = u.id AND f.expands_to <> lower(\(key))
+                AND f.globals_version = \(ChangeSeq.globalsVersion))
         """
     }
 
